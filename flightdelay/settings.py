@@ -1,0 +1,109 @@
+"""One typed settings object, built from environment variables, with defaults for the embedded setup.
+
+Every path defaults to a folder of the project checkout, so `flightdelay run` works offline on a
+fresh clone; production points the same names at S3 / Redshift / SageMaker through the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+
+def _project_root() -> Path:
+    """The checkout that holds dbt_project.yml: FLIGHTDELAY_HOME, else the current folder or a parent."""
+    explicit = os.environ.get("FLIGHTDELAY_HOME")
+    if explicit:
+        return Path(explicit).resolve()
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "dbt_project.yml").exists():
+            return candidate
+    # Installed package used from elsewhere: fall back to the source tree it was installed from.
+    return Path(__file__).resolve().parent.parent
+
+
+def _path(env: str, default: Path) -> Path:
+    value = os.environ.get(env)
+    return Path(value).resolve() if value else default
+
+
+def _date(env: str, default: str) -> date:
+    return date.fromisoformat(os.environ.get(env, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_root: Path
+    raw_dir: Path
+    lake_dir: Path
+    warehouse_path: Path
+    artifacts_dir: Path
+    dbt_target: str = "local"
+    prediction_horizon_hours: int = 2
+    train_start: date = date(2013, 1, 1)
+    test_start: date = date(2013, 11, 1)
+    test_end: date = date(2013, 12, 31)
+    spark_master: str = "local[2]"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def flights_raw_dir(self) -> Path:
+        return self.raw_dir / "bts"
+
+    @property
+    def weather_raw_dir(self) -> Path:
+        return self.raw_dir / "lcd"
+
+    @property
+    def seeds_dir(self) -> Path:
+        return self.project_root / "seeds"
+
+    @property
+    def ml_dir(self) -> Path:
+        return self.artifacts_dir / "ml"
+
+    @property
+    def expectations_dir(self) -> Path:
+        return self.project_root / "expectations"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.artifacts_dir / "data_docs"
+
+    @property
+    def metastore_dir(self) -> Path:
+        return self.lake_dir / "_metastore"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment variables that profiles.yml and the dbt sources read."""
+        return {
+            "FLIGHTDELAY_WAREHOUSE": str(self.warehouse_path),
+            "FLIGHTDELAY_LAKE": str(self.lake_dir),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_PROFILES_DIR": str(self.project_root),
+            "DBT_PROJECT_DIR": str(self.project_root),
+            **self.extra_env,
+        }
+
+
+def load_settings() -> Settings:
+    root = _project_root()
+    return Settings(
+        project_root=root,
+        raw_dir=_path("FLIGHTDELAY_RAW", root / "data" / "raw"),
+        lake_dir=_path("FLIGHTDELAY_LAKE", root / "lake"),
+        warehouse_path=_path("FLIGHTDELAY_WAREHOUSE", root / "warehouse" / "flight_delays.duckdb"),
+        artifacts_dir=_path("FLIGHTDELAY_ARTIFACTS", root / "artifacts"),
+        dbt_target=os.environ.get("FLIGHTDELAY_DBT_TARGET", "local"),
+        prediction_horizon_hours=int(os.environ.get("FLIGHTDELAY_HORIZON_HOURS", "2")),
+        train_start=_date("FLIGHTDELAY_TRAIN_START", "2013-01-01"),
+        test_start=_date("FLIGHTDELAY_TEST_START", "2013-11-01"),
+        test_end=_date("FLIGHTDELAY_TEST_END", "2013-12-31"),
+        spark_master=os.environ.get("FLIGHTDELAY_SPARK_MASTER", "local[2]"),
+    )

@@ -1,0 +1,527 @@
+"""NOAA LCD hourly files -> Hive external Parquet tables `weather.hourly_observations` and
+`weather.daily_summaries`.
+
+extract -> pure transforms -> load. Runs with `spark-submit spark_prep/weather_job.py ...` (an EMR step
+in production) and with `python -m spark_prep.weather_job ...` locally.
+
+Load is idempotent and crash-safe: the job writes a complete new copy of the partitions it
+produces into a staging folder outside the table, marks it ready, then swaps each partition into the
+table with two renames. A run killed while writing leaves the table untouched (its staging folder is
+deleted by the next run); a run killed while swapping is rolled forward by the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from dataclasses import asdict, dataclass
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+# LCD columns this job reads, mapped to the names (with units) it writes.
+MEASUREMENTS: dict[str, str] = {
+    "HourlyDryBulbTemperature": "temp_f",
+    "HourlyDewPointTemperature": "dew_point_f",
+    "HourlyRelativeHumidity": "relative_humidity_pct",
+    "HourlyWindDirection": "wind_direction_deg",
+    "HourlyWindSpeed": "wind_speed_mph",
+    "HourlyWindGustSpeed": "wind_gust_mph",
+    "HourlyPrecipitation": "precip_in",
+    "HourlySeaLevelPressure": "sea_level_pressure_inhg",
+    "HourlyVisibility": "visibility_mi",
+}
+REQUIRED_COLUMNS = ("STATION", "DATE", "REPORT_TYPE")
+HOURLY_REPORT_TYPE = "FM-15"
+PARTITION_COLUMNS = ("station_id", "observation_month")
+
+HOURLY_COLUMNS = (
+    "wban_id",
+    "airport_code",
+    "temp_f",
+    "dew_point_f",
+    "relative_humidity_pct",
+    "wind_direction_deg",
+    "wind_speed_mph",
+    "wind_gust_mph",
+    "precip_in",
+    "sea_level_pressure_inhg",
+    "visibility_mi",
+    "is_variable_wind",
+    "has_trace_precip",
+    "has_suspect_value",
+    "unparsed_fields",
+    "observed_at_lst",
+    "observed_at_utc",
+    "source_file",
+)
+DAILY_COLUMNS = (
+    "wban_id",
+    "airport_code",
+    "tmax_f",
+    "tmin_f",
+    "precip_in",
+    "avg_wind_speed_mph",
+    "max_wind_gust_mph",
+    "min_visibility_mi",
+    "observation_count",
+    "summary_date",
+)
+HIVE_TYPES = {
+    "string": "STRING",
+    "double": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "bigint": "BIGINT",
+    "int": "INT",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+}
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    raw_weather_path: str
+    stations_path: str
+    lake_uri: str
+    database: str = "weather"
+    metastore: str = "derby"  # "derby" (embedded, local) or "external" (Glue / cluster's hive-site)
+    master: str | None = None
+    run_id: str = ""
+
+    @property
+    def hourly_table_uri(self) -> str:
+        return f"{self.lake_uri.rstrip('/')}/weather/hourly_observations"
+
+    @property
+    def daily_table_uri(self) -> str:
+        return f"{self.lake_uri.rstrip('/')}/weather/daily_summaries"
+
+    @property
+    def rejected_uri(self) -> str:
+        return f"{self.lake_uri.rstrip('/')}/weather/_rejected_observations"
+
+    @property
+    def staging_uri(self) -> str:
+        return f"{self.lake_uri.rstrip('/')}/weather/_staging"
+
+
+def to_uri(path: str) -> str:
+    """Absolute file: URI for local paths; URIs with a scheme (s3://, file:) pass through."""
+    if "://" in path or path.startswith("file:"):
+        return path
+    return "file:" + os.path.abspath(path)
+
+
+def build_spark(settings: JobSettings) -> SparkSession:
+    builder = SparkSession.builder.appName("flightdelay-weather-prep").enableHiveSupport()
+    if settings.master:
+        builder = builder.master(settings.master)
+    builder = (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.ui.enabled", "false")
+    )
+    if settings.metastore == "derby":
+        lake_path = settings.lake_uri.removeprefix("file:")
+        metastore = os.path.join(lake_path, "_metastore")
+        builder = (
+            builder.config(
+                "spark.hadoop.javax.jdo.option.ConnectionURL",
+                f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true",
+            )
+            .config("spark.sql.warehouse.dir", f"file:{metastore}/warehouse")
+            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}")
+        )
+    return builder.getOrCreate()
+
+
+# ---------------------------------------------------------------- extract
+
+
+def extract(spark: SparkSession, settings: JobSettings) -> tuple[DataFrame, DataFrame]:
+    """Raw LCD rows (every column a string, plus the file name) and the station reference table."""
+    raw = (
+        spark.read.option("header", True)
+        .option("inferSchema", False)
+        .option("mode", "PERMISSIVE")
+        .csv(settings.raw_weather_path)
+        .withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))
+    )
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ValueError(
+            f"LCD input {settings.raw_weather_path}: required columns {missing} not found; "
+            f"found {sorted(raw.columns)}"
+        )
+    stations = (
+        spark.read.option("header", True)
+        .schema("airport_code string, station_id string, usaf_id string, wban_id string, "
+                "station_name string, lst_utc_offset_hours int")
+        .csv(settings.stations_path)
+    )
+    return raw, stations
+
+
+# ---------------------------------------------------------------- transforms (pure)
+
+
+def _clean(column: Column) -> Column:
+    """LCD value with its quality suffixes removed: 's' marks a suspect value, '*' an amended one."""
+    return F.regexp_replace(F.trim(column), r"[s*]+$", "")
+
+
+def _number(column: Column) -> Column:
+    cleaned = _clean(column)
+    return F.when(cleaned.isin("", "M"), F.lit(None)).otherwise(cleaned.try_cast("double"))
+
+
+def _is_unparsed(raw_value: Column, parsed: Column) -> Column:
+    cleaned = _clean(raw_value)
+    return raw_value.isNotNull() & ~cleaned.isin("", "M", "T", "VRB") & parsed.isNull()
+
+
+def transform_with_all_columns(raw: DataFrame) -> DataFrame:
+    """Add the optional LCD columns a file's selection left out, as nulls."""
+    for column in MEASUREMENTS:
+        if column not in raw.columns:
+            raw = raw.withColumn(column, F.lit(None).cast("string"))
+    return raw
+
+
+def transform_hourly_reports(raw: DataFrame) -> DataFrame:
+    """Keep routine hourly reports (FM-15); specials, daily and monthly summaries are out of scope."""
+    return raw.filter(F.trim(F.col("REPORT_TYPE")) == HOURLY_REPORT_TYPE)
+
+
+def transform_parse_observations(reports: DataFrame, stations: DataFrame) -> DataFrame:
+    """Typed observations with units in the names and UTC timestamps.
+
+    Rows whose DATE does not parse or whose station is unknown get a `rejection_reason`; the caller
+    routes them to the rejected table rather than dropping them.
+    """
+    station_ref = stations.select(
+        F.col("station_id").alias("_station_id"), "wban_id", "airport_code", "lst_utc_offset_hours"
+    )
+    joined = reports.join(station_ref, F.trim(reports["STATION"]) == station_ref["_station_id"], "left")
+
+    direction_raw = _clean(F.col("HourlyWindDirection"))
+    precip_raw = _clean(F.col("HourlyPrecipitation"))
+    parsed = {
+        name: _number(F.col(column)) for column, name in MEASUREMENTS.items()
+    }
+    parsed["wind_direction_deg"] = F.when(direction_raw == "VRB", F.lit(None)).otherwise(
+        parsed["wind_direction_deg"]
+    )
+    parsed["precip_in"] = F.when(precip_raw == "T", F.lit(0.0)).otherwise(parsed["precip_in"])
+
+    unparsed = F.array_compact(
+        F.array(*[F.when(_is_unparsed(F.col(c), parsed[n]), F.lit(c)) for c, n in MEASUREMENTS.items()])
+    )
+    suspect = reduce(
+        lambda a, b: a | b, [F.trim(F.col(c)).endswith("s") for c in MEASUREMENTS]
+    )
+    observed_at_lst = F.try_to_timestamp(F.trim(F.col("DATE")), F.lit("yyyy-MM-dd'T'HH:mm:ss"))
+
+    typed = joined.select(
+        F.trim(F.col("STATION")).alias("station_id"),
+        "wban_id",
+        "airport_code",
+        *[parsed[name].alias(name) for name in MEASUREMENTS.values()],
+        (direction_raw == "VRB").alias("is_variable_wind"),
+        (precip_raw == "T").alias("has_trace_precip"),
+        F.coalesce(suspect, F.lit(False)).alias("has_suspect_value"),
+        F.array_join(unparsed, ",").alias("unparsed_fields"),
+        observed_at_lst.alias("observed_at_lst"),
+        F.expr("timestampadd(HOUR, -lst_utc_offset_hours, observed_at_lst)").alias("observed_at_utc"),
+        "source_file",
+        F.col("DATE").alias("raw_date"),
+    )
+    reason = (
+        F.when(F.col("station_id").isNull() | (F.col("station_id") == ""), F.lit("STATION: missing"))
+        .when(F.col("airport_code").isNull(), F.concat(F.lit("STATION: unknown station id '"),
+                                                      F.col("station_id"), F.lit("'")))
+        .when(F.col("observed_at_lst").isNull(), F.concat(F.lit("DATE: cannot parse '"),
+                                                          F.coalesce(F.col("raw_date"), F.lit("")),
+                                                          F.lit("' as yyyy-MM-ddTHH:mm:ss")))
+    )
+    return typed.withColumn("rejection_reason", reason)
+
+
+def transform_deduplicate(observations: DataFrame) -> DataFrame:
+    """One row per station and UTC instant.
+
+    The row with the most measured values wins; a tie is broken on the values themselves, so the
+    outcome does not depend on file order or partitioning.
+    """
+    measured = [F.col(name).isNotNull().cast("int") for name in MEASUREMENTS.values()]
+    completeness = reduce(lambda a, b: a + b, measured)
+    fingerprint = F.concat_ws(
+        "|", *[F.coalesce(F.col(n).cast("string"), F.lit("")) for n in MEASUREMENTS.values()],
+        F.col("source_file"),
+    )
+    window = Window.partitionBy("station_id", "observed_at_utc").orderBy(
+        completeness.desc(), fingerprint.desc()
+    )
+    return (
+        observations.withColumn("_rank", F.row_number().over(window))
+        .filter(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+
+
+def transform_hourly_table(observations: DataFrame) -> DataFrame:
+    return observations.select(
+        *HOURLY_COLUMNS,
+        F.date_format("observed_at_lst", "yyyy-MM").alias("observation_month"),
+        "station_id",
+    )
+
+
+def transform_daily_summaries(hourly: DataFrame) -> DataFrame:
+    """The blog's daily features per station and local-standard-time day."""
+    daily = hourly.groupBy("station_id", "wban_id", "airport_code",
+                           F.to_date("observed_at_lst").alias("summary_date")).agg(
+        F.max("temp_f").alias("tmax_f"),
+        F.min("temp_f").alias("tmin_f"),
+        F.sum("precip_in").alias("precip_in"),
+        F.round(F.avg("wind_speed_mph"), 2).alias("avg_wind_speed_mph"),
+        F.max("wind_gust_mph").alias("max_wind_gust_mph"),
+        F.min("visibility_mi").alias("min_visibility_mi"),
+        F.count(F.lit(1)).alias("observation_count"),
+    )
+    return daily.select(
+        *DAILY_COLUMNS,
+        F.date_format("summary_date", "yyyy-MM").alias("observation_month"),
+        "station_id",
+    )
+
+
+# ---------------------------------------------------------------- load
+
+
+class _FileSystem:
+    """The Hadoop FileSystem behind a URI (local disk, S3 on EMR), through the JVM Spark already runs."""
+
+    def __init__(self, spark: SparkSession, uri: str):
+        jvm = spark.sparkContext._jvm
+        self._Path = jvm.org.apache.hadoop.fs.Path
+        self._fs = self._Path(uri).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    def exists(self, uri: str) -> bool:
+        return self._fs.exists(self._Path(uri))
+
+    def listdir(self, uri: str) -> list[str]:
+        if not self.exists(uri):
+            return []
+        return [s.getPath().getName() for s in self._fs.listStatus(self._Path(uri))]
+
+    def rename(self, src: str, dst: str) -> None:
+        parent = self._Path(dst).getParent()
+        self._fs.mkdirs(parent)
+        if not self._fs.rename(self._Path(src), self._Path(dst)):
+            raise OSError(f"rename {src} -> {dst} failed")
+
+    def delete(self, uri: str) -> None:
+        self._fs.delete(self._Path(uri), True)
+
+    def touch(self, uri: str) -> None:
+        self._fs.create(self._Path(uri), True).close()
+
+
+READY_MARKER = "_READY_TO_SWAP"
+
+
+def _partition_dirs(fs: _FileSystem, root: str) -> list[str]:
+    out = []
+    for station in sorted(fs.listdir(root)):
+        if not station.startswith(f"{PARTITION_COLUMNS[0]}="):
+            continue
+        for month in sorted(fs.listdir(f"{root}/{station}")):
+            if month.startswith(f"{PARTITION_COLUMNS[1]}="):
+                out.append(f"{station}/{month}")
+    return out
+
+
+def swap_partitions(fs: _FileSystem, staged_root: str, table_root: str, trash_root: str) -> int:
+    """Move every partition of a complete staged copy into the table, replacing the same partition."""
+    swapped = 0
+    for partition in _partition_dirs(fs, staged_root):
+        target = f"{table_root}/{partition}"
+        if fs.exists(target):
+            fs.rename(target, f"{trash_root}/{partition}")
+        fs.rename(f"{staged_root}/{partition}", target)
+        swapped += 1
+    fs.delete(trash_root)
+    fs.delete(staged_root)
+    return swapped
+
+
+def recover_interrupted_runs(fs: _FileSystem, staging_uri: str, table_uri: str) -> list[str]:
+    """Finish swaps a killed run had started; discard writes a killed run had not finished."""
+    table = table_uri.rsplit("/", 1)[-1]
+    actions = []
+    for run_id in sorted(fs.listdir(f"{staging_uri}/{table}")):
+        staged = f"{staging_uri}/{table}/{run_id}"
+        trash = f"{staging_uri}/_trash/{table}/{run_id}"
+        if fs.exists(f"{staged}/{READY_MARKER}"):
+            # Partitions the killed swap had already moved to the trash but not replaced go back first.
+            for partition in _partition_dirs(fs, trash):
+                if not fs.exists(f"{table_uri}/{partition}") and not fs.exists(f"{staged}/{partition}"):
+                    fs.rename(f"{trash}/{partition}", f"{table_uri}/{partition}")
+            swap_partitions(fs, staged, table_uri, trash)
+            actions.append(f"rolled forward {table} run {run_id}")
+        else:
+            fs.delete(staged)
+            actions.append(f"discarded incomplete {table} run {run_id}")
+    return actions
+
+
+def _hive_columns(df: DataFrame, exclude: tuple[str, ...]) -> str:
+    cols = []
+    for field in df.schema.fields:
+        if field.name in exclude:
+            continue
+        cols.append(f"`{field.name}` {HIVE_TYPES[field.dataType.simpleString()]}")
+    return ",\n  ".join(cols)
+
+
+def register_external_table(spark: SparkSession, settings: JobSettings, name: str, df: DataFrame,
+                            location: str) -> None:
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {settings.database}")
+    partitions = ", ".join(f"`{c}` STRING" for c in PARTITION_COLUMNS)
+    spark.sql(
+        f"""CREATE EXTERNAL TABLE IF NOT EXISTS {settings.database}.{name} (
+  {_hive_columns(df, PARTITION_COLUMNS)}
+)
+PARTITIONED BY ({partitions})
+STORED AS PARQUET
+LOCATION '{location}'"""
+    )
+    spark.sql(f"MSCK REPAIR TABLE {settings.database}.{name} SYNC PARTITIONS")
+
+
+def write_table(spark: SparkSession, settings: JobSettings, name: str, df: DataFrame, table_uri: str,
+                sort_column: str) -> int:
+    fs = _FileSystem(spark, table_uri)
+    staged = f"{settings.staging_uri}/{name}/{settings.run_id}"
+    (
+        df.repartition(*PARTITION_COLUMNS)
+        .sortWithinPartitions(*PARTITION_COLUMNS, sort_column)
+        .write.mode("errorifexists")
+        .partitionBy(*PARTITION_COLUMNS)
+        .parquet(staged)
+    )
+    fs.touch(f"{staged}/{READY_MARKER}")
+    swapped = swap_partitions(fs, staged, table_uri, f"{settings.staging_uri}/_trash/{name}/{settings.run_id}")
+    register_external_table(spark, settings, name, df, table_uri)
+    return swapped
+
+
+def load(spark: SparkSession, settings: JobSettings, hourly: DataFrame, daily: DataFrame,
+         rejected: DataFrame) -> dict[str, int]:
+    hourly_partitions = write_table(
+        spark, settings, "hourly_observations", hourly, settings.hourly_table_uri, "observed_at_utc"
+    )
+    daily_partitions = write_table(
+        spark, settings, "daily_summaries", daily, settings.daily_table_uri, "summary_date"
+    )
+    rejected.coalesce(1).write.mode("overwrite").parquet(settings.rejected_uri)
+    return {"hourly_partitions": hourly_partitions, "daily_partitions": daily_partitions}
+
+
+# ---------------------------------------------------------------- job
+
+
+@dataclass
+class JobResult:
+    rows_read: int
+    rows_other_report_types: int
+    rows_rejected: int
+    duplicates_resolved: int
+    hourly_rows: int
+    daily_rows: int
+    stations: int
+    hourly_partitions: int
+    daily_partitions: int
+    recovered: list[str]
+
+
+def run(spark: SparkSession, settings: JobSettings) -> JobResult:
+    if not settings.run_id:
+        settings = JobSettings(**{**asdict(settings), "run_id": uuid.uuid4().hex[:12]})
+    fs = _FileSystem(spark, settings.hourly_table_uri)
+    recovered = []
+    for table_uri in (settings.hourly_table_uri, settings.daily_table_uri):
+        recovered += recover_interrupted_runs(fs, settings.staging_uri, table_uri)
+
+    raw, stations = extract(spark, settings)
+    raw = transform_with_all_columns(raw).cache()
+    reports = transform_hourly_reports(raw)
+    parsed = transform_parse_observations(reports, stations).cache()
+    accepted = parsed.filter(F.col("rejection_reason").isNull())
+    rejected = parsed.filter(F.col("rejection_reason").isNotNull()).select(
+        "source_file", "station_id", "raw_date", "rejection_reason"
+    )
+    deduplicated = transform_deduplicate(accepted)
+    hourly = transform_hourly_table(deduplicated).cache()
+    daily = transform_daily_summaries(hourly).cache()
+
+    rows_read = raw.count()
+    rows_reports = reports.count()
+    rows_rejected = rejected.count()
+    hourly_rows = hourly.count()
+    partitions = load(spark, settings, hourly, daily, rejected)
+    result = JobResult(
+        rows_read=rows_read,
+        rows_other_report_types=rows_read - rows_reports,
+        rows_rejected=rows_rejected,
+        duplicates_resolved=rows_reports - rows_rejected - hourly_rows,
+        hourly_rows=hourly_rows,
+        daily_rows=daily.count(),
+        stations=hourly.select("station_id").distinct().count(),
+        recovered=recovered,
+        **partitions,
+    )
+    for df in (raw, parsed, hourly, daily):
+        df.unpersist()
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> JobSettings:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--raw-weather", required=True, help="LCD CSV file, folder or glob (local or s3://)")
+    parser.add_argument("--stations", required=True, help="airport_weather_stations.csv seed")
+    parser.add_argument("--lake", required=True, help="lake root (local folder or s3:// prefix)")
+    parser.add_argument("--database", default="weather")
+    parser.add_argument("--metastore", choices=["derby", "external"], default="derby",
+                        help="derby: embedded local metastore; external: the cluster's (Glue on EMR)")
+    parser.add_argument("--master", default=None, help="Spark master, e.g. local[2]; unset under spark-submit")
+    args = parser.parse_args(argv)
+    return JobSettings(
+        raw_weather_path=to_uri(args.raw_weather),
+        stations_path=to_uri(args.stations),
+        lake_uri=to_uri(args.lake),
+        database=args.database,
+        metastore=args.metastore,
+        master=args.master,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    spark = build_spark(settings)
+    try:
+        result = run(spark, settings)
+    finally:
+        spark.stop()
+    print(json.dumps(asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
