@@ -1,0 +1,82 @@
+{#- Time arithmetic and time-zone conversion. Timestamps in this project are naive and named for
+    their zone (`_at_utc`, `_at_local`, `_at_lst`); these macros are the only place a zone rule lives. -#}
+
+{#- Local wall-clock timestamp in an IANA zone -> naive UTC timestamp. -#}
+{% macro local_to_utc(local_timestamp, iana_time_zone) -%}
+    {{ return(adapter.dispatch('local_to_utc', 'flight_delays')(local_timestamp, iana_time_zone)) }}
+{%- endmacro %}
+
+{% macro duckdb__local_to_utc(local_timestamp, iana_time_zone) -%}
+    timezone('UTC', timezone({{ iana_time_zone }}, {{ local_timestamp }}))
+{%- endmacro %}
+
+{% macro postgres__local_to_utc(local_timestamp, iana_time_zone) -%}
+    (({{ local_timestamp }}) at time zone {{ iana_time_zone }}) at time zone 'UTC'
+{%- endmacro %}
+
+{% macro redshift__local_to_utc(local_timestamp, iana_time_zone) -%}
+    convert_timezone({{ iana_time_zone }}, 'UTC', {{ local_timestamp }})
+{%- endmacro %}
+
+{#- Timestamp shifted by a whole number of hours (the number may be a column). -#}
+{% macro add_hours(timestamp, hours) -%}
+    {{ return(adapter.dispatch('add_hours', 'flight_delays')(timestamp, hours)) }}
+{%- endmacro %}
+
+{% macro default__add_hours(timestamp, hours) -%}
+    {{ dbt.dateadd('hour', hours, timestamp) }}
+{%- endmacro %}
+
+{% macro postgres__add_hours(timestamp, hours) -%}
+    ({{ timestamp }} + ({{ hours }}) * interval '1 hour')
+{%- endmacro %}
+
+{#- Local timestamp from a date and a BTS hhmm clock time; 2400 is midnight at the end of the day. -#}
+{% macro hhmm_to_timestamp(date_column, hhmm_column) -%}
+    {{ return(adapter.dispatch('hhmm_to_timestamp', 'flight_delays')(date_column, hhmm_column)) }}
+{%- endmacro %}
+
+{% macro default__hhmm_to_timestamp(date_column, hhmm_column) -%}
+    {{ dbt.dateadd('minute', '(floor(' ~ hhmm_column ~ ' / 100) * 60 + ' ~ hhmm_column ~ ' % 100)',
+                   'cast(' ~ date_column ~ ' as timestamp)') }}
+{%- endmacro %}
+
+{% macro postgres__hhmm_to_timestamp(date_column, hhmm_column) -%}
+    (cast({{ date_column }} as timestamp)
+        + (floor({{ hhmm_column }} / 100) * 60 + {{ hhmm_column }} % 100) * interval '1 minute')
+{%- endmacro %}
+
+{#- Whole minutes from `start` to `end` (end - start). -#}
+{% macro minutes_between(start_timestamp, end_timestamp) -%}
+    {{ return(adapter.dispatch('minutes_between', 'flight_delays')(start_timestamp, end_timestamp)) }}
+{%- endmacro %}
+
+{% macro default__minutes_between(start_timestamp, end_timestamp) -%}
+    {{ dbt.datediff(start_timestamp, end_timestamp, 'minute') }}
+{%- endmacro %}
+
+{% macro postgres__minutes_between(start_timestamp, end_timestamp) -%}
+    cast(floor(extract(epoch from ({{ end_timestamp }} - {{ start_timestamp }})) / 60) as integer)
+{%- endmacro %}
+
+{#- Whole days from `start` to `end`. -#}
+{% macro days_between(start_date, end_date) -%}
+    {{ return(adapter.dispatch('days_between', 'flight_delays')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro default__days_between(start_date, end_date) -%}
+    {{ dbt.datediff(start_date, end_date, 'day') }}
+{%- endmacro %}
+
+{% macro postgres__days_between(start_date, end_date) -%}
+    (cast({{ end_date }} as date) - cast({{ start_date }} as date))
+{%- endmacro %}
+
+{#- A date part as a number: year, month, day, dow (Sunday = 0 on every engine here), hour. -#}
+{% macro date_part(part, expression) -%}
+    {{ return(adapter.dispatch('date_part', 'flight_delays')(part, expression)) }}
+{%- endmacro %}
+
+{% macro default__date_part(part, expression) -%}
+    extract({{ part }} from {{ expression }})
+{%- endmacro %}

@@ -1,0 +1,117 @@
+{#- One row per flight: the origin's latest hourly observation at or before the as-of time
+    (scheduled departure minus the prediction horizon), and the origin's daily summary for the last
+    local-standard-time day that had ended by then. Nothing observed after the as-of time is used. -#}
+with
+
+flights as (
+
+    select
+        flight_id,
+        origin_station_id,
+        origin_lst_utc_offset_hours,
+        as_of_at_utc
+    from {{ ref('int_flights_converted_to_utc') }}
+
+),
+
+observations as (
+
+    select
+        station_id,
+        temp_f,
+        dew_point_f,
+        relative_humidity_pct,
+        wind_direction_deg,
+        wind_speed_mph,
+        wind_gust_mph,
+        precip_in,
+        sea_level_pressure_inhg,
+        visibility_mi,
+        observed_at_utc
+    from {{ ref('stg_noaa__hourly_observations') }}
+
+),
+
+daily_summaries as (
+
+    select
+        station_id,
+        tmax_f,
+        tmin_f,
+        precip_in,
+        avg_wind_speed_mph,
+        summary_date_lst
+    from {{ ref('stg_noaa__daily_summaries') }}
+
+),
+
+matched as (
+
+    {{ flight_delays.asof_join(
+        spine='flights',
+        spine_key='origin_station_id',
+        spine_time='as_of_at_utc',
+        events='observations',
+        event_key='station_id',
+        event_time='observed_at_utc',
+        max_age_hours=var('max_weather_staleness_hours')
+    ) }}
+
+),
+
+with_previous_day as (
+
+    select
+        matched.flight_id,
+        matched.origin_station_id,
+        matched.as_of_at_utc,
+        matched.matched_event_at,
+        -- the LST day before the one containing the as-of time is the last complete day
+        cast({{ flight_delays.add_hours('matched.as_of_at_utc', 'matched.origin_lst_utc_offset_hours - 24') }} as date)
+            as previous_day_lst
+    from matched
+
+),
+
+final as (
+
+    select
+        -- ids
+        with_previous_day.flight_id,
+        with_previous_day.origin_station_id as weather_station_id,
+
+        -- numerics
+        observations.temp_f,
+        observations.dew_point_f,
+        observations.relative_humidity_pct,
+        observations.wind_direction_deg,
+        observations.wind_speed_mph,
+        observations.wind_gust_mph,
+        observations.precip_in,
+        observations.sea_level_pressure_inhg,
+        observations.visibility_mi,
+        {{ flight_delays.minutes_between('observations.observed_at_utc', 'with_previous_day.as_of_at_utc') }}
+            as weather_age_minutes,
+        daily_summaries.tmax_f as previous_day_tmax_f,
+        daily_summaries.tmin_f as previous_day_tmin_f,
+        daily_summaries.precip_in as previous_day_precip_in,
+        daily_summaries.avg_wind_speed_mph as previous_day_avg_wind_speed_mph,
+
+        -- dates
+        with_previous_day.previous_day_lst,
+
+        -- timestamps
+        with_previous_day.as_of_at_utc,
+        observations.observed_at_utc as weather_observed_at_utc
+
+    from with_previous_day
+    left join observations
+        on with_previous_day.origin_station_id = observations.station_id
+        and with_previous_day.matched_event_at = observations.observed_at_utc
+    left join daily_summaries
+        on with_previous_day.origin_station_id = daily_summaries.station_id
+        and with_previous_day.previous_day_lst = daily_summaries.summary_date_lst
+
+)
+
+select * from final
