@@ -44,6 +44,8 @@ class Settings:
     dbt_target: str = "local"
     prediction_horizon_hours: int = 2
     train_start: date = date(2013, 1, 1)
+    # Early-stopping period, between training and test; default: the month before test_start.
+    validation_start: date | None = None
     test_start: date = date(2013, 11, 1)
     test_end: date = date(2013, 12, 31)
     spark_master: str = "local[2]"
@@ -103,6 +105,9 @@ def load_settings() -> Settings:
         dbt_target=os.environ.get("FLIGHTDELAY_DBT_TARGET", "local"),
         prediction_horizon_hours=int(os.environ.get("FLIGHTDELAY_HORIZON_HOURS", "2")),
         train_start=_date("FLIGHTDELAY_TRAIN_START", "2013-01-01"),
+        validation_start=(
+            _date("FLIGHTDELAY_VALIDATION_START", "") if os.environ.get("FLIGHTDELAY_VALIDATION_START") else None
+        ),
         test_start=_date("FLIGHTDELAY_TEST_START", "2013-11-01"),
         test_end=_date("FLIGHTDELAY_TEST_END", "2013-12-31"),
         spark_master=os.environ.get("FLIGHTDELAY_SPARK_MASTER", "local[2]"),

@@ -35,6 +35,19 @@ MEASUREMENTS: dict[str, str] = {
     "HourlySeaLevelPressure": "sea_level_pressure_inhg",
     "HourlyVisibility": "visibility_mi",
 }
+# Physically plausible ranges (in the units above); a value outside is an encoding or sensor error,
+# nulled and named in `implausible_fields` rather than passed on.
+PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
+    "temp_f": (-80.0, 140.0),
+    "dew_point_f": (-100.0, 100.0),
+    "relative_humidity_pct": (0.0, 100.0),
+    "wind_direction_deg": (0.0, 360.0),
+    "wind_speed_mph": (0.0, 200.0),
+    "wind_gust_mph": (0.0, 250.0),
+    "precip_in": (0.0, 20.0),
+    "sea_level_pressure_inhg": (25.0, 33.0),
+    "visibility_mi": (0.0, 100.0),
+}
 REQUIRED_COLUMNS = ("STATION", "DATE", "REPORT_TYPE")
 HOURLY_REPORT_TYPE = "FM-15"
 PARTITION_COLUMNS = ("station_id", "observation_month")
@@ -55,6 +68,7 @@ HOURLY_COLUMNS = (
     "has_trace_precip",
     "has_suspect_value",
     "unparsed_fields",
+    "implausible_fields",
     "observed_at_lst",
     "observed_at_utc",
     "source_file",
@@ -219,6 +233,13 @@ def transform_parse_observations(reports: DataFrame, stations: DataFrame) -> Dat
     )
     parsed["precip_in"] = F.when(precip_raw == "T", F.lit(0.0)).otherwise(parsed["precip_in"])
 
+    implausible = {}
+    for name, (low, high) in PLAUSIBLE_RANGES.items():
+        implausible[name] = parsed[name].isNotNull() & ~parsed[name].between(low, high)
+        parsed[name] = F.when(implausible[name], F.lit(None)).otherwise(parsed[name])
+    implausible_names = F.array_compact(
+        F.array(*[F.when(bad, F.lit(name)) for name, bad in implausible.items()])
+    )
     unparsed = F.array_compact(
         F.array(*[F.when(_is_unparsed(F.col(c), parsed[n]), F.lit(c)) for c, n in MEASUREMENTS.items()])
     )
@@ -236,6 +257,7 @@ def transform_parse_observations(reports: DataFrame, stations: DataFrame) -> Dat
         (precip_raw == "T").alias("has_trace_precip"),
         F.coalesce(suspect, F.lit(False)).alias("has_suspect_value"),
         F.array_join(unparsed, ",").alias("unparsed_fields"),
+        F.array_join(implausible_names, ",").alias("implausible_fields"),
         observed_at_lst.alias("observed_at_lst"),
         F.expr("timestampadd(HOUR, -lst_utc_offset_hours, observed_at_lst)").alias("observed_at_utc"),
         "source_file",
@@ -393,6 +415,12 @@ def _hive_columns(df: DataFrame, exclude: tuple[str, ...]) -> str:
 def register_external_table(spark: SparkSession, settings: JobSettings, name: str, df: DataFrame,
                             location: str) -> None:
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {settings.database}")
+    qualified = f"{settings.database}.{name}"
+    if spark.catalog.tableExists(qualified):
+        existing = [f.name for f in spark.table(qualified).schema.fields]
+        if existing != df.columns:
+            # External table: dropping it forgets the schema, never the files.
+            spark.sql(f"DROP TABLE {qualified}")
     partitions = ", ".join(f"`{c}` STRING" for c in PARTITION_COLUMNS)
     spark.sql(
         f"""CREATE EXTERNAL TABLE IF NOT EXISTS {settings.database}.{name} (
@@ -443,6 +471,7 @@ class JobResult:
     rows_other_report_types: int
     rows_rejected: int
     duplicates_resolved: int
+    rows_with_implausible_values: int
     hourly_rows: int
     daily_rows: int
     stations: int
@@ -481,6 +510,7 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
         rows_other_report_types=rows_read - rows_reports,
         rows_rejected=rows_rejected,
         duplicates_resolved=rows_reports - rows_rejected - hourly_rows,
+        rows_with_implausible_values=hourly.filter(F.col("implausible_fields") != "").count(),
         hourly_rows=hourly_rows,
         daily_rows=daily.count(),
         stations=hourly.select("station_id").distinct().count(),

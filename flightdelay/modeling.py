@@ -1,0 +1,128 @@
+"""The ML steps of the pipeline around ml/train.py: export channels, train, batch-score."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from flightdelay.settings import Settings
+
+FEATURE_MART = "marts.ml_flight_delay_features"
+PREDICTIONS_TABLE = "ml.flight_delay_predictions"
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Train on [train_start, validation_start), early-stop on [validation_start, test_start),
+    evaluate on [test_start, test_end]: strictly in time order, so no future leaks into training."""
+
+    train_start: date
+    validation_start: date
+    test_start: date
+    test_end: date
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TimeSplit:
+        # Default: the last month before the test period is the validation (early-stopping) month.
+        validation_start = settings.validation_start or (settings.test_start - timedelta(days=1)).replace(day=1)
+        return cls(settings.train_start, validation_start, settings.test_start, settings.test_end)
+
+    def as_sql_cases(self) -> str:
+        return (
+            f"case when flight_date < date '{self.validation_start}' then 'train' "
+            f"when flight_date < date '{self.test_start}' then 'validation' else 'test' end"
+        )
+
+    def where(self) -> str:
+        return f"flight_date between date '{self.train_start}' and date '{self.test_end}'"
+
+
+def export_channels(settings: Settings) -> dict[str, int]:
+    """Write the feature mart's rows to Parquet channel folders train/, validation/, test/."""
+    split = TimeSplit.from_settings(settings)
+    channels_dir = settings.ml_dir / "channels"
+    counts = {}
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        for channel in ("train", "validation", "test"):
+            folder = channels_dir / channel
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob("*.parquet"):
+                old.unlink()
+            target = folder / "part-0000.parquet"
+            con.execute(
+                f"""copy (
+                    select * from {FEATURE_MART}
+                    where {split.where()} and {split.as_sql_cases()} = '{channel}'
+                    order by flight_date, flight_id
+                ) to '{target}' (format parquet)"""
+            )
+            counts[channel] = con.execute(f"select count(*) from read_parquet('{target}')").fetchone()[0]
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise ValueError(
+            f"time split {split} leaves channels {empty} empty; set FLIGHTDELAY_TRAIN_START / "
+            "FLIGHTDELAY_TEST_START / FLIGHTDELAY_TEST_END to dates the data covers"
+        )
+    return counts
+
+
+def run_training(settings: Settings, hyperparameters: dict[str, str] | None = None) -> dict:
+    """Run ml/train.py exactly as SageMaker would: a separate process with the SM_* environment."""
+    channels = settings.ml_dir / "channels"
+    env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(settings.ml_dir / "model"),
+        "SM_CHANNEL_TRAIN": str(channels / "train"),
+        "SM_CHANNEL_VALIDATION": str(channels / "validation"),
+        "SM_CHANNEL_TEST": str(channels / "test"),
+        "SM_OUTPUT_DATA_DIR": str(settings.ml_dir),
+    }
+    args = [sys.executable, "-m", "ml.train"]
+    for name, value in (hyperparameters or {}).items():
+        args += [f"--{name}", str(value)]
+    subprocess.run(args, env=env, cwd=settings.project_root, check=True)
+    return json.loads((settings.ml_dir / "evaluation.json").read_text())
+
+
+def model_version(model_dir: Path) -> str:
+    return hashlib.sha256((model_dir / "model.json").read_bytes()).hexdigest()[:12]
+
+
+def score(settings: Settings) -> int:
+    """Batch-score every flight of the feature mart into ml.flight_delay_predictions."""
+    from ml.train import load_model, predict
+
+    model_dir = settings.ml_dir / "model"
+    booster, spec = load_model(model_dir)
+    version = model_version(model_dir)
+    split = TimeSplit.from_settings(settings)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        frame = con.execute(
+            f"select *, {split.as_sql_cases()} as split_name from {FEATURE_MART} order by flight_id"
+        ).df()
+        predictions = pd.DataFrame(
+            {
+                "flight_id": frame["flight_id"],
+                "model_version": version,
+                "split_name": frame["split_name"],
+                "delay_probability": predict(booster, spec, frame).astype("float64"),
+                "is_dep_delayed_15": frame["is_dep_delayed_15"].astype("int32"),
+            }
+        )
+        con.execute("create schema if not exists ml")
+        con.execute("begin transaction")
+        con.execute(
+            f"""create or replace table {PREDICTIONS_TABLE} as
+            select *, now()::timestamp as scored_at from predictions"""
+        )
+        con.execute("commit")
+        return len(predictions)

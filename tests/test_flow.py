@@ -1,0 +1,103 @@
+"""The whole flow on one month of the bundled sample, with the real engines (Spark, DuckDB, dbt, GX,
+XGBoost), through the CLI; then dbt's unit tests against the warehouse it built."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def january(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flow")
+    from flightdelay.sample import write_sample
+
+    result = write_sample(root / "raw", PROJECT_ROOT / "seeds", months=[1])
+    env = {
+        "FLIGHTDELAY_RAW": str(root / "raw"),
+        "FLIGHTDELAY_LAKE": str(root / "lake"),
+        "FLIGHTDELAY_WAREHOUSE": str(root / "warehouse" / "flight_delays.duckdb"),
+        "FLIGHTDELAY_ARTIFACTS": str(root / "artifacts"),
+        "FLIGHTDELAY_TRAIN_START": "2013-01-01",
+        "FLIGHTDELAY_VALIDATION_START": "2013-01-15",
+        "FLIGHTDELAY_TEST_START": "2013-01-22",
+        "FLIGHTDELAY_TEST_END": "2013-01-31",
+    }
+    return root, env, result
+
+
+def flightdelay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "flightdelay.cli", *args],
+        env={**os.environ, **env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+    )
+
+
+def counts(warehouse: str) -> dict[str, int]:
+    with duckdb.connect(warehouse, read_only=True) as con:
+        return {
+            table: con.execute(f"select count(*) from {table}").fetchone()[0]
+            for table in ("raw.flights", "marts.fct_flights", "marts.ml_flight_delay_features",
+                          "ml.flight_delay_predictions")
+        }
+
+
+def test_run_on_one_month_then_rerun_changes_nothing(january):
+    root, env, sample = january
+    first = flightdelay(env, "run", "--skip-sample")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "flightdelay run summary" in first.stdout
+
+    warehouse = env["FLIGHTDELAY_WAREHOUSE"]
+    after_first = counts(warehouse)
+    assert after_first["raw.flights"] == sample.flight_rows == 27004
+    assert after_first["marts.fct_flights"] == 27004
+    with duckdb.connect(warehouse, read_only=True) as con:
+        departed = con.execute("select count(*) from marts.fct_flights where has_departed").fetchone()[0]
+        with_weather = con.execute(
+            "select count(*) from marts.ml_flight_delay_features where temp_f is not null").fetchone()[0]
+    assert after_first["marts.ml_flight_delay_features"] == departed
+    assert with_weather / departed > 0.95
+
+    stations = sorted(p.name for p in (root / "lake" / "weather" / "hourly_observations").iterdir())
+    assert stations == ["station_id=72502014734", "station_id=72503014732", "station_id=74486094789"]
+
+    evaluation = json.loads((root / "artifacts" / "ml" / "evaluation.json").read_text())
+    metrics = evaluation["binary_classification_metrics"]
+    assert 0.5 < metrics["auc"]["value"] <= 1.0
+    assert set(metrics) >= {"auc", "pr_auc", "log_loss", "confusion_matrix", "precision", "recall"}
+    assert evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"] > 0.5
+    assert evaluation["dataset"]["test"]["first_date"] == "2013-01-22"
+    assert (root / "artifacts" / "ml" / "model" / "model.json").exists()
+    assert (root / "artifacts" / "data_docs" / "index.html").exists()
+
+    second = flightdelay(env, "run", "--skip-sample")
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert counts(warehouse) == after_first
+
+
+def test_dbt_unit_tests_pass_against_the_built_warehouse(january):
+    root, env, _ = january
+    if not Path(env["FLIGHTDELAY_WAREHOUSE"]).exists():
+        pytest.skip("the flow test did not build the warehouse")
+    import os
+
+    dbt = Path(sys.executable).with_name("dbt")
+    completed = subprocess.run(
+        [str(dbt), "test", "--select", "test_type:unit", "--project-dir", str(PROJECT_ROOT),
+         "--profiles-dir", str(PROJECT_ROOT)],
+        env={**os.environ, **env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:]
+    assert "PASS=" in completed.stdout and "ERROR=0" in completed.stdout

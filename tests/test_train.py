@@ -1,0 +1,114 @@
+"""ml/train.py as SageMaker runs it: SM_* environment, hyperparameters as arguments, a few hundred rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import train
+from tests.conftest import PROJECT_ROOT
+
+
+def synthetic_features(n: int, seed: int, start: str) -> pd.DataFrame:
+    """Feature-mart-shaped rows where delays depend on hour, precipitation and carrier."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "flight_id": [f"f{seed}-{i}" for i in range(n)],
+        "carrier_code": rng.choice(["AA", "UA", "B6"], n),
+        "origin_airport_code": rng.choice(["JFK", "EWR", "LGA"], n),
+        "dest_airport_code": rng.choice(["ORD", "ATL", "LAX", "MIA"], n),
+        "flight_date": pd.date_range(start, periods=n, freq="h").date,
+    })
+    for column in train.NUMERIC_FEATURES:
+        frame[column] = rng.normal(size=n)
+    frame["scheduled_dep_hour_local"] = rng.integers(5, 23, n)
+    frame["precip_in"] = rng.exponential(0.05, n)
+    frame.loc[rng.random(n) < 0.1, "temp_f"] = np.nan  # missing weather is normal
+    logit = -2 + 0.15 * (frame["scheduled_dep_hour_local"] - 12) + 20 * frame["precip_in"] \
+        + (frame["carrier_code"] == "B6") * 0.8
+    frame[train.LABEL] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame
+
+
+@pytest.fixture()
+def channels(tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for name, n, seed, start in (("train", 400, 1, "2013-01-01"), ("validation", 150, 2, "2013-02-01"),
+                                 ("test", 200, 3, "2013-03-01")):
+        folder = tmp_path / name
+        folder.mkdir()
+        synthetic_features(n, seed, start).to_parquet(folder / "part-0000.parquet")
+        out[name] = folder
+    return out
+
+
+def test_entry_point_honours_sagemaker_contract(tmp_path, channels):
+    env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
+        "SM_CHANNEL_TRAIN": str(channels["train"]),
+        "SM_CHANNEL_VALIDATION": str(channels["validation"]),
+        "SM_CHANNEL_TEST": str(channels["test"]),
+    }
+    # Run the file itself, as the SageMaker container does (`python train.py --max_depth 3 ...`).
+    completed = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "ml" / "train.py"), "--max_depth", "3", "--num_round", "60",
+         "--early_stopping_rounds", "10", "--min_child_weight", "1"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "test ROC AUC" in completed.stdout
+
+    model_dir = tmp_path / "model"
+    model_json = json.loads((model_dir / "model.json").read_text())
+    assert "learner" in model_json  # XGBoost's own JSON format, not a pickle
+    spec = json.loads((model_dir / "feature_spec.json").read_text())
+    assert spec["categorical"]["carrier_code"] == ["AA", "B6", "UA"]
+
+    evaluation = json.loads((tmp_path / "output" / "evaluation.json").read_text())
+    metrics = evaluation["binary_classification_metrics"]
+    for name in ("auc", "pr_auc", "log_loss", "precision", "recall", "accuracy", "f1"):
+        assert set(metrics[name]) == {"value", "standard_deviation"}
+    assert sum(sum(row.values()) for row in metrics["confusion_matrix"].values()) == 200
+    assert metrics["auc"]["value"] > 0.6  # the signal planted above is learnable
+    assert evaluation["model"]["hyperparameters"]["max_depth"] == 3
+    assert evaluation["baseline"]["algorithm"] == "logistic_regression"
+    assert evaluation["dataset"]["test"]["rows"] == 200
+
+
+def test_scoring_reuses_training_vocabulary(tmp_path, channels):
+    train.run(train.parse_args([
+        "--model-dir", str(tmp_path / "model"), "--output-data-dir", str(tmp_path / "out"),
+        "--train", str(channels["train"]), "--validation", str(channels["validation"]),
+        "--test", str(channels["test"]), "--num_round", "20", "--early_stopping_rounds", "5",
+    ]))
+    booster, spec = train.load_model(tmp_path / "model")
+    rows = synthetic_features(3, 9, "2013-04-01")
+    rows.loc[0, "carrier_code"] = "ZZ"  # unseen at training time: treated as missing, not an error
+    probabilities = train.predict(booster, spec, rows)
+    assert probabilities.shape == (3,) and np.all((probabilities > 0) & (probabilities < 1))
+    shuffled = train.predict(booster, spec, rows.iloc[::-1].reset_index(drop=True))
+    np.testing.assert_allclose(shuffled[::-1], probabilities, rtol=1e-6)
+
+
+def test_metrics_match_a_hand_computed_case():
+    metrics = train.binary_classification_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9]))
+    assert metrics["auc"]["value"] == pytest.approx(0.75)
+    assert metrics["confusion_matrix"] == {"0": {"0": 1, "1": 1}, "1": {"0": 1, "1": 1}}
+    assert metrics["auc"]["standard_deviation"] == "NaN"  # fewer than 200 rows, as Model Monitor does
+
+
+def test_missing_channel_columns_are_named(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    pd.DataFrame({"flight_id": ["a"], train.LABEL: [1]}).to_parquet(folder / "x.parquet")
+    with pytest.raises(ValueError, match="columns .*carrier_code.* missing"):
+        train.read_channel(folder)
