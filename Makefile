@@ -11,7 +11,9 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup run test lint clean
+DOCS_PORT ?= 8080
+
+.PHONY: setup run test lint docs clean
 
 setup: $(STAMP)
 
@@ -21,6 +23,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# Front-end libraries for offline Data Docs (see flightdelay/docs_assets.py); optional without npm.
+	@if command -v npm >/dev/null; then npm ci --prefix docs_assets --no-audit --no-fund --ignore-scripts --silent; \
+	 else echo "npm not found: Data Docs will load their styles from CDNs"; fi
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -32,6 +37,11 @@ lint: setup
 
 test: setup lint
 	$(BIN)/pytest -q
+
+# Generate the dbt docs site (needs a built warehouse: `make run` first) and serve it.
+docs: setup
+	DBT_PROFILES_DIR=$(CURDIR) $(BIN)/dbt docs generate
+	DBT_PROFILES_DIR=$(CURDIR) $(BIN)/dbt docs serve --port $(DOCS_PORT) --host 127.0.0.1 --no-browser
 
 clean:
 	rm -rf lake warehouse artifacts target logs data/raw

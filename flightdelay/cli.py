@@ -17,7 +17,11 @@ STEP_HELP = {
     "validate": "Great Expectations gate on the feature mart; builds Data Docs",
     "train": "export train/validation/test channels and run ml/train.py",
     "score": "batch-score the feature mart into ml.flight_delay_predictions",
+    "report": "static dbt docs site and the run report (artifacts/report/index.html)",
     "run": "all of the above, in order, with a summary",
+}
+OTHER_HELP = {
+    "doctor": "check Java, Python, disk space, ports and package versions; say how to fix what is off",
 }
 
 
@@ -37,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             sub.add_argument("--skip-sample", action="store_true",
                              help="use the raw files already under data/raw/ instead of writing the sample")
+    for name, text in OTHER_HELP.items():
+        commands.add_parser(name, help=text, description=text)
     return parser
 
 
@@ -45,11 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     if args.horizon_hours is not None:
         settings = settings.with_overrides(prediction_horizon_hours=args.horizon_hours)
+    if args.command == "doctor":
+        from flightdelay import doctor
+
+        checks = doctor.run_checks(settings)
+        print(doctor.render(checks))
+        return 0 if all(check.ok for check in checks) else 1
     try:
         if args.command == "run":
             names = [n for n in pipeline.STEPS if not (n == "sample" and args.skip_sample)]
-            reports = pipeline.run_steps(settings, names)
-            pipeline.write_run_record(settings, reports)
+            reports = pipeline.run_steps(settings, names, record=True)
             print(pipeline.summary(settings, reports))
         else:
             overrides = {}

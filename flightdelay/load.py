@@ -321,6 +321,14 @@ class DuckDBFlightLoader:
         return load
 
 
-def load_flights(warehouse_path: Path, files: list[Path], force: bool = False) -> list[FileLoad]:
+def load_flights(warehouse_path: Path, files: list[Path], force: bool = False,
+                 progress: bool = False) -> list[FileLoad]:
+    from tqdm import tqdm
+
+    loads = []
     with DuckDBFlightLoader(warehouse_path) as loader:
-        return [loader.load_file(path, force=force) for path in files]
+        bar = tqdm(files, desc="loading BTS files", unit="file", disable=not progress)
+        for path in bar:
+            bar.set_postfix_str(Path(path).name)
+            loads.append(loader.load_file(path, force=force))
+    return loads

@@ -97,7 +97,7 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
     files = files or sorted(settings.flights_raw_dir.glob("*.csv"))
     if not files:
         raise StepFailed(f"no BTS flight files in {settings.flights_raw_dir}; run `flightdelay sample` first")
-    loads = load_flights(settings.warehouse_path, files)
+    loads = load_flights(settings.warehouse_path, files, progress=sys.stderr.isatty())
     unreconciled = [load.source_file for load in loads if not load.reconciles]
     if unreconciled:
         raise StepFailed(f"read != loaded + rejected for {unreconciled}")
@@ -154,6 +154,7 @@ def step_validate(settings: Settings) -> dict[str, object]:
         "expectations": gate.evaluated,
         "failed": len(gate.failed),
         "data docs": str(settings.data_docs_dir / "index.html"),
+        "data docs assets": gate.docs_note,
     }
     if not gate.success:
         raise StepFailed(f"quality gate {gate.suite} failed:\n  - " + "\n  - ".join(gate.failed))
@@ -187,6 +188,20 @@ def step_score(settings: Settings) -> dict[str, object]:
     return {PREDICTIONS_TABLE: score(settings)}
 
 
+def step_report(settings: Settings) -> dict[str, object]:
+    """Static dbt docs site and the run report, both plain files under artifacts/."""
+    import shutil
+
+    from flightdelay.report import write_report
+
+    dbt_invoke(settings, ["docs", "generate", "--static"])
+    docs_dir = settings.artifacts_dir / "dbt_docs"
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.project_root / "target" / "static_index.html", docs_dir / "index.html")
+    report = write_report(settings)
+    return {"report": str(report), "dbt docs": str(docs_dir / "index.html")}
+
+
 STEPS: dict[str, Callable[[Settings], dict[str, object]]] = {
     "sample": step_sample,
     "prep": step_prep,
@@ -195,6 +210,7 @@ STEPS: dict[str, Callable[[Settings], dict[str, object]]] = {
     "validate": step_validate,
     "train": step_train,
     "score": step_score,
+    "report": step_report,
 }
 
 
@@ -206,7 +222,8 @@ def peak_memory_mib() -> dict[str, float]:
 
 
 def run_steps(settings: Settings, names: list[str],
-              overrides: dict[str, Callable[[Settings], dict[str, object]]] | None = None) -> list[StepReport]:
+              overrides: dict[str, Callable[[Settings], dict[str, object]]] | None = None,
+              record: bool = False) -> list[StepReport]:
     steps = {**STEPS, **(overrides or {})}
     reports = []
     for index, name in enumerate(names, start=1):
@@ -215,6 +232,8 @@ def run_steps(settings: Settings, names: list[str],
         facts = steps[name](settings)
         report = StepReport(name, time.perf_counter() - started, facts)
         reports.append(report)
+        if record:
+            write_run_record(settings, reports)  # progressively, so the report step sees the steps before it
         _say(f"[{index}/{len(names)}] {name} done in {report.seconds:.1f} s")
     return reports
 

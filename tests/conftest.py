@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,42 @@ def spark(spark_lake):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@dataclass
+class FlowRun:
+    root: Path
+    env: dict[str, str]
+    flight_rows: int
+    first: subprocess.CompletedProcess
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flightdelay.cli", *args],
+        env={**os.environ, **env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.fixture(scope="session")
+def january_run(tmp_path_factory) -> FlowRun:
+    """`flightdelay run` on January 2013 of the bundled sample, in a temp folder, with the real engines."""
+    from flightdelay.sample import write_sample
+
+    root = tmp_path_factory.mktemp("flow")
+    sample = write_sample(root / "raw", PROJECT_ROOT / "seeds", months=[1])
+    env = {
+        "FLIGHTDELAY_RAW": str(root / "raw"),
+        "FLIGHTDELAY_LAKE": str(root / "lake"),
+        "FLIGHTDELAY_WAREHOUSE": str(root / "warehouse" / "flight_delays.duckdb"),
+        "FLIGHTDELAY_ARTIFACTS": str(root / "artifacts"),
+        "FLIGHTDELAY_TRAIN_START": "2013-01-01",
+        "FLIGHTDELAY_VALIDATION_START": "2013-01-15",
+        "FLIGHTDELAY_TEST_START": "2013-01-22",
+        "FLIGHTDELAY_TEST_END": "2013-01-31",
+    }
+    return FlowRun(root, env, sample.flight_rows, run_cli(env, "run", "--skip-sample"))

@@ -4,6 +4,7 @@ XGBoost), through the CLI; then dbt's unit tests against the warehouse it built.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,37 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, FlowRun, run_cli
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def january(tmp_path_factory):
-    root = tmp_path_factory.mktemp("flow")
-    from flightdelay.sample import write_sample
-
-    result = write_sample(root / "raw", PROJECT_ROOT / "seeds", months=[1])
-    env = {
-        "FLIGHTDELAY_RAW": str(root / "raw"),
-        "FLIGHTDELAY_LAKE": str(root / "lake"),
-        "FLIGHTDELAY_WAREHOUSE": str(root / "warehouse" / "flight_delays.duckdb"),
-        "FLIGHTDELAY_ARTIFACTS": str(root / "artifacts"),
-        "FLIGHTDELAY_TRAIN_START": "2013-01-01",
-        "FLIGHTDELAY_VALIDATION_START": "2013-01-15",
-        "FLIGHTDELAY_TEST_START": "2013-01-22",
-        "FLIGHTDELAY_TEST_END": "2013-01-31",
-    }
-    return root, env, result
-
-
-def flightdelay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "flightdelay.cli", *args],
-        env={**os.environ, **env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
-    )
 
 
 def counts(warehouse: str) -> dict[str, int]:
@@ -53,15 +26,14 @@ def counts(warehouse: str) -> dict[str, int]:
         }
 
 
-def test_run_on_one_month_then_rerun_changes_nothing(january):
-    root, env, sample = january
-    first = flightdelay(env, "run", "--skip-sample")
+def test_run_on_one_month_then_rerun_changes_nothing(january_run: FlowRun):
+    root, env, first = january_run.root, january_run.env, january_run.first
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "flightdelay run summary" in first.stdout
 
     warehouse = env["FLIGHTDELAY_WAREHOUSE"]
     after_first = counts(warehouse)
-    assert after_first["raw.flights"] == sample.flight_rows == 27004
+    assert after_first["raw.flights"] == january_run.flight_rows == 27004
     assert after_first["marts.fct_flights"] == 27004
     with duckdb.connect(warehouse, read_only=True) as con:
         departed = con.execute("select count(*) from marts.fct_flights where has_departed").fetchone()[0]
@@ -82,16 +54,14 @@ def test_run_on_one_month_then_rerun_changes_nothing(january):
     assert (root / "artifacts" / "ml" / "model" / "model.json").exists()
     assert (root / "artifacts" / "data_docs" / "index.html").exists()
 
-    second = flightdelay(env, "run", "--skip-sample")
+    second = run_cli(env, "run", "--skip-sample")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert counts(warehouse) == after_first
 
 
-def test_dbt_unit_tests_pass_against_the_built_warehouse(january):
-    root, env, _ = january
-    if not Path(env["FLIGHTDELAY_WAREHOUSE"]).exists():
-        pytest.skip("the flow test did not build the warehouse")
-    import os
+def test_dbt_unit_tests_pass_against_the_built_warehouse(january_run: FlowRun):
+    env = january_run.env
+    assert january_run.first.returncode == 0, "the flow run failed; see test_run_on_one_month"
 
     dbt = Path(sys.executable).with_name("dbt")
     completed = subprocess.run(

@@ -1,0 +1,291 @@
+"""The run report: one static HTML page (charts as inline SVG, no server, no scripts) written by every run.
+
+It shows what happened to the data (rows per stage, data-quality summary), where delays happen
+(scheduled hour, carrier, month, weather buckets, routes) and how good the model is next to the
+baseline (ROC, precision-recall, calibration, feature importance), with links to dbt docs and Data Docs.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import matplotlib
+
+matplotlib.use("Agg")  # no display; SVG output only
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from flightdelay.settings import Settings  # noqa: E402
+
+MODEL_COLOR = "#1f77b4"
+BASELINE_COLOR = "#ff7f0e"
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    caption: str
+    svg: str
+
+
+def _svg(fig) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prologue: the SVG is inlined in HTML
+
+
+def _bar(frame: pd.DataFrame, label: str, value: str, title: str, xlabel: str, ylabel: str,
+         horizontal: bool = False) -> str:
+    fig, ax = plt.subplots(figsize=(7, 3.6 if not horizontal else 4.8))
+    if horizontal:
+        ax.barh(frame[label].astype(str), frame[value], color=MODEL_COLOR)
+        ax.invert_yaxis()
+        ax.set_xlabel(ylabel)
+    else:
+        ax.bar(frame[label].astype(str), frame[value], color=MODEL_COLOR)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="x" if horizontal else "y", alpha=0.3)
+    return _svg(fig)
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    return con.execute(sql).df()
+
+
+def delay_charts(con: duckdb.DuckDBPyConnection) -> list[Chart]:
+    departed = "marts.ml_flight_delay_features"
+    by_hour = _query(con, f"""
+        select scheduled_dep_hour_local as hour, avg(is_dep_delayed_15) as delay_rate, count(*) as flights
+        from {departed} group by all order by hour""")
+    by_carrier = _query(con, f"""
+        select coalesce(c.carrier_name, f.carrier_code) || ' (' || f.carrier_code || ')' as carrier,
+               avg(f.is_dep_delayed_15) as delay_rate, count(*) as flights
+        from {departed} as f left join marts.dim_carriers as c using (carrier_code)
+        group by all having count(*) >= 100 order by delay_rate desc""")
+    by_month = _query(con, f"""
+        select month_number as month, avg(is_dep_delayed_15) as delay_rate
+        from {departed} group by all order by month""")
+    weather = _query(con, f"""
+        select 'precipitation' as factor,
+               case when precip_in is null then 'unknown' when precip_in = 0 then '0 in'
+                    when precip_in < 0.1 then '< 0.1 in' else '>= 0.1 in' end as bucket,
+               avg(is_dep_delayed_15) as delay_rate, count(*) as flights,
+               min(precip_in) as bucket_order
+        from {departed} group by all
+        union all
+        select 'visibility',
+               case when visibility_mi is null then 'unknown' when visibility_mi < 1 then '< 1 mi'
+                    when visibility_mi < 5 then '1-5 mi' else '>= 5 mi' end,
+               avg(is_dep_delayed_15), count(*), min(visibility_mi)
+        from {departed} group by all
+        union all
+        select 'wind',
+               case when wind_speed_mph is null then 'unknown' when wind_speed_mph < 10 then '< 10 mph'
+                    when wind_speed_mph < 20 then '10-20 mph' else '>= 20 mph' end,
+               avg(is_dep_delayed_15), count(*), min(wind_speed_mph)
+        from {departed} group by all""")
+    routes = _query(con, f"""
+        select origin_airport_code || '-' || dest_airport_code as route, count(*) as flights,
+               avg(is_dep_delayed_15) as delay_rate
+        from {departed} group by all order by flights desc, route limit 15""")
+
+    weather = weather[weather["bucket"] != "unknown"].sort_values(["factor", "bucket_order"])
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), sharey=True)
+    for ax, (factor, rows) in zip(axes, weather.groupby("factor", sort=True), strict=True):
+        ax.bar(rows["bucket"], rows["delay_rate"], color=MODEL_COLOR)
+        ax.set_title(factor)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("share delayed >= 15 min")
+    weather_svg = _svg(fig)
+
+    return [
+        Chart("delay-by-hour", "Delay rate by scheduled departure hour",
+              "Share of departures delayed 15+ minutes, by local scheduled hour: delays build up during the day.",
+              _bar(by_hour, "hour", "delay_rate", "Delay rate by scheduled hour", "local hour", "share delayed")),
+        Chart("delay-by-carrier", "Delay rate by carrier",
+              "Share of each carrier's departures delayed 15+ minutes (carriers with 100+ flights).",
+              _bar(by_carrier, "carrier", "delay_rate", "Delay rate by carrier", "", "share delayed",
+                   horizontal=True)),
+        Chart("delay-by-month", "Delay rate by month",
+              "Seasonality: share of departures delayed 15+ minutes per month.",
+              _bar(by_month, "month", "delay_rate", "Delay rate by month", "month", "share delayed")),
+        Chart("delay-by-weather", "Delay rate by weather at the as-of time",
+              "Delay rate by the origin's precipitation, visibility and wind in the last report before the as-of time.",
+              weather_svg),
+        Chart("top-routes", "Busiest routes",
+              "The 15 busiest routes and the share of their departures delayed 15+ minutes.",
+              _bar(routes, "route", "delay_rate", "Delay rate on the 15 busiest routes", "", "share delayed",
+                   horizontal=True)),
+    ]
+
+
+def model_charts(evaluation: dict) -> list[Chart]:
+    model = evaluation["binary_classification_metrics"]
+    base = evaluation["baseline"]["binary_classification_metrics"]
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    for metrics, name, color in ((model, "XGBoost", MODEL_COLOR), (base, "baseline", BASELINE_COLOR)):
+        roc = metrics["receiver_operating_characteristic_curve"]
+        ax.plot(roc["false_positive_rates"], roc["true_positive_rates"], color=color,
+                label=f"{name} (AUC {metrics['auc']['value']:.3f})")
+    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test period")
+    ax.legend(loc="lower right")
+    roc_svg = _svg(fig)
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    for metrics, name, color in ((model, "XGBoost", MODEL_COLOR), (base, "baseline", BASELINE_COLOR)):
+        pr = metrics["precision_recall_curve"]
+        ax.plot(pr["recalls"], pr["precisions"], color=color,
+                label=f"{name} (PR AUC {metrics['pr_auc']['value']:.3f})")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, test period")
+    ax.legend(loc="upper right")
+    pr_svg = _svg(fig)
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    for table, name, color in ((evaluation["model"]["calibration"], "XGBoost", MODEL_COLOR),
+                               (evaluation["baseline"]["calibration"], "baseline", BASELINE_COLOR)):
+        ax.plot([r["mean_predicted"] for r in table], [r["observed_rate"] for r in table], "o-", color=color,
+                label=name)
+    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
+    ax.set(xlabel="mean predicted probability", ylabel="observed delay rate", title="Calibration, test period")
+    ax.legend(loc="upper left")
+    calibration_svg = _svg(fig)
+
+    importance = pd.DataFrame(
+        list(evaluation["model"]["feature_importance_gain"].items())[:15], columns=["feature", "gain"]
+    )
+    return [
+        Chart("roc", "ROC curve", "True vs false positive rate on the test period, model and baseline.", roc_svg),
+        Chart("precision-recall", "Precision-recall curve",
+              "Precision against recall on the test period; the delayed class is the minority.", pr_svg),
+        Chart("calibration", "Calibration",
+              "Predicted probability against the observed delay rate, in ten probability bins.", calibration_svg),
+        Chart("feature-importance", "Feature importance",
+              "XGBoost total gain of the 15 most useful features.",
+              _bar(importance, "feature", "gain", "Feature importance (gain)", "", "gain", horizontal=True)),
+    ]
+
+
+def quality_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return _query(con, """
+        select source_file, rows_read, rows_loaded, rows_rejected, status
+        from raw.load_audit
+        qualify row_number() over (partition by source_file order by loaded_at desc) = 1
+        order by source_file""")
+
+
+def _table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _metrics_table(evaluation: dict) -> pd.DataFrame:
+    model = evaluation["binary_classification_metrics"]
+    base = evaluation["baseline"]["binary_classification_metrics"]
+    return pd.DataFrame([
+        {"metric": name, "XGBoost": f"{model[key]['value']:.4f}", "baseline": f"{base[key]['value']:.4f}"}
+        for name, key in (("ROC AUC", "auc"), ("PR AUC", "pr_auc"), ("log loss", "log_loss"),
+                          ("accuracy @0.5", "accuracy"))
+    ])
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+h1 { margin-bottom: 0.2rem; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+.charts { display: flex; flex-wrap: wrap; gap: 1rem; }
+figure.chart { margin: 0; padding: 0.5rem; border: 1px solid #eee; max-width: 100%; }
+figure.chart svg { max-width: 100%; height: auto; }
+figcaption { font-size: 0.85rem; color: #555; max-width: 640px; }
+.meta { color: #666; font-size: 0.9rem; }
+"""
+
+
+def render(settings: Settings, run_record: dict, charts_delay: list[Chart], charts_model: list[Chart],
+           quality: pd.DataFrame, evaluation: dict, report_dir: Path) -> str:
+    stages = pd.DataFrame(
+        [{"step": s["name"], "seconds": f"{s['seconds']:.1f}",
+          "facts": "; ".join(f"{k}: {v}" for k, v in s["facts"].items() if not isinstance(v, list | dict))}
+         for s in run_record.get("steps", [])]
+    )
+
+    def link(target: Path, text: str) -> str:
+        return f'<a href="{html.escape(os.path.relpath(target, report_dir))}">{text}</a>'
+
+    def figures(charts: list[Chart]) -> str:
+        return "".join(
+            f'<figure class="chart" data-chart="{c.key}"><h3>{html.escape(c.title)}</h3>{c.svg}'
+            f"<figcaption>{html.escape(c.caption)}</figcaption></figure>"
+            for c in charts
+        )
+
+    reconciled = bool((quality["rows_read"] == quality["rows_loaded"] + quality["rows_rejected"]).all())
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>flightdelay run report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
+<style>{STYLE}</style></head>
+<body>
+<h1>flightdelay run report</h1>
+<p class="meta">Generated {generated}; prediction horizon {settings.prediction_horizon_hours} h.
+Docs: {link(settings.artifacts_dir / "dbt_docs" / "index.html", "dbt docs")} ·
+{link(settings.data_docs_dir / "index.html", "Data Docs")} ·
+{link(settings.ml_dir / "evaluation.json", "evaluation.json")}</p>
+
+<h2 id="stages">Rows per stage</h2>
+{_table(stages) if len(stages) else "<p>No run record.</p>"}
+
+<h2 id="quality">Data quality</h2>
+<p>Every BTS data line is loaded or rejected with a reason: read = loaded + rejected
+<strong>{"holds" if reconciled else "DOES NOT HOLD"}</strong> for every file.</p>
+{_table(quality)}
+
+<h2 id="delays">Where delays happen</h2>
+<div class="charts">{figures(charts_delay)}</div>
+
+<h2 id="model">Model</h2>
+<p>XGBoost on features known {settings.prediction_horizon_hours} h before departure, against a logistic
+regression on the 2016 AWS blog's features; test period {evaluation["dataset"]["test"]["first_date"]} to
+{evaluation["dataset"]["test"]["last_date"]} ({evaluation["dataset"]["test"]["rows"]:,} flights).</p>
+{_table(_metrics_table(evaluation))}
+<div class="charts">{figures(charts_model)}</div>
+</body></html>
+"""
+
+
+def write_report(settings: Settings) -> Path:
+    record_path = settings.artifacts_dir / "run_summary.json"
+    run_record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    evaluation_path = settings.ml_dir / "evaluation.json"
+    if not evaluation_path.exists():
+        raise FileNotFoundError(f"{evaluation_path} not found; run `flightdelay train` first")
+    evaluation = json.loads(evaluation_path.read_text())
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        charts_delay = delay_charts(con)
+        quality = quality_rows(con)
+    charts_model = model_charts(evaluation)
+    report_dir = settings.artifacts_dir / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / "index.html"
+    path.write_text(render(settings, run_record, charts_delay, charts_model, quality, evaluation, report_dir),
+                    encoding="utf-8")
+    return path

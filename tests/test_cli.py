@@ -1,0 +1,48 @@
+"""The command line: help on every command, `doctor` checks with fixes, clear failures."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from flightdelay import cli, doctor
+from flightdelay.settings import load_settings
+
+COMMANDS = [*cli.STEP_HELP, *cli.OTHER_HELP]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps long descriptions
+    assert f"flightdelay {command}" in out
+    assert {**cli.STEP_HELP, **cli.OTHER_HELP}[command] in out
+
+
+def test_doctor_reports_a_busy_port_with_the_fix():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        check = doctor.check_port(busy.getsockname()[1])
+    assert not check.ok and "in use" in check.detail and "make docs" in check.fix
+
+
+def test_doctor_passes_on_this_machine():
+    completed = subprocess.run([sys.executable, "-m", "flightdelay.cli", "doctor"], capture_output=True, text=True)
+    checks = doctor.run_checks(load_settings())
+    assert {c.name for c in checks} >= {"python", "java", "disk", "duckdb", "pyspark"}
+    failing = [c for c in checks if not c.ok and not c.name.startswith("port")]
+    assert failing == [], doctor.render(failing)
+    assert "[ok  ] java" in completed.stdout
+
+
+def test_missing_raw_files_fail_with_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLIGHTDELAY_RAW", str(tmp_path / "nothing"))
+    monkeypatch.setenv("FLIGHTDELAY_WAREHOUSE", str(tmp_path / "wh.duckdb"))
+    assert cli.main(["load"]) == 1
+    assert "run `flightdelay sample` first" in capsys.readouterr().err
