@@ -13,7 +13,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
 DOCS_PORT ?= 8080
 
-.PHONY: setup run test lint docs clean
+.PHONY: setup run test lint validate docs clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: setup
 	$(BIN)/flightdelay run
+
+# Run the Great Expectations checkpoints on what the last run built; Data Docs in artifacts/data_docs/.
+validate: setup
+	$(BIN)/flightdelay validate
 
 lint: setup
 	$(BIN)/ruff check flightdelay spark_prep ml tests

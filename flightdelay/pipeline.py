@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from flightdelay import reconciliation
 from flightdelay.settings import Settings
 
 
@@ -78,11 +79,16 @@ def step_prep(settings: Settings) -> dict[str, object]:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
         raise StepFailed(f"Spark weather job failed (exit {completed.returncode}); log {log_path}:\n{tail}")
     result = json.loads(completed.stdout.strip().splitlines()[-1])
+    totals = reconciliation.record(
+        settings.warehouse_path, "weather",
+        [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"])
+         for f in result["files"]],
+    )
     return {
-        "LCD rows read": result["rows_read"],
-        "other report types": result["rows_other_report_types"],
-        "rejected": result["rows_rejected"],
-        "duplicates resolved": result["duplicates_resolved"],
+        "data quality": reconciliation.summary_line(totals, "LCD rows"),
+        "quarantined: other report types": result["rows_other_report_types"],
+        "quarantined: unparseable or unknown station": result["rows_rejected"],
+        "quarantined: duplicates": result["duplicates_resolved"],
         "rows with implausible values nulled": result["rows_with_implausible_values"],
         "hourly observations": result["hourly_rows"],
         "daily summaries": result["daily_rows"],
@@ -98,13 +104,19 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
     if not files:
         raise StepFailed(f"no BTS flight files in {settings.flights_raw_dir}; run `flightdelay sample` first")
     loads = load_flights(settings.warehouse_path, files, progress=sys.stderr.isatty())
-    unreconciled = [load.source_file for load in loads if not load.reconciles]
-    if unreconciled:
-        raise StepFailed(f"read != loaded + rejected for {unreconciled}")
+    latest = {load.source_file: load for load in loads if not load.status.startswith("duplicate")}
+    totals = reconciliation.record(
+        settings.warehouse_path, "flights",
+        [reconciliation.FileCounts(name, load.rows_read, load.rows_loaded, load.rows_rejected)
+         for name, load in latest.items()],
+    )
+    duplicates = [f"{load.source_file} ({load.status})" for load in loads if load.status.startswith("duplicate")]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         total = con.execute("select count(*) from raw.flights").fetchone()[0]
         rejected = con.execute("select count(*) from raw.flights_rejected").fetchone()[0]
     return {
+        "data quality": reconciliation.summary_line(totals, "BTS rows"),
+        "files refused as redelivered duplicates": duplicates or 0,
         "files": len(loads),
         "files unchanged since last load": sum(load.status == "unchanged" for load in loads),
         "rows read": sum(load.rows_read for load in loads),
@@ -115,7 +127,11 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
     }
 
 
-def dbt_invoke(settings: Settings, args: list[str]) -> None:
+AUDIT_SCHEMA = "marts_audit"
+PUBLISHED_SCHEMA = "marts"
+
+
+def dbt_invoke(settings: Settings, args: list[str], extra_vars: dict[str, object] | None = None) -> None:
     """Run dbt as users do, in its own process: dbt-duckdb keeps its DuckDB instance open for the
     life of a process, which would lock the warehouse file against the steps after it."""
     dbt = Path(sys.executable).with_name("dbt")
@@ -125,7 +141,7 @@ def dbt_invoke(settings: Settings, args: list[str]) -> None:
         "--project-dir", str(settings.project_root),
         "--profiles-dir", str(settings.project_root),
         "--target", settings.dbt_target,
-        "--vars", json.dumps({"prediction_horizon_hours": settings.prediction_horizon_hours}),
+        "--vars", json.dumps({"prediction_horizon_hours": settings.prediction_horizon_hours, **(extra_vars or {})}),
     ]
     completed = subprocess.run(command, env={**os.environ, **settings.dbt_env()}, cwd=settings.project_root,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -136,35 +152,65 @@ def dbt_invoke(settings: Settings, args: list[str]) -> None:
 
 
 def step_build(settings: Settings) -> dict[str, object]:
-    dbt_invoke(settings, ["build"])
+    """dbt build (models + data tests) into the audit schema; the published marts are not touched."""
+    dbt_invoke(settings, ["build"], {"marts_schema": AUDIT_SCHEMA})
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return {
-            name: con.execute(f"select count(*) from {name}").fetchone()[0]
-            for name in ("marts.fct_flights", "marts.ml_flight_delay_features", "marts.dim_airports",
-                         "marts.dim_carriers", "marts.dim_dates")
+            f"{AUDIT_SCHEMA}.{name}": con.execute(f"select count(*) from {AUDIT_SCHEMA}.{name}").fetchone()[0]
+            for name in ("fct_flights", "ml_flight_delay_features", "dim_airports", "dim_carriers", "dim_dates")
         }
 
 
 def step_validate(settings: Settings) -> dict[str, object]:
-    from flightdelay.quality import validate_feature_mart
+    """GX gates on raw files, the lake and the audit marts; critical failures stop the run."""
+    from flightdelay.quality import validate_boundaries
 
-    gate = validate_feature_mart(settings)
+    report = validate_boundaries(settings, AUDIT_SCHEMA)
     facts = {
-        "suite": gate.suite,
-        "expectations": gate.evaluated,
-        "failed": len(gate.failed),
+        "suites": len(report.results),
+        "expectations": report.expectations,
+        "critical failures": len(report.blocking_failures),
+        "warnings": report.warnings or 0,
         "data docs": str(settings.data_docs_dir / "index.html"),
-        "data docs assets": gate.docs_note,
+        "data docs assets": report.docs_note,
     }
-    if not gate.success:
-        raise StepFailed(f"quality gate {gate.suite} failed:\n  - " + "\n  - ".join(gate.failed))
+    if report.blocking_failures:
+        raise StepFailed(
+            "quality gates failed; nothing was published (the marts are as they were):\n  - "
+            + "\n  - ".join(report.blocking_failures)
+            + f"\nData Docs: {settings.data_docs_dir / 'index.html'}"
+        )
     return facts
 
 
+def step_publish(settings: Settings) -> dict[str, object]:
+    """Copy every audited mart to the published schema in one transaction: all or nothing."""
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        tables = [row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
+            "order by table_name", [AUDIT_SCHEMA]).fetchall()]
+        if not tables:
+            raise StepFailed(f"nothing to publish: schema {AUDIT_SCHEMA} is empty; run `flightdelay build` first")
+        con.execute("begin transaction")
+        con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+        for table in tables:
+            con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{table} as select * from {AUDIT_SCHEMA}.{table}")
+        con.execute("commit")
+        return {f"{PUBLISHED_SCHEMA}.{t}": con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{t}").fetchone()[0]
+                for t in tables}
+
+
 def step_train(settings: Settings) -> dict[str, object]:
-    from flightdelay.modeling import export_channels, run_training
+    import pandas as pd
+
+    from flightdelay.modeling import TimeSplit, export_channels, run_training
+    from flightdelay.quality import validate_training_frame
 
     counts = export_channels(settings)
+    train_frame = pd.read_parquet(settings.ml_dir / "channels" / "train")
+    gate = validate_training_frame(settings, train_frame, TimeSplit.from_settings(settings).validation_start)
+    if gate.blocking_failures:
+        raise StepFailed("training frame gate failed:\n  - " + "\n  - ".join(gate.blocking_failures))
     evaluation = run_training(settings)
     model = evaluation["binary_classification_metrics"]
     baseline = evaluation["baseline"]["binary_classification_metrics"]
@@ -208,6 +254,7 @@ STEPS: dict[str, Callable[[Settings], dict[str, object]]] = {
     "load": step_load,
     "build": step_build,
     "validate": step_validate,
+    "publish": step_publish,
     "train": step_train,
     "score": step_score,
     "report": step_report,

@@ -1,20 +1,26 @@
-"""Great Expectations gates on the marts, defined as code and run through a file context in
+"""Great Expectations gates at each boundary, defined as code and run through the file context in
 `expectations/`. Data Docs are built to `artifacts/data_docs/`.
 
-GX's SQL datasource cannot read DuckDB here (it closes the connection before fetching), so each
-asset is read into pandas by DuckDB and validated through GX's pandas dataframe datasource.
+Suites are named `<asset>.critical` (a failure stops the run before anything is published) and
+`<asset>.warning` (reported, never blocking). GX's SQL datasource cannot read DuckDB here (it closes
+the connection before fetching), so each asset is read into pandas by DuckDB and validated through
+GX's pandas dataframe datasource.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import duckdb  # noqa: E402
 import great_expectations as gx  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
 
 from flightdelay import docs_assets  # noqa: E402
@@ -22,6 +28,12 @@ from flightdelay.settings import Settings  # noqa: E402
 
 DATASOURCE = "warehouse_frames"
 DOCS_SITE = "local_site"
+CRITICAL = "critical"
+WARNING = "warning"
+# A month with more than this share of its lines quarantined is a broken delivery, not noise.
+MAX_QUARANTINED_SHARE = 0.01
+# A new version of a file may correct rows, not lose a twentieth of them.
+MIN_ROWS_VS_PREVIOUS_LOAD = 0.95
 
 
 @dataclass(frozen=True)
@@ -30,48 +42,235 @@ class GateResult:
     success: bool
     evaluated: int
     failed: list[str]
+
+    @property
+    def severity(self) -> str:
+        return self.suite.rsplit(".", 1)[-1]
+
+
+@dataclass
+class GateReport:
+    results: list[GateResult] = field(default_factory=list)
     docs_note: str = ""
 
+    @property
+    def blocking_failures(self) -> list[str]:
+        return [f"{r.suite}: {f}" for r in self.results if r.severity == CRITICAL for f in r.failed]
 
-def feature_mart_suite() -> gx.ExpectationSuite:
-    """Critical contract of marts.ml_flight_delay_features: a failure stops the run.
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{r.suite}: {f}" for r in self.results if r.severity == WARNING for f in r.failed]
 
-    `departed_flights` is a suite parameter: the count of departed flights in fct_flights, so the
-    feature mart must reconcile with the fact table exactly."""
-    weather_ranges = {
-        "temp_f": (-60, 130),
-        "dew_point_f": (-80, 100),
-        "relative_humidity_pct": (0, 100),
-        "wind_direction_deg": (0, 360),
-        "wind_speed_mph": (0, 150),
-        "wind_gust_mph": (0, 200),
-        "precip_in": (0, 10),
-        "sea_level_pressure_inhg": (27, 32),
-        "visibility_mi": (0, 10),
-        "weather_age_minutes": (0, 180),
-    }
-    expectations = [
+    @property
+    def expectations(self) -> int:
+        return sum(r.evaluated for r in self.results)
+
+
+# ---------------------------------------------------------------- suites
+
+
+def _not_null(*columns: str, mostly: float = 1.0) -> list:
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c, mostly=mostly) for c in columns]
+
+
+def _between(ranges: dict[str, tuple[float, float]], mostly: float = 1.0) -> list:
+    return [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi, mostly=mostly)
+            for c, (lo, hi) in ranges.items()]
+
+
+WEATHER_RANGES = {
+    "temp_f": (-60, 130),
+    "dew_point_f": (-80, 100),
+    "relative_humidity_pct": (0, 100),
+    "wind_direction_deg": (0, 360),
+    "wind_speed_mph": (0, 150),
+    "wind_gust_mph": (0, 200),
+    "precip_in": (0, 10),
+    "sea_level_pressure_inhg": (27, 32),
+    "visibility_mi": (0, 10),
+}
+
+
+def raw_files_critical() -> list:
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_not_null("source_kind", "source_file", "rows_read"),
+        gxe.ExpectColumnValuesToBeInSet(column="source_kind", value_set=["flights", "weather"]),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["source_kind", "source_file"]),
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="rows_read", column_B="rows_accounted_for"),
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="rows_read", column_B="file_data_lines"),
+        gxe.ExpectColumnValuesToBeBetween(column="quarantined_share", min_value=0, max_value=MAX_QUARANTINED_SHARE),
+        # A redelivered file that shrank (a truncated download) would silently drop flights.
+        gxe.ExpectColumnValuesToBeBetween(column="rows_vs_previous_load", min_value=MIN_ROWS_VS_PREVIOUS_LOAD),
+    ]
+
+
+def raw_files_warning() -> list:
+    return [
+        # Freshness: every file was checked in this run or the one before it.
+        gxe.ExpectColumnValuesToBeBetween(column="hours_since_checked", min_value=0, max_value=48),
+        gxe.ExpectColumnValuesToBeBetween(column="quarantined_share", min_value=0, max_value=0.001),
+    ]
+
+
+def lake_weather_critical() -> list:
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_not_null("station_id", "observed_at_utc", "airport_code"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["station_id", "observed_at_utc"]),
+        *_between(WEATHER_RANGES),
+        # Temperature, dew point and humidity must agree (Magnus formula). A file in °C labelled °F
+        # passes every range check but not this one: on the sample the median disagreement per
+        # station-month is 0.25-0.32 points of humidity; the same data in °C gives 6.9-13.9.
+        gxe.ExpectColumnValuesToBeBetween(column="station_month_humidity_error_pct", min_value=0, max_value=5),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="temp_f", column_B="dew_point_f", or_equal=True,
+                                                    mostly=0.99),
+    ]
+
+
+def lake_weather_warning() -> list:
+    return [
+        # Completeness per station-day: a routine report every hour.
+        gxe.ExpectColumnValuesToBeBetween(column="reports_that_day", min_value=20, max_value=30, mostly=0.95),
+        gxe.ExpectColumnValuesToBeInSet(column="implausible_fields", value_set=["", None], mostly=0.999),
+        gxe.ExpectColumnMeanToBeBetween(column="temp_f", min_value=-10, max_value=95),
+        gxe.ExpectColumnValuesToBeBetween(column="humidity_consistency_error_pct", min_value=0, max_value=10,
+                                          mostly=0.95),
+    ]
+
+
+def fct_flights_critical() -> list:
+    return [
+        gxe.ExpectTableRowCountToEqual(value={"$PARAMETER": "raw_flights"}),
+        gxe.ExpectColumnValuesToBeUnique(column="flight_id"),
+        *_not_null("flight_id", "carrier_code", "origin_airport_code", "dest_airport_code", "flight_date",
+                   "scheduled_departure_at_utc"),
+        gxe.ExpectColumnValuesToBeInSet(column="is_cancelled", value_set=[True, False]),
+        gxe.ExpectColumnValuesToBeBetween(column="dep_delay_minutes", min_value=-180, max_value=3000),
+        gxe.ExpectColumnValuesToMatchRegex(column="origin_airport_code", regex=r"^[A-Z0-9]{3}$"),
+    ]
+
+
+def fct_flights_warning() -> list:
+    return [
+        gxe.ExpectColumnMeanToBeBetween(column="is_cancelled", min_value=0, max_value=0.1),
+        gxe.ExpectColumnValuesToBeBetween(column="distance_miles", min_value=10, max_value=5100),
+    ]
+
+
+def features_critical() -> list:
+    """Critical contract of the feature mart; `departed_flights` (a suite parameter) is the count of
+    departed flights in fct_flights, so the mart must reconcile with the fact table exactly."""
+    return [
         gxe.ExpectTableRowCountToEqual(value={"$PARAMETER": "departed_flights"}),
         gxe.ExpectColumnValuesToBeUnique(column="flight_id"),
-        *[
-            gxe.ExpectColumnValuesToNotBeNull(column=c)
-            for c in ("flight_id", "is_dep_delayed_15", "carrier_code", "origin_airport_code",
-                      "dest_airport_code", "scheduled_dep_hour_local", "flight_date", "as_of_at_utc")
-        ],
+        *_not_null("flight_id", "is_dep_delayed_15", "carrier_code", "origin_airport_code", "dest_airport_code",
+                   "scheduled_dep_hour_local", "flight_date", "as_of_at_utc"),
         gxe.ExpectColumnValuesToBeInSet(column="is_dep_delayed_15", value_set=[0, 1]),
         gxe.ExpectColumnValuesToBeBetween(column="scheduled_dep_hour_local", min_value=0, max_value=24),
         gxe.ExpectColumnMeanToBeBetween(column="is_dep_delayed_15", min_value=0.05, max_value=0.6),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="scheduled_departure_at_utc", column_B="as_of_at_utc", or_equal=False
-        ),
-        *[
-            gxe.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi)
-            for c, (lo, hi) in weather_ranges.items()
-        ],
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="scheduled_departure_at_utc", column_B="as_of_at_utc",
+                                                    or_equal=False),
+        *_between({**WEATHER_RANGES, "weather_age_minutes": (0, 180)}),
         # Most flights must have weather: a broken join or an empty lake shows up here.
         gxe.ExpectColumnValuesToNotBeNull(column="temp_f", mostly=0.95),
     ]
-    return gx.ExpectationSuite(name="ml_flight_delay_features.critical", expectations=expectations)
+
+
+def features_warning() -> list:
+    return [
+        gxe.ExpectColumnMeanToBeBetween(column="is_dep_delayed_15", min_value=0.1, max_value=0.4),
+        gxe.ExpectColumnValuesToNotBeNull(column="previous_day_tmax_f", mostly=0.98),
+    ]
+
+
+def training_frame_critical() -> list:
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=100),
+        gxe.ExpectColumnValuesToBeUnique(column="flight_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="is_dep_delayed_15", value_set=[0, 1]),
+        # No row from the validation or test period may leak into the training channel.
+        gxe.ExpectColumnValuesToBeBetween(column="days_before_validation_start", min_value=1),
+        gxe.ExpectColumnDistinctValuesToBeInSet(column="channel", value_set=["train"]),
+    ]
+
+
+SUITES: dict[str, dict[str, Callable[[], list]]] = {
+    "raw_files": {CRITICAL: raw_files_critical, WARNING: raw_files_warning},
+    "lake_weather": {CRITICAL: lake_weather_critical, WARNING: lake_weather_warning},
+    "fct_flights": {CRITICAL: fct_flights_critical, WARNING: fct_flights_warning},
+    "ml_flight_delay_features": {CRITICAL: features_critical, WARNING: features_warning},
+    "ml_training_frame": {CRITICAL: training_frame_critical},
+}
+
+
+# ---------------------------------------------------------------- frames
+
+
+def _count_data_lines(path) -> int | None:
+    if not path.exists():
+        return None
+    with path.open("rb") as handle:
+        lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+        handle.seek(max(path.stat().st_size - 1, 0))
+        ends_with_newline = handle.read(1) == b"\n"
+    return lines + (0 if ends_with_newline else 1) - 1  # minus the header
+
+
+def raw_files_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    frame = con.execute("""
+        with loads as (
+            select source_file, file_sha256, rows_read, loaded_at
+            from raw.load_audit where status = 'loaded'
+        ),
+        latest as (
+            select source_file, arg_max(file_sha256, loaded_at) as file_sha256, max(loaded_at) as loaded_at
+            from loads group by source_file
+        ),
+        previous as (
+            -- the last load of an earlier version (other bytes) of the same file
+            select loads.source_file, arg_max(loads.rows_read, loads.loaded_at) as previous_rows_read
+            from loads join latest using (source_file)
+            where loads.file_sha256 <> latest.file_sha256
+            group by loads.source_file
+        )
+        select s.source_kind, s.source_file, s.rows_read, s.rows_loaded, s.rows_quarantined,
+               s.rows_loaded + s.rows_quarantined as rows_accounted_for,
+               s.rows_quarantined / greatest(s.rows_read, 1) as quarantined_share,
+               case when s.source_kind = 'flights' and p.previous_rows_read > 0
+                    then s.rows_read / p.previous_rows_read else 1.0 end as rows_vs_previous_load,
+               date_diff('minute', s.checked_at, now()::timestamp) / 60.0 as hours_since_checked
+        from raw.data_quality_summary as s
+        left join previous as p on s.source_kind = 'flights' and s.source_file = p.source_file
+        order by s.source_kind, s.source_file""").df()
+    folders = {"flights": settings.flights_raw_dir, "weather": settings.weather_raw_dir}
+    frame["file_data_lines"] = [
+        _count_data_lines(folders[kind] / name) for kind, name in zip(frame.source_kind, frame.source_file,
+                                                                       strict=True)
+    ]
+    # A file no longer on disk cannot be recounted: compare it with itself rather than fail.
+    frame["file_data_lines"] = frame["file_data_lines"].fillna(frame["rows_read"]).astype("int64")
+    return frame
+
+
+def humidity_from_temperatures(temp_f: pd.Series, dew_point_f: pd.Series) -> pd.Series:
+    """Relative humidity (%) from temperature and dew point (Magnus formula, Alduchov & Eskridge)."""
+    t = (temp_f - 32) * 5 / 9
+    td = (dew_point_f - 32) * 5 / 9
+    return 100 * np.exp(17.625 * td / (243.04 + td)) / np.exp(17.625 * t / (243.04 + t))
+
+
+def lake_weather_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    root = settings.lake_dir / "weather" / "hourly_observations"
+    frame = con.execute(f"""
+        select *, count(*) over (partition by station_id, cast(observed_at_lst as date)) as reports_that_day
+        from read_parquet('{root}/*/*/*.parquet', hive_partitioning = true, hive_types_autocast = false)
+        """).df()
+    computed = humidity_from_temperatures(frame["temp_f"], frame["dew_point_f"])
+    frame["humidity_consistency_error_pct"] = (computed - frame["relative_humidity_pct"]).abs()
+    frame["station_month_humidity_error_pct"] = frame.groupby(
+        ["station_id", "observation_month"])["humidity_consistency_error_pct"].transform("median").fillna(0.0)
+    return frame
 
 
 def _context(settings: Settings):
@@ -126,27 +325,60 @@ def _failures(result) -> list[str]:
         for item in run_result.results:
             if not item.success:
                 config = item.expectation_config
-                column = config.kwargs.get("column") or config.kwargs.get("column_A") or "table"
+                kwargs = config.kwargs
+                column = kwargs.get("column") or kwargs.get("column_A") or kwargs.get("column_list") or "table"
                 observed = item.result.get("observed_value", item.result.get("unexpected_count"))
-                failed.append(f"{config.type} on {column} (observed {observed})")
+                examples = item.result.get("partial_unexpected_list") or []
+                detail = f"; e.g. {examples[:3]}" if examples else ""
+                failed.append(f"{config.type} on {column} (observed {observed}{detail})")
     return failed
 
 
-def validate_feature_mart(settings: Settings) -> GateResult:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        frame = con.execute("select * from marts.ml_flight_delay_features").df()
-        departed_flights = con.execute(
-            "select count(*) from marts.fct_flights where has_departed"
-        ).fetchone()[0]
-    context = _context(settings)
-    suite = feature_mart_suite()
-    checkpoint = _checkpoint(context, "ml_flight_delay_features", suite)
-    result = checkpoint.run(batch_parameters={"dataframe": frame},
-                            expectation_parameters={"departed_flights": departed_flights})
-    failed = _failures(result)
+def run_asset(context, asset: str, frame: pd.DataFrame, parameters: dict | None = None) -> list[GateResult]:
+    results = []
+    for severity, build in SUITES[asset].items():
+        suite = gx.ExpectationSuite(name=f"{asset}.{severity}", expectations=build())
+        checkpoint = _checkpoint(context, asset, suite)
+        outcome = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters or {})
+        results.append(GateResult(suite.name, bool(outcome.success), len(suite.expectations), _failures(outcome)))
+    return results
+
+
+def _localize_docs(settings: Settings) -> str:
     try:
         pages = docs_assets.localize(settings.data_docs_dir, docs_assets.node_modules(settings.project_root))
-        note = f"{pages} pages use vendored assets (render offline)"
+        return f"{pages} pages use vendored assets (render offline)"
     except FileNotFoundError as missing:
-        note = f"pages still load assets from CDNs: {missing}"
-    return GateResult(suite.name, bool(result.success), len(suite.expectations), failed, note)
+        return f"pages still load assets from CDNs: {missing}"
+
+
+def validate_boundaries(settings: Settings, marts_schema: str) -> GateReport:
+    """Raw files, the lake, and the marts in `marts_schema` (the audit schema before publishing)."""
+    context = _context(settings)
+    report = GateReport()
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        raw_flights = con.execute("select count(*) from raw.flights").fetchone()[0]
+        departed = con.execute(f"select count(*) from {marts_schema}.fct_flights where has_departed").fetchone()[0]
+        frames = {
+            "raw_files": (raw_files_frame(settings, con), {}),
+            "lake_weather": (lake_weather_frame(settings, con), {}),
+            "fct_flights": (con.execute(f"select * from {marts_schema}.fct_flights").df(),
+                            {"raw_flights": raw_flights}),
+            "ml_flight_delay_features": (con.execute(f"select * from {marts_schema}.ml_flight_delay_features").df(),
+                                         {"departed_flights": departed}),
+        }
+    for asset, (frame, parameters) in frames.items():
+        report.results += run_asset(context, asset, frame, parameters)
+    report.docs_note = _localize_docs(settings)
+    return report
+
+
+def validate_training_frame(settings: Settings, train: pd.DataFrame, validation_start: date) -> GateReport:
+    frame = train.assign(
+        channel="train",
+        days_before_validation_start=(pd.Timestamp(validation_start) - pd.to_datetime(train["flight_date"])).dt.days,
+    )
+    report = GateReport(run_asset(_context(settings), "ml_training_frame", frame))
+    report.docs_note = _localize_docs(settings)
+    return report

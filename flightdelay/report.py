@@ -181,10 +181,9 @@ def model_charts(evaluation: dict) -> list[Chart]:
 
 def quality_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return _query(con, """
-        select source_file, rows_read, rows_loaded, rows_rejected, status
-        from raw.load_audit
-        qualify row_number() over (partition by source_file order by loaded_at desc) = 1
-        order by source_file""")
+        select source_kind, source_file, rows_read, rows_loaded, rows_quarantined
+        from raw.data_quality_summary
+        order by source_kind, source_file""")
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -238,7 +237,7 @@ def render(settings: Settings, run_record: dict, charts_delay: list[Chart], char
             for c in charts
         )
 
-    reconciled = bool((quality["rows_read"] == quality["rows_loaded"] + quality["rows_rejected"]).all())
+    reconciled = bool((quality["rows_read"] == quality["rows_loaded"] + quality["rows_quarantined"]).all())
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>flightdelay run report</title>
@@ -255,7 +254,7 @@ Docs: {link(settings.artifacts_dir / "dbt_docs" / "index.html", "dbt docs")} ·
 {_table(stages) if len(stages) else "<p>No run record.</p>"}
 
 <h2 id="quality">Data quality</h2>
-<p>Every BTS data line is loaded or rejected with a reason: read = loaded + rejected
+<p>Every raw row (BTS flights, LCD weather) is loaded or quarantined with a reason: read = loaded + quarantined
 <strong>{"holds" if reconciled else "DOES NOT HOLD"}</strong> for every file.</p>
 {_table(quality)}
 

@@ -115,8 +115,8 @@ class JobSettings:
         return f"{self.lake_uri.rstrip('/')}/weather/daily_summaries"
 
     @property
-    def rejected_uri(self) -> str:
-        return f"{self.lake_uri.rstrip('/')}/weather/_rejected_observations"
+    def quarantine_uri(self) -> str:
+        return f"{self.lake_uri.rstrip('/')}/weather/_quarantine"
 
     @property
     def staging_uri(self) -> str:
@@ -216,7 +216,7 @@ def transform_parse_observations(reports: DataFrame, stations: DataFrame) -> Dat
     """Typed observations with units in the names and UTC timestamps.
 
     Rows whose DATE does not parse or whose station is unknown get a `rejection_reason`; the caller
-    routes them to the rejected table rather than dropping them.
+    routes them to the quarantine rather than dropping them.
     """
     station_ref = stations.select(
         F.col("station_id").alias("_station_id"), "wban_id", "airport_code", "lst_utc_offset_hours"
@@ -274,8 +274,8 @@ def transform_parse_observations(reports: DataFrame, stations: DataFrame) -> Dat
     return typed.withColumn("rejection_reason", reason)
 
 
-def transform_deduplicate(observations: DataFrame) -> DataFrame:
-    """One row per station and UTC instant.
+def transform_rank_duplicates(observations: DataFrame) -> DataFrame:
+    """`duplicate_rank` per station and UTC instant: 1 for the report to keep.
 
     The row with the most measured values wins; a tie is broken on the values themselves, so the
     outcome does not depend on file order or partitioning.
@@ -289,10 +289,52 @@ def transform_deduplicate(observations: DataFrame) -> DataFrame:
     window = Window.partitionBy("station_id", "observed_at_utc").orderBy(
         completeness.desc(), fingerprint.desc()
     )
+    return observations.withColumn("duplicate_rank", F.row_number().over(window))
+
+
+def transform_deduplicate(observations: DataFrame) -> DataFrame:
+    """One row per station and UTC instant (see transform_rank_duplicates)."""
+    ranked = transform_rank_duplicates(observations)
+    return ranked.filter(F.col("duplicate_rank") == 1).drop("duplicate_rank")
+
+
+def transform_quarantine(raw: DataFrame, parsed: DataFrame, ranked: DataFrame) -> DataFrame:
+    """Every raw row that is not loaded, with the reason: other report types, unparseable or unknown
+    rows, and duplicates that lost to a more complete report for the same station and time."""
+    columns = ["source_file", "station_id", "raw_date", "report_type", "quarantine_reason"]
+    other_types = raw.filter(F.trim(F.col("REPORT_TYPE")) != HOURLY_REPORT_TYPE).select(
+        "source_file",
+        F.trim(F.col("STATION")).alias("station_id"),
+        F.col("DATE").alias("raw_date"),
+        F.trim(F.col("REPORT_TYPE")).alias("report_type"),
+        F.concat(F.lit("REPORT_TYPE: '"), F.trim(F.col("REPORT_TYPE")),
+                 F.lit(f"' is not a routine hourly report ({HOURLY_REPORT_TYPE})")).alias("quarantine_reason"),
+    )
+    missing_type = raw.filter(F.col("REPORT_TYPE").isNull()).select(
+        "source_file", F.trim(F.col("STATION")).alias("station_id"), F.col("DATE").alias("raw_date"),
+        F.lit(None).cast("string").alias("report_type"),
+        F.lit("REPORT_TYPE: missing").alias("quarantine_reason"),
+    )
+    unparsed = parsed.filter(F.col("rejection_reason").isNotNull()).select(
+        "source_file", "station_id", "raw_date", F.lit(HOURLY_REPORT_TYPE).alias("report_type"),
+        F.col("rejection_reason").alias("quarantine_reason"),
+    )
+    duplicates = ranked.filter(F.col("duplicate_rank") > 1).select(
+        "source_file", "station_id", "raw_date", F.lit(HOURLY_REPORT_TYPE).alias("report_type"),
+        F.lit("duplicate: a more complete report exists for this station and time").alias("quarantine_reason"),
+    )
+    return other_types.unionByName(missing_type).unionByName(unparsed).unionByName(duplicates).select(*columns)
+
+
+def transform_file_reconciliation(raw: DataFrame, hourly: DataFrame, quarantine: DataFrame) -> DataFrame:
+    """Per file: rows read = rows loaded + rows quarantined (checked by the caller)."""
+    read = raw.groupBy("source_file").agg(F.count(F.lit(1)).alias("rows_read"))
+    loaded = hourly.groupBy("source_file").agg(F.count(F.lit(1)).alias("rows_loaded"))
+    quarantined = quarantine.groupBy("source_file").agg(F.count(F.lit(1)).alias("rows_quarantined"))
     return (
-        observations.withColumn("_rank", F.row_number().over(window))
-        .filter(F.col("_rank") == 1)
-        .drop("_rank")
+        read.join(loaded, "source_file", "left").join(quarantined, "source_file", "left")
+        .fillna(0, ["rows_loaded", "rows_quarantined"])
+        .orderBy("source_file")
     )
 
 
@@ -451,23 +493,28 @@ def write_table(spark: SparkSession, settings: JobSettings, name: str, df: DataF
 
 
 def load(spark: SparkSession, settings: JobSettings, hourly: DataFrame, daily: DataFrame,
-         rejected: DataFrame) -> dict[str, int]:
+         quarantine: DataFrame) -> dict[str, int]:
     hourly_partitions = write_table(
         spark, settings, "hourly_observations", hourly, settings.hourly_table_uri, "observed_at_utc"
     )
     daily_partitions = write_table(
         spark, settings, "daily_summaries", daily, settings.daily_table_uri, "summary_date"
     )
-    rejected.coalesce(1).write.mode("overwrite").parquet(settings.rejected_uri)
+    quarantine.coalesce(1).write.mode("overwrite").parquet(settings.quarantine_uri)
     return {"hourly_partitions": hourly_partitions, "daily_partitions": daily_partitions}
 
 
 # ---------------------------------------------------------------- job
 
 
+class ReconciliationError(RuntimeError):
+    """Some raw rows were neither loaded nor quarantined."""
+
+
 @dataclass
 class JobResult:
     rows_read: int
+    rows_quarantined: int
     rows_other_report_types: int
     rows_rejected: int
     duplicates_resolved: int
@@ -478,6 +525,7 @@ class JobResult:
     hourly_partitions: int
     daily_partitions: int
     recovered: list[str]
+    files: list[dict]
 
 
 def run(spark: SparkSession, settings: JobSettings) -> JobResult:
@@ -490,34 +538,37 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
 
     raw, stations = extract(spark, settings)
     raw = transform_with_all_columns(raw).cache()
-    reports = transform_hourly_reports(raw)
-    parsed = transform_parse_observations(reports, stations).cache()
-    accepted = parsed.filter(F.col("rejection_reason").isNull())
-    rejected = parsed.filter(F.col("rejection_reason").isNotNull()).select(
-        "source_file", "station_id", "raw_date", "rejection_reason"
-    )
-    deduplicated = transform_deduplicate(accepted)
-    hourly = transform_hourly_table(deduplicated).cache()
+    parsed = transform_parse_observations(transform_hourly_reports(raw), stations).cache()
+    ranked = transform_rank_duplicates(parsed.filter(F.col("rejection_reason").isNull()))
+    hourly = transform_hourly_table(ranked.filter(F.col("duplicate_rank") == 1)).cache()
     daily = transform_daily_summaries(hourly).cache()
+    quarantine = transform_quarantine(raw, parsed, ranked).cache()
 
-    rows_read = raw.count()
-    rows_reports = reports.count()
-    rows_rejected = rejected.count()
-    hourly_rows = hourly.count()
-    partitions = load(spark, settings, hourly, daily, rejected)
+    files = [row.asDict() for row in transform_file_reconciliation(raw, hourly, quarantine).collect()]
+    unreconciled = [f for f in files if f["rows_read"] != f["rows_loaded"] + f["rows_quarantined"]]
+    if unreconciled:
+        raise ReconciliationError(f"rows read != loaded + quarantined: {unreconciled}")
+    reasons = {row["kind"]: row["n"] for row in quarantine.groupBy(
+        F.when(F.col("quarantine_reason").startswith("REPORT_TYPE"), "other_type")
+        .when(F.col("quarantine_reason").startswith("duplicate"), "duplicate")
+        .otherwise("rejected").alias("kind")
+    ).agg(F.count(F.lit(1)).alias("n")).collect()}
+    partitions = load(spark, settings, hourly, daily, quarantine)
     result = JobResult(
-        rows_read=rows_read,
-        rows_other_report_types=rows_read - rows_reports,
-        rows_rejected=rows_rejected,
-        duplicates_resolved=rows_reports - rows_rejected - hourly_rows,
+        rows_read=sum(f["rows_read"] for f in files),
+        rows_quarantined=sum(f["rows_quarantined"] for f in files),
+        rows_other_report_types=reasons.get("other_type", 0),
+        rows_rejected=reasons.get("rejected", 0),
+        duplicates_resolved=reasons.get("duplicate", 0),
         rows_with_implausible_values=hourly.filter(F.col("implausible_fields") != "").count(),
-        hourly_rows=hourly_rows,
+        hourly_rows=sum(f["rows_loaded"] for f in files),
         daily_rows=daily.count(),
         stations=hourly.select("station_id").distinct().count(),
         recovered=recovered,
+        files=files,
         **partitions,
     )
-    for df in (raw, parsed, hourly, daily):
+    for df in (raw, parsed, hourly, daily, quarantine):
         df.unpersist()
     return result
 

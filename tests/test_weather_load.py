@@ -109,3 +109,15 @@ def test_killed_swap_is_rolled_forward(spark, settings):
     assert actions == ["rolled forward hourly_observations run killed"]
     assert (table / partition).exists() and not staged.exists() and not trash.exists()
     assert len(table_rows(spark, settings)) == 3
+
+
+def test_every_row_is_loaded_or_quarantined_with_a_reason(spark, settings):
+    result = job.run(spark, settings)
+    assert result.files == [{"source_file": "LCD_74486094789_2013.csv", "rows_read": 5, "rows_loaded": 3,
+                             "rows_quarantined": 2}]
+    spark.catalog.clearCache()
+    quarantine = spark.read.parquet(settings.quarantine_uri).orderBy("quarantine_reason").collect()
+    assert [(r.raw_date, r.quarantine_reason) for r in quarantine] == [
+        ("2013-02-01T23:59:00", "REPORT_TYPE: 'SOD' is not a routine hourly report (FM-15)"),
+        ("2013-02-01T00:51:00", "duplicate: a more complete report exists for this station and time"),
+    ]

@@ -1,0 +1,39 @@
+"""Building blocks of the quality gates, on small explicit inputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from flightdelay import quality
+from flightdelay.reconciliation import FileCounts, ReconciliationFailed, record
+
+
+def test_humidity_from_temperatures_matches_reference_values():
+    rh = quality.humidity_from_temperatures(pd.Series([68.0, 50.0, 32.0]), pd.Series([50.0, 50.0, 14.0]))
+    # 20 °C / 10 °C dew point: 52.5 %; saturated air: 100 %; 0 °C / -10 °C: 46.9 % (over water).
+    assert rh.round(1).tolist() == [52.5, 100.0, 46.9]
+
+
+def test_every_suite_names_its_severity_and_has_expectations():
+    names = [f"{asset}.{severity}" for asset, suites in quality.SUITES.items() for severity in suites]
+    assert len(names) >= 4 and all(n.endswith((".critical", ".warning")) for n in names)
+    total = sum(len(build()) for suites in quality.SUITES.values() for build in suites.values())
+    assert total >= 30
+
+
+def test_reconciliation_refuses_counts_that_do_not_add_up(tmp_path):
+    totals = record(tmp_path / "wh.duckdb", "flights", [FileCounts("a.csv", 10, 8, 2)])
+    assert totals == {"read": 10, "loaded": 8, "quarantined": 2}
+    with pytest.raises(ReconciliationFailed, match=r"b.csv \(10 != 8 \+ 1\)"):
+        record(tmp_path / "wh.duckdb", "flights", [FileCounts("b.csv", 10, 8, 1)])
+
+
+def test_gate_report_separates_blocking_failures_from_warnings():
+    report = quality.GateReport([
+        quality.GateResult("fct_flights.critical", False, 3, ["x on y"]),
+        quality.GateResult("fct_flights.warning", False, 2, ["z on w"]),
+    ])
+    assert report.blocking_failures == ["fct_flights.critical: x on y"]
+    assert report.warnings == ["fct_flights.warning: z on w"]
+    assert report.expectations == 5
