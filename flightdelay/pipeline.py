@@ -72,6 +72,8 @@ def step_prep(settings: Settings) -> dict[str, object]:
         "--lake", str(settings.lake_dir),
         "--master", settings.spark_master,
     ]
+    if sorted(settings.cdo_daily_raw_dir.glob("*.csv")):
+        command += ["--raw-cdo-daily", str(settings.cdo_daily_raw_dir), "--cdo-units", settings.cdo_units]
     with log_path.open("w") as log:
         completed = subprocess.run(command, env=spark_environment(), cwd=settings.project_root,
                                    stdout=subprocess.PIPE, stderr=log, text=True)
@@ -84,7 +86,16 @@ def step_prep(settings: Settings) -> dict[str, object]:
         [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"])
          for f in result["files"]],
     )
+    facts: dict[str, object] = {}
+    if result.get("cdo_files"):
+        cdo_totals = reconciliation.record(
+            settings.warehouse_path, "weather_daily",
+            [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"])
+             for f in result["cdo_files"]],
+        )
+        facts["data quality (CDO daily)"] = reconciliation.summary_line(cdo_totals, "CDO daily rows")
     return {
+        **facts,
         "data quality": reconciliation.summary_line(totals, "LCD rows"),
         "quarantined: other report types": result["rows_other_report_types"],
         "quarantined: unparseable or unknown station": result["rows_rejected"],

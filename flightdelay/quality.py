@@ -95,7 +95,7 @@ def raw_files_critical() -> list:
     return [
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         *_not_null("source_kind", "source_file", "rows_read"),
-        gxe.ExpectColumnValuesToBeInSet(column="source_kind", value_set=["flights", "weather"]),
+        gxe.ExpectColumnValuesToBeInSet(column="source_kind", value_set=["flights", "weather", "weather_daily"]),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["source_kind", "source_file"]),
         gxe.ExpectColumnPairValuesToBeEqual(column_A="rows_read", column_B="rows_accounted_for"),
         gxe.ExpectColumnPairValuesToBeEqual(column_A="rows_read", column_B="file_data_lines"),
@@ -243,7 +243,8 @@ def raw_files_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.Da
         from raw.data_quality_summary as s
         left join previous as p on s.source_kind = 'flights' and s.source_file = p.source_file
         order by s.source_kind, s.source_file""").df()
-    folders = {"flights": settings.flights_raw_dir, "weather": settings.weather_raw_dir}
+    folders = {"flights": settings.flights_raw_dir, "weather": settings.weather_raw_dir,
+               "weather_daily": settings.cdo_daily_raw_dir}
     frame["file_data_lines"] = [
         _count_data_lines(folders[kind] / name) for kind, name in zip(frame.source_kind, frame.source_file,
                                                                        strict=True)

@@ -49,6 +49,7 @@ class Settings:
     test_start: date = date(2013, 11, 1)
     test_end: date = date(2013, 12, 31)
     spark_master: str = "local[2]"
+    cdo_units: str = "standard"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -58,6 +59,10 @@ class Settings:
     @property
     def weather_raw_dir(self) -> Path:
         return self.raw_dir / "lcd"
+
+    @property
+    def cdo_daily_raw_dir(self) -> Path:
+        return self.raw_dir / "cdo"
 
     @property
     def seeds_dir(self) -> Path:
@@ -111,4 +116,5 @@ def load_settings() -> Settings:
         test_start=_date("FLIGHTDELAY_TEST_START", "2013-11-01"),
         test_end=_date("FLIGHTDELAY_TEST_END", "2013-12-31"),
         spark_master=os.environ.get("FLIGHTDELAY_SPARK_MASTER", "local[2]"),
+        cdo_units=os.environ.get("FLIGHTDELAY_CDO_UNITS", "standard"),
     )

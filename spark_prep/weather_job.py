@@ -23,6 +23,11 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+try:  # package import (python -m spark_prep.weather_job, tests) or a file next to it (spark-submit --py-files)
+    from spark_prep import cdo_daily
+except ImportError:  # pragma: no cover - spark-submit without the package on the path
+    import cdo_daily
+
 # LCD columns this job reads, mapped to the names (with units) it writes.
 MEASUREMENTS: dict[str, str] = {
     "HourlyDryBulbTemperature": "temp_f",
@@ -105,6 +110,12 @@ class JobSettings:
     metastore: str = "derby"  # "derby" (embedded, local) or "external" (Glue / cluster's hive-site)
     master: str | None = None
     run_id: str = ""
+    raw_cdo_daily_path: str = ""  # optional NOAA CDO daily CSV exports
+    cdo_units: str = "standard"
+
+    @property
+    def cdo_table_uri(self) -> str:
+        return f"{self.lake_uri.rstrip('/')}/weather/cdo_daily_summaries"
 
     @property
     def hourly_table_uri(self) -> str:
@@ -526,6 +537,8 @@ class JobResult:
     daily_partitions: int
     recovered: list[str]
     files: list[dict]
+    cdo_daily_rows: int = 0
+    cdo_files: list[dict] | None = None
 
 
 def run(spark: SparkSession, settings: JobSettings) -> JobResult:
@@ -533,7 +546,7 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
         settings = JobSettings(**{**asdict(settings), "run_id": uuid.uuid4().hex[:12]})
     fs = _FileSystem(spark, settings.hourly_table_uri)
     recovered = []
-    for table_uri in (settings.hourly_table_uri, settings.daily_table_uri):
+    for table_uri in (settings.hourly_table_uri, settings.daily_table_uri, settings.cdo_table_uri):
         recovered += recover_interrupted_runs(fs, settings.staging_uri, table_uri)
 
     raw, stations = extract(spark, settings)
@@ -553,6 +566,28 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
         .when(F.col("quarantine_reason").startswith("duplicate"), "duplicate")
         .otherwise("rejected").alias("kind")
     ).agg(F.count(F.lit(1)).alias("n")).collect()}
+    cdo_files, cdo_rows = None, 0
+    if settings.raw_cdo_daily_path:
+        cdo_raw = cdo_daily.transform_with_all_columns(
+            spark.read.option("header", True).option("inferSchema", False).csv(settings.raw_cdo_daily_path)
+            .withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))
+        ).cache()
+        missing = [c for c in cdo_daily.REQUIRED_COLUMNS if c not in cdo_raw.columns]
+        if missing:
+            raise ValueError(f"CDO daily input {settings.raw_cdo_daily_path}: required columns {missing} not found; "
+                             f"found {sorted(cdo_raw.columns)}")
+        cdo_parsed = cdo_daily.transform_parse_daily(cdo_raw, stations, settings.cdo_units)
+        cdo_ranked = cdo_daily.transform_rank_duplicates(cdo_parsed.filter(F.col("rejection_reason").isNull()))
+        cdo_table = cdo_daily.transform_daily_table(cdo_ranked).cache()
+        cdo_quarantine = cdo_daily.transform_quarantine(cdo_parsed, cdo_ranked).cache()
+        cdo_files = [row.asDict() for row in
+                     transform_file_reconciliation(cdo_raw, cdo_table, cdo_quarantine).collect()]
+        broken = [f for f in cdo_files if f["rows_read"] != f["rows_loaded"] + f["rows_quarantined"]]
+        if broken:
+            raise ReconciliationError(f"CDO daily rows read != loaded + quarantined: {broken}")
+        write_table(spark, settings, "cdo_daily_summaries", cdo_table, settings.cdo_table_uri, "summary_date")
+        cdo_rows = sum(f["rows_loaded"] for f in cdo_files)
+        quarantine = quarantine.unionByName(cdo_quarantine)
     partitions = load(spark, settings, hourly, daily, quarantine)
     result = JobResult(
         rows_read=sum(f["rows_read"] for f in files),
@@ -566,6 +601,8 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
         stations=hourly.select("station_id").distinct().count(),
         recovered=recovered,
         files=files,
+        cdo_daily_rows=cdo_rows,
+        cdo_files=cdo_files,
         **partitions,
     )
     for df in (raw, parsed, hourly, daily, quarantine):
@@ -582,6 +619,9 @@ def parse_args(argv: list[str] | None = None) -> JobSettings:
     parser.add_argument("--metastore", choices=["derby", "external"], default="derby",
                         help="derby: embedded local metastore; external: the cluster's (Glue on EMR)")
     parser.add_argument("--master", default=None, help="Spark master, e.g. local[2]; unset under spark-submit")
+    parser.add_argument("--raw-cdo-daily", default="", help="optional NOAA CDO daily CSV file, folder or glob")
+    parser.add_argument("--cdo-units", choices=list(cdo_daily.UNITS), default="standard",
+                        help="units the CDO export was ordered in (the file does not say)")
     args = parser.parse_args(argv)
     return JobSettings(
         raw_weather_path=to_uri(args.raw_weather),
@@ -590,6 +630,8 @@ def parse_args(argv: list[str] | None = None) -> JobSettings:
         database=args.database,
         metastore=args.metastore,
         master=args.master,
+        raw_cdo_daily_path=to_uri(args.raw_cdo_daily) if args.raw_cdo_daily else "",
+        cdo_units=args.cdo_units,
     )
 
 
