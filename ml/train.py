@@ -46,13 +46,24 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 LABEL = "is_dep_delayed_15"
 ID_COLUMN = "flight_id"
 CATEGORICAL_FEATURES = ("carrier_code", "origin_airport_code", "dest_airport_code")
-NUMERIC_FEATURES = (
+# The 2016 AWS blog's features, restricted to what is known before departure: calendar, schedule,
+# distance, holiday distance and the previous day's weather summary.
+CALENDAR_AND_ROUTE_FEATURES = (
     "month_number",
     "day_of_month",
     "day_of_week",
     "scheduled_dep_hour_local",
     "distance_miles",
     "days_to_nearest_holiday",
+)
+PREVIOUS_DAY_WEATHER_FEATURES = (
+    "previous_day_tmax_f",
+    "previous_day_tmin_f",
+    "previous_day_precip_in",
+    "previous_day_avg_wind_speed_mph",
+)
+# Weather at the as-of time and scheduled congestion: what this project adds to the blog's features.
+AS_OF_FEATURES = (
     "scheduled_departures_origin_hour",
     "temp_f",
     "dew_point_f",
@@ -64,25 +75,10 @@ NUMERIC_FEATURES = (
     "sea_level_pressure_inhg",
     "visibility_mi",
     "weather_age_minutes",
-    "previous_day_tmax_f",
-    "previous_day_tmin_f",
-    "previous_day_precip_in",
-    "previous_day_avg_wind_speed_mph",
 )
-# The 2016 AWS blog's feature set, restricted to what is known before departure.
-BASELINE_CATEGORICAL = ("carrier_code", "origin_airport_code", "dest_airport_code")
-BASELINE_NUMERIC = (
-    "month_number",
-    "day_of_month",
-    "day_of_week",
-    "scheduled_dep_hour_local",
-    "distance_miles",
-    "days_to_nearest_holiday",
-    "previous_day_tmax_f",
-    "previous_day_tmin_f",
-    "previous_day_precip_in",
-    "previous_day_avg_wind_speed_mph",
-)
+NUMERIC_FEATURES = (*CALENDAR_AND_ROUTE_FEATURES, *AS_OF_FEATURES, *PREVIOUS_DAY_WEATHER_FEATURES)
+BASELINE_CATEGORICAL = CATEGORICAL_FEATURES
+BASELINE_NUMERIC = (*CALENDAR_AND_ROUTE_FEATURES, *PREVIOUS_DAY_WEATHER_FEATURES)
 MODEL_FILE = "model.json"
 SPEC_FILE = "feature_spec.json"
 PROBABILITY_THRESHOLD = 0.5
