@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from flightdelay import reconciliation
+from flightdelay.progress import run_with_progress
 from flightdelay.settings import Settings
 
 
@@ -75,17 +76,15 @@ def step_prep(settings: Settings) -> dict[str, object]:
     if sorted(settings.cdo_daily_raw_dir.glob("*.csv")):
         command += ["--raw-cdo-daily", str(settings.cdo_daily_raw_dir), "--cdo-units", settings.cdo_units]
     with log_path.open("w") as log:
-        completed = subprocess.run(command, env=spark_environment(), cwd=settings.project_root,
-                                   stdout=subprocess.PIPE, stderr=log, text=True)
+        completed = run_with_progress(command, "Spark weather job", env=spark_environment(),
+                                      cwd=settings.project_root, stdout=subprocess.PIPE, stderr=log, text=True)
     if completed.returncode != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
         raise StepFailed(f"Spark weather job failed (exit {completed.returncode}); log {log_path}:\n{tail}")
     result = json.loads(completed.stdout.strip().splitlines()[-1])
-    totals = reconciliation.record(
-        settings.warehouse_path, "weather",
-        [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"])
-         for f in result["files"]],
-    )
+    weather_files = [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"],
+                                               f["rows_quarantined"]) for f in result["files"]]
+    totals = reconciliation.record(settings.warehouse_path, "weather", weather_files)
     facts: dict[str, object] = {}
     if result.get("cdo_files"):
         cdo_totals = reconciliation.record(
@@ -97,6 +96,7 @@ def step_prep(settings: Settings) -> dict[str, object]:
     return {
         **facts,
         "data quality": reconciliation.summary_line(totals, "LCD rows"),
+        "per file": reconciliation.per_file_lines(weather_files),
         "quarantined: other report types": result["rows_other_report_types"],
         "quarantined: unparseable or unknown station": result["rows_rejected"],
         "quarantined: duplicates": result["duplicates_resolved"],
@@ -116,17 +116,16 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
         raise StepFailed(f"no BTS flight files in {settings.flights_raw_dir}; run `flightdelay sample` first")
     loads = load_flights(settings.warehouse_path, files, progress=sys.stderr.isatty())
     latest = {load.source_file: load for load in loads if not load.status.startswith("duplicate")}
-    totals = reconciliation.record(
-        settings.warehouse_path, "flights",
-        [reconciliation.FileCounts(name, load.rows_read, load.rows_loaded, load.rows_rejected)
-         for name, load in latest.items()],
-    )
+    flight_files = [reconciliation.FileCounts(name, load.rows_read, load.rows_loaded, load.rows_rejected)
+                    for name, load in latest.items()]
+    totals = reconciliation.record(settings.warehouse_path, "flights", flight_files)
     duplicates = [f"{load.source_file} ({load.status})" for load in loads if load.status.startswith("duplicate")]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         total = con.execute("select count(*) from raw.flights").fetchone()[0]
         rejected = con.execute("select count(*) from raw.flights_rejected").fetchone()[0]
     return {
         "data quality": reconciliation.summary_line(totals, "BTS rows"),
+        "per file": reconciliation.per_file_lines(flight_files),
         "files refused as redelivered duplicates": duplicates or 0,
         "files": len(loads),
         "files unchanged since last load": sum(load.status == "unchanged" for load in loads),
@@ -154,8 +153,9 @@ def dbt_invoke(settings: Settings, args: list[str], extra_vars: dict[str, object
         "--target", settings.dbt_target,
         "--vars", json.dumps({"prediction_horizon_hours": settings.prediction_horizon_hours, **(extra_vars or {})}),
     ]
-    completed = subprocess.run(command, env={**os.environ, **settings.dbt_env()}, cwd=settings.project_root,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    completed = run_with_progress(command, f"dbt {args[0]}", env={**os.environ, **settings.dbt_env()},
+                                  cwd=settings.project_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
     if completed.returncode != 0:
         problems = [line for line in completed.stdout.splitlines()
                     if any(word in line for word in ("ERROR", "FAIL", "Error", "error"))]
@@ -222,7 +222,10 @@ def step_train(settings: Settings) -> dict[str, object]:
     gate = validate_training_frame(settings, train_frame, TimeSplit.from_settings(settings).validation_start)
     if gate.blocking_failures:
         raise StepFailed("training frame gate failed:\n  - " + "\n  - ".join(gate.blocking_failures))
-    evaluation = run_training(settings)
+    try:
+        evaluation = run_training(settings)
+    except subprocess.CalledProcessError as failure:
+        raise StepFailed(f"ml/train.py failed (exit {failure.returncode}); its output is above") from failure
     model = evaluation["binary_classification_metrics"]
     baseline = evaluation["baseline"]["binary_classification_metrics"]
     return {
@@ -301,7 +304,11 @@ def summary(settings: Settings, reports: list[StepReport]) -> str:
     for report in reports:
         lines.append(f"{report.name:<9} {report.seconds:7.1f} s")
         for key, value in report.facts.items():
-            lines.append(f"          {key}: {value}")
+            if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                lines.append(f"          {key}:")
+                lines += [f"            {item}" for item in value]
+            else:
+                lines.append(f"          {key}: {value}")
     total = sum(r.seconds for r in reports)
     memory = peak_memory_mib()
     lines += [

@@ -71,3 +71,8 @@ def record(warehouse: Path, source_kind: str, files: list[FileCounts]) -> dict[s
 def summary_line(totals: dict[str, int], kind: str) -> str:
     return (f"{kind}: read {totals['read']:,} = loaded {totals['loaded']:,} + quarantined "
             f"{totals['quarantined']:,} (reconciled)")
+
+
+def per_file_lines(files: list[FileCounts]) -> list[str]:
+    return [f"{f.source_file}: read {f.rows_read:,} = loaded {f.rows_loaded:,} + quarantined {f.rows_quarantined:,}"
+            for f in files]

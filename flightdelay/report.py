@@ -223,7 +223,8 @@ def render(settings: Settings, run_record: dict, charts_delay: list[Chart], char
            quality: pd.DataFrame, evaluation: dict, report_dir: Path) -> str:
     stages = pd.DataFrame(
         [{"step": s["name"], "seconds": f"{s['seconds']:.1f}",
-          "facts": "; ".join(f"{k}: {v}" for k, v in s["facts"].items() if not isinstance(v, list | dict))}
+          "facts": "; ".join(f"{k}: {v}" for k, v in s["facts"].items()
+                             if not isinstance(v, list | dict) or v == [])}
          for s in run_record.get("steps", [])]
     )
 

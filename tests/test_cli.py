@@ -46,3 +46,11 @@ def test_missing_raw_files_fail_with_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FLIGHTDELAY_WAREHOUSE", str(tmp_path / "wh.duckdb"))
     assert cli.main(["load"]) == 1
     assert "run `flightdelay sample` first" in capsys.readouterr().err
+
+
+def test_child_process_output_and_exit_code_pass_through_the_progress_wrapper():
+    from flightdelay.progress import run_with_progress
+
+    completed = run_with_progress([sys.executable, "-c", "import sys; print('out'); sys.exit(3)"], "child",
+                                  stdout=subprocess.PIPE, text=True)
+    assert (completed.returncode, completed.stdout) == (3, "out\n")
