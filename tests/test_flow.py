@@ -71,3 +71,27 @@ def test_dbt_unit_tests_pass_against_the_built_warehouse(january_run: FlowRun):
     )
     assert completed.returncode == 0, completed.stdout[-4000:]
     assert "PASS=" in completed.stdout and "ERROR=0" in completed.stdout
+
+
+def test_every_model_and_column_is_documented(january_run: FlowRun, tmp_path):
+    """Against the catalog of the built warehouse: every model, seed and real column has a description."""
+    assert january_run.first.returncode == 0
+    dbt = Path(sys.executable).with_name("dbt")
+    completed = subprocess.run(
+        [str(dbt), "docs", "generate", "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT),
+         "--target-path", str(tmp_path / "target")],
+        env={**os.environ, **january_run.env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    undocumented = []
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] not in ("model", "seed"):
+            continue
+        if not node["description"].strip():
+            undocumented.append(unique_id)
+        documented = {name.lower() for name, column in node["columns"].items() if column["description"].strip()}
+        built = catalog["nodes"].get(unique_id, {}).get("columns", {})
+        undocumented += [f"{unique_id}.{name}" for name in built if name.lower() not in documented]
+    assert undocumented == []
