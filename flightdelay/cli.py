@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             sub.add_argument("--skip-sample", action="store_true",
                              help="use the raw files already under data/raw/ instead of writing the sample")
+        if name in ("build", "run"):
+            sub.add_argument("--full-refresh", action="store_true",
+                             help="rebuild incremental marts (fct_flights) whole, not only newly loaded months")
     for name, text in OTHER_HELP.items():
         commands.add_parser(name, help=text, description=text)
     return parser
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     if args.horizon_hours is not None:
         settings = settings.with_overrides(prediction_horizon_hours=args.horizon_hours)
+    if getattr(args, "full_refresh", False):
+        settings = settings.with_overrides(full_refresh=True)
     if args.command == "doctor":
         from flightdelay import doctor
 

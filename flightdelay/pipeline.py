@@ -159,12 +159,41 @@ def dbt_invoke(settings: Settings, args: list[str], extra_vars: dict[str, object
     if completed.returncode != 0:
         problems = [line for line in completed.stdout.splitlines()
                     if any(word in line for word in ("ERROR", "FAIL", "Error", "error"))]
-        raise StepFailed(f"dbt {args[0]} failed (exit {completed.returncode}):\n" + "\n".join(problems[-20:]))
+        hint = ""
+        if "incremental model are out of sync" in completed.stdout:
+            hint = ("\nAn incremental mart's columns changed: rebuild it whole with "
+                    "`flightdelay build --full-refresh` (or `flightdelay run --full-refresh`).")
+        raise StepFailed(f"dbt {args[0]} failed (exit {completed.returncode}):\n" + "\n".join(problems[-20:]) + hint)
+
+
+INCREMENTAL_MARTS = ("fct_flights",)
+
+
+def start_audit_from_published(settings: Settings) -> list[str]:
+    """Write-audit-publish with incremental marts: the audit copy of an incremental mart starts as the
+    published table, so this run's increment is applied to what is live, never to the leftovers of a
+    run whose gates failed."""
+    copied = []
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        published = {row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [PUBLISHED_SCHEMA]).fetchall()}
+        con.execute(f"create schema if not exists {AUDIT_SCHEMA}")
+        for table in INCREMENTAL_MARTS:
+            if table in published:
+                con.execute(f"create or replace table {AUDIT_SCHEMA}.{table} as "
+                            f"select * from {PUBLISHED_SCHEMA}.{table}")
+                copied.append(table)
+    return copied
 
 
 def step_build(settings: Settings) -> dict[str, object]:
     """dbt build (models + data tests) into the audit schema; the published marts are not touched."""
-    dbt_invoke(settings, ["build"], {"marts_schema": AUDIT_SCHEMA})
+    args = ["build"]
+    if settings.full_refresh:
+        args.append("--full-refresh")
+    elif settings.dbt_target == "local":
+        start_audit_from_published(settings)
+    dbt_invoke(settings, args, {"marts_schema": AUDIT_SCHEMA})
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return {
             f"{AUDIT_SCHEMA}.{name}": con.execute(f"select count(*) from {AUDIT_SCHEMA}.{name}").fetchone()[0]

@@ -65,41 +65,27 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
 
 
 def delay_charts(con: duckdb.DuckDBPyConnection) -> list[Chart]:
-    departed = "marts.ml_flight_delay_features"
-    by_hour = _query(con, f"""
-        select scheduled_dep_hour_local as hour, avg(is_dep_delayed_15) as delay_rate, count(*) as flights
-        from {departed} group by all order by hour""")
-    by_carrier = _query(con, f"""
-        select coalesce(c.carrier_name, f.carrier_code) || ' (' || f.carrier_code || ')' as carrier,
-               avg(f.is_dep_delayed_15) as delay_rate, count(*) as flights
-        from {departed} as f left join marts.dim_carriers as c using (carrier_code)
-        group by all having count(*) >= 100 order by delay_rate desc""")
-    by_month = _query(con, f"""
-        select month_number as month, avg(is_dep_delayed_15) as delay_rate
-        from {departed} group by all order by month""")
-    weather = _query(con, f"""
-        select 'precipitation' as factor,
-               case when precip_in is null then 'unknown' when precip_in = 0 then '0 in'
-                    when precip_in < 0.1 then '< 0.1 in' else '>= 0.1 in' end as bucket,
-               avg(is_dep_delayed_15) as delay_rate, count(*) as flights,
-               min(precip_in) as bucket_order
-        from {departed} group by all
-        union all
-        select 'visibility',
-               case when visibility_mi is null then 'unknown' when visibility_mi < 1 then '< 1 mi'
-                    when visibility_mi < 5 then '1-5 mi' else '>= 5 mi' end,
-               avg(is_dep_delayed_15), count(*), min(visibility_mi)
-        from {departed} group by all
-        union all
-        select 'wind',
-               case when wind_speed_mph is null then 'unknown' when wind_speed_mph < 10 then '< 10 mph'
-                    when wind_speed_mph < 20 then '10-20 mph' else '>= 20 mph' end,
-               avg(is_dep_delayed_15), count(*), min(wind_speed_mph)
-        from {departed} group by all""")
-    routes = _query(con, f"""
-        select origin_airport_code || '-' || dest_airport_code as route, count(*) as flights,
-               avg(is_dep_delayed_15) as delay_rate
-        from {departed} group by all order by flights desc, route limit 15""")
+    """Delay patterns, read from the published analytics marts (the run report is their exposure)."""
+    by_hour = _query(con, """
+        select scheduled_dep_hour_local as hour,
+               sum(dep_delayed_15_flights) / sum(departed_flights) as delay_rate, sum(departed_flights) as flights
+        from marts.delay_rates_by_scheduled_hour group by all order by hour""")
+    by_carrier = _query(con, """
+        select coalesce(max(carrier_name), carrier_code) || ' (' || carrier_code || ')' as carrier,
+               sum(dep_delayed_15_flights) / sum(departed_flights) as delay_rate, sum(departed_flights) as flights
+        from marts.delay_rates_by_carrier_month
+        group by carrier_code having sum(departed_flights) >= 100 order by delay_rate desc""")
+    by_month = _query(con, """
+        select month(flight_month) as month, sum(dep_delayed_15_flights) / sum(departed_flights) as delay_rate
+        from marts.delay_rates_by_carrier_month group by all order by month""")
+    weather = _query(con, """
+        select weather_factor as factor, bucket, dep_delay_15_rate as delay_rate, departed_flights as flights,
+               bucket_order
+        from marts.delay_rates_by_weather_condition""")
+    routes = _query(con, """
+        select origin_airport_code || '-' || dest_airport_code as route, departed_flights as flights,
+               dep_delay_15_rate as delay_rate
+        from marts.delay_rates_by_route order by departed_flights desc, route limit 15""")
 
     weather = weather[weather["bucket"] != "unknown"].sort_values(["factor", "bucket_order"])
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), sharey=True)

@@ -50,6 +50,8 @@ class Settings:
     test_end: date = date(2013, 12, 31)
     spark_master: str = "local[2]"
     cdo_units: str = "standard"
+    # Rebuild incremental marts whole instead of only the months with newly loaded rows.
+    full_refresh: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property

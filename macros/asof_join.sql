@@ -23,26 +23,10 @@
         and s.{{ spine_time }} >= e.{{ event_time }}
 {%- endmacro %}
 
-{#- PostgreSQL: a lateral top-1 lookup per spine row (served by an index on (key, time) if present). -#}
-{% macro postgres__asof_join(spine, spine_key, spine_time, events, event_key, event_time, max_age_hours) -%}
-    select
-        s.*,
-        e.matched_event_at
-    from {{ spine }} as s
-    left join lateral (
-        select ev.{{ event_time }} as matched_event_at
-        from {{ events }} as ev
-        where ev.{{ event_key }} = s.{{ spine_key }}
-            and ev.{{ event_time }} <= s.{{ spine_time }}
-            and ev.{{ event_time }} >= {{ flight_delays.add_hours('s.' ~ spine_time, -max_age_hours) }}
-        order by ev.{{ event_time }} desc
-        limit 1
-    ) as e on true
-{%- endmacro %}
-
-{#- Engines without ASOF or LATERAL (Redshift): interleave both inputs in time order and carry the
-    latest event time forward with last_value(... ignore nulls). Events sort before spine rows at
-    the same instant, so an event exactly at the spine time counts as known. -#}
+{#- Engines without ASOF (PostgreSQL, Redshift): interleave both inputs in time order and carry the
+    latest event time forward as a running max (event times only grow along the timeline, and max skips
+    the spine rows' nulls - portable where `ignore nulls` is not). One sort instead of a lookup per row.
+    Events sort before spine rows at the same instant, so an event exactly at the spine time counts. -#}
 {% macro default__asof_join(spine, spine_key, spine_time, events, event_key, event_time, max_age_hours) -%}
     select
         s.*,
@@ -59,7 +43,7 @@
         from (
             select
                 timeline.*,
-                last_value(event_at ignore nulls) over (
+                max(event_at) over (
                     partition by key_value
                     order by at_time, is_spine
                     rows between unbounded preceding and current row

@@ -2,7 +2,7 @@
     Severity is set where they are used: `warn` for drift, `error` for broken contracts. -#}
 
 {#- Every row satisfies a SQL boolean expression. -#}
-{% test expression_is_true(model, expression) %}
+{% test expression_is_true(model, expression, column_name=none) %}
     select *
     from {{ model }}
     where not ({{ expression }})
@@ -39,4 +39,14 @@
     from model_rows
     cross join compare_rows
     where model_rows.row_count <> compare_rows.row_count
+{% endtest %}
+
+{#- The combination of columns identifies a row (a composite key). -#}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+    select
+        {{ combination_of_columns | join(', ') }},
+        count(*) as occurrences
+    from {{ model }}
+    group by {{ combination_of_columns | join(', ') }}
+    having count(*) > 1
 {% endtest %}

@@ -80,3 +80,24 @@
 {% macro default__date_part(part, expression) -%}
     extract({{ part }} from {{ expression }})
 {%- endmacro %}
+
+{#- The current time as a naive UTC timestamp, whatever the session's time zone. -#}
+{% macro utc_now() -%}
+    {{ return(adapter.dispatch('utc_now', 'flight_delays')()) }}
+{%- endmacro %}
+
+{% macro default__utc_now() -%}
+    cast({{ dbt.current_timestamp() }} as timestamp)
+{%- endmacro %}
+
+{% macro duckdb__utc_now() -%}
+    timezone('UTC', current_timestamp)
+{%- endmacro %}
+
+{% macro postgres__utc_now() -%}
+    (now() at time zone 'UTC')
+{%- endmacro %}
+
+{% macro redshift__utc_now() -%}
+    sysdate
+{%- endmacro %}

@@ -62,7 +62,8 @@ PREVIOUS_DAY_WEATHER_FEATURES = (
     "previous_day_precip_in",
     "previous_day_avg_wind_speed_mph",
 )
-# Weather at the as-of time and scheduled congestion: what this project adds to the blog's features.
+# Weather at the as-of time and its trend, scheduled congestion, and the recent history of the route and
+# origin hour: what this project adds to the blog's features.
 AS_OF_FEATURES = (
     "scheduled_departures_origin_hour",
     "temp_f",
@@ -75,6 +76,17 @@ AS_OF_FEATURES = (
     "sea_level_pressure_inhg",
     "visibility_mi",
     "weather_age_minutes",
+    "precip_3h_in",
+    "precip_6h_in",
+    "min_visibility_3h_mi",
+    "max_wind_gust_3h_mph",
+    "max_wind_speed_3h_mph",
+    "pressure_change_3h_inhg",
+    "route_carrier_departures_28d",
+    "route_carrier_delay_15_rate_28d",
+    "route_carrier_avg_dep_delay_minutes_28d",
+    "origin_hour_departures_28d",
+    "origin_hour_delay_15_rate_28d",
 )
 NUMERIC_FEATURES = (*CALENDAR_AND_ROUTE_FEATURES, *AS_OF_FEATURES, *PREVIOUS_DAY_WEATHER_FEATURES)
 BASELINE_CATEGORICAL = CATEGORICAL_FEATURES

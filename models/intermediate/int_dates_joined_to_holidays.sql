@@ -1,9 +1,9 @@
-{#- One row per calendar day 2010-2030 with its distance to the nearest US federal holiday. -#}
+{#- One row per calendar day (vars calendar_start_date .. calendar_end_date) with its distance to the nearest US federal holiday. -#}
 with
 
 calendar as (
 
-    {{ flight_delays.date_spine('2010-01-01', '2030-12-31') }}
+    {{ flight_delays.date_spine(var('calendar_start_date'), var('calendar_end_date')) }}
 
 ),
 

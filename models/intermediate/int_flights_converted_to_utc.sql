@@ -19,7 +19,8 @@ flights as (
         flight_date,
         scheduled_departure_at_local,
         source_file,
-        source_line
+        source_line,
+        loaded_at
     from {{ ref('stg_bts__flights') }}
 
 ),
@@ -66,6 +67,7 @@ converted as (
         flights.is_diverted,
         flights.flight_date,
         flights.scheduled_departure_at_local,
+        flights.loaded_at,
         {{ flight_delays.local_to_utc('flights.scheduled_departure_at_local', 'airports.iana_time_zone') }}
             as scheduled_departure_at_utc
     from flights

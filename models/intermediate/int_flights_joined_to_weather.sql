@@ -32,6 +32,21 @@ observations as (
 
 ),
 
+trends as (
+
+    select
+        station_id,
+        observed_at_utc,
+        precip_3h_in,
+        precip_6h_in,
+        min_visibility_3h_mi,
+        max_wind_gust_3h_mph,
+        max_wind_speed_3h_mph,
+        pressure_change_3h_inhg
+    from {{ ref('int_hourly_observations_rolled_up') }}
+
+),
+
 daily_summaries as (
 
     select
@@ -92,6 +107,12 @@ final as (
         observations.visibility_mi,
         {{ flight_delays.minutes_between('observations.observed_at_utc', 'with_previous_day.as_of_at_utc') }}
             as weather_age_minutes,
+        trends.precip_3h_in,
+        trends.precip_6h_in,
+        trends.min_visibility_3h_mi,
+        trends.max_wind_gust_3h_mph,
+        trends.max_wind_speed_3h_mph,
+        trends.pressure_change_3h_inhg,
         daily_summaries.tmax_f as previous_day_tmax_f,
         daily_summaries.tmin_f as previous_day_tmin_f,
         daily_summaries.precip_in as previous_day_precip_in,
@@ -108,6 +129,9 @@ final as (
     left join observations
         on with_previous_day.origin_station_id = observations.station_id
         and with_previous_day.matched_event_at = observations.observed_at_utc
+    left join trends
+        on with_previous_day.origin_station_id = trends.station_id
+        and with_previous_day.matched_event_at = trends.observed_at_utc
     left join daily_summaries
         on with_previous_day.origin_station_id = daily_summaries.station_id
         and with_previous_day.previous_day_lst = daily_summaries.summary_date_lst

@@ -1,3 +1,13 @@
+{#- Incremental by month: a run rebuilds exactly the flight months that received rows loaded after the
+    newest row already here (a new month, or a re-delivered one), deleting and re-inserting each such
+    month whole, so rows dropped from a re-delivered file disappear too. Earlier months are not touched. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='flight_month',
+    on_schema_change='fail'
+) }}
+
 with
 
 flights as (
@@ -19,8 +29,31 @@ flights as (
         is_diverted,
         flight_date,
         scheduled_departure_at_local,
-        scheduled_departure_at_utc
+        scheduled_departure_at_utc,
+        loaded_at,
+        cast({{ dbt.date_trunc('month', 'flight_date') }} as date) as flight_month
     from {{ ref('int_flights_converted_to_utc') }}
+
+),
+
+{% if is_incremental() %}
+changed_months as (
+
+    select distinct flight_month
+    from flights
+    where loaded_at > (select max(source_loaded_at) from {{ this }})
+
+),
+{% endif %}
+
+selected as (
+
+    select flights.*
+    from flights
+    {% if is_incremental() -%}
+    inner join changed_months
+        on flights.flight_month = changed_months.flight_month
+    {%- endif %}
 
 ),
 
@@ -53,12 +86,15 @@ final as (
 
         -- dates
         flight_date,
+        flight_month,
 
         -- timestamps
         scheduled_departure_at_local,
-        scheduled_departure_at_utc
+        scheduled_departure_at_utc,
+        loaded_at as source_loaded_at,
+        {{ flight_delays.utc_now() }} as transformed_at_utc
 
-    from flights
+    from selected
 
 )
 

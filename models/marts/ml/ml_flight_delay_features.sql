@@ -35,11 +35,30 @@ weather as (
         sea_level_pressure_inhg,
         visibility_mi,
         weather_age_minutes,
+        precip_3h_in,
+        precip_6h_in,
+        min_visibility_3h_mi,
+        max_wind_gust_3h_mph,
+        max_wind_speed_3h_mph,
+        pressure_change_3h_inhg,
         previous_day_tmax_f,
         previous_day_tmin_f,
         previous_day_precip_in,
         previous_day_avg_wind_speed_mph
     from {{ ref('int_flights_joined_to_weather') }}
+
+),
+
+history as (
+
+    select
+        flight_id,
+        route_carrier_departures_28d,
+        route_carrier_delay_15_rate_28d,
+        route_carrier_avg_dep_delay_minutes_28d,
+        origin_hour_departures_28d,
+        origin_hour_delay_15_rate_28d
+    from {{ ref('int_flights_joined_to_route_history') }}
 
 ),
 
@@ -81,7 +100,7 @@ departed as (
 
 ),
 
-final as (
+joined as (
 
     select
         -- ids
@@ -113,6 +132,23 @@ final as (
         weather.sea_level_pressure_inhg,
         weather.visibility_mi,
         weather.weather_age_minutes,
+
+        -- weather trend over the hours before the as-of observation
+        weather.precip_3h_in,
+        weather.precip_6h_in,
+        weather.min_visibility_3h_mi,
+        weather.max_wind_gust_3h_mph,
+        weather.max_wind_speed_3h_mph,
+        weather.pressure_change_3h_inhg,
+
+        -- recent history of the route and the origin hour (days fully known by the as-of time)
+        history.route_carrier_departures_28d,
+        history.route_carrier_delay_15_rate_28d,
+        history.route_carrier_avg_dep_delay_minutes_28d,
+        history.origin_hour_departures_28d,
+        history.origin_hour_delay_15_rate_28d,
+
+        -- previous local day's weather summary
         weather.previous_day_tmax_f,
         weather.previous_day_tmin_f,
         weather.previous_day_precip_in,
@@ -128,12 +164,79 @@ final as (
     from departed
     left join weather
         on departed.flight_id = weather.flight_id
+    left join history
+        on departed.flight_id = history.flight_id
     left join congestion
         on departed.origin_airport_code = congestion.origin_airport_code
         and departed.flight_date = congestion.flight_date
         and departed.scheduled_dep_hour_local = congestion.scheduled_dep_hour_local
     left join dates
         on departed.flight_date = dates.calendar_date
+
+),
+
+-- explicit types: the model contract holds on every engine
+final as (
+
+    select
+        -- ids
+        cast(flight_id as text) as flight_id,
+        cast(carrier_code as text) as carrier_code,
+        cast(origin_airport_code as text) as origin_airport_code,
+        cast(dest_airport_code as text) as dest_airport_code,
+
+        -- label
+        cast(is_dep_delayed_15 as integer) as is_dep_delayed_15,
+
+        -- calendar and schedule features
+        cast(month_number as integer) as month_number,
+        cast(day_of_month as integer) as day_of_month,
+        cast(day_of_week as integer) as day_of_week,
+        cast(scheduled_dep_hour_local as integer) as scheduled_dep_hour_local,
+        cast(distance_miles as double precision) as distance_miles,
+        cast(days_to_nearest_holiday as integer) as days_to_nearest_holiday,
+        cast(scheduled_departures_origin_hour as integer) as scheduled_departures_origin_hour,
+
+        -- weather at the as-of time
+        cast(temp_f as double precision) as temp_f,
+        cast(dew_point_f as double precision) as dew_point_f,
+        cast(relative_humidity_pct as double precision) as relative_humidity_pct,
+        cast(wind_direction_deg as double precision) as wind_direction_deg,
+        cast(wind_speed_mph as double precision) as wind_speed_mph,
+        cast(wind_gust_mph as double precision) as wind_gust_mph,
+        cast(precip_in as double precision) as precip_in,
+        cast(sea_level_pressure_inhg as double precision) as sea_level_pressure_inhg,
+        cast(visibility_mi as double precision) as visibility_mi,
+        cast(weather_age_minutes as integer) as weather_age_minutes,
+
+        -- weather trend over the hours before the as-of observation
+        cast(precip_3h_in as double precision) as precip_3h_in,
+        cast(precip_6h_in as double precision) as precip_6h_in,
+        cast(min_visibility_3h_mi as double precision) as min_visibility_3h_mi,
+        cast(max_wind_gust_3h_mph as double precision) as max_wind_gust_3h_mph,
+        cast(max_wind_speed_3h_mph as double precision) as max_wind_speed_3h_mph,
+        cast(pressure_change_3h_inhg as double precision) as pressure_change_3h_inhg,
+
+        -- recent history of the route and the origin hour (days fully known by the as-of time)
+        cast(route_carrier_departures_28d as integer) as route_carrier_departures_28d,
+        cast(route_carrier_delay_15_rate_28d as double precision) as route_carrier_delay_15_rate_28d,
+        cast(route_carrier_avg_dep_delay_minutes_28d as double precision) as route_carrier_avg_dep_delay_minutes_28d,
+        cast(origin_hour_departures_28d as integer) as origin_hour_departures_28d,
+        cast(origin_hour_delay_15_rate_28d as double precision) as origin_hour_delay_15_rate_28d,
+
+        -- previous local day's weather summary
+        cast(previous_day_tmax_f as double precision) as previous_day_tmax_f,
+        cast(previous_day_tmin_f as double precision) as previous_day_tmin_f,
+        cast(previous_day_precip_in as double precision) as previous_day_precip_in,
+        cast(previous_day_avg_wind_speed_mph as double precision) as previous_day_avg_wind_speed_mph,
+
+        -- dates
+        cast(flight_date as date) as flight_date,
+
+        -- timestamps
+        cast(scheduled_departure_at_utc as timestamp) as scheduled_departure_at_utc,
+        cast(as_of_at_utc as timestamp) as as_of_at_utc
+    from joined
 
 )
 

@@ -1,0 +1,139 @@
+{#- One row per flight: how the same carrier's flights on the same route, and all flights from the same
+    origin in the same scheduled hour, fared over the 28 days before the flight - counting only days whose
+    departures had all happened before the flight's as-of time (see `known_by_lag_days`). -#}
+{%- set horizon_hours = var('prediction_horizon_hours') | int -%}
+{#- Day D's flights have as-of times from D 00:00 - horizon on. A history day H counts only if every
+    departure counted on it (those that left before H+1 00:00) is known by then: H <= D - lag. -#}
+{%- set known_by_lag_days = 2 + (horizon_hours // 24) -%}
+{%- set window_days = 28 -%}
+with
+
+flights as (
+
+    select
+        flight_id,
+        carrier_code,
+        origin_airport_code,
+        dest_airport_code,
+        scheduled_dep_hhmm,
+        dep_delay_minutes,
+        is_cancelled,
+        flight_date,
+        scheduled_departure_at_local
+    from {{ ref('int_flights_converted_to_utc') }}
+
+),
+
+-- outcomes per day; a departure delayed past the next midnight is left out (not yet known then)
+daily_outcomes as (
+
+    select
+        carrier_code,
+        origin_airport_code,
+        dest_airport_code,
+        cast(floor(scheduled_dep_hhmm / 100) as integer) as scheduled_dep_hour_local,
+        flight_date,
+        count(*) as departed_flights,
+        sum(case when dep_delay_minutes >= 15 then 1 else 0 end) as dep_delayed_15_flights,
+        sum(dep_delay_minutes) as total_dep_delay_minutes
+    from flights
+    where not is_cancelled
+        and dep_delay_minutes is not null
+        and dep_delay_minutes < {{ flight_delays.minutes_between(
+            'scheduled_departure_at_local', "cast(" ~ dbt.dateadd('day', 1, 'flight_date') ~ " as timestamp)") }}
+    group by
+        carrier_code,
+        origin_airport_code,
+        dest_airport_code,
+        cast(floor(scheduled_dep_hhmm / 100) as integer),
+        flight_date
+
+),
+
+route_days as (
+
+    select
+        carrier_code,
+        origin_airport_code,
+        dest_airport_code,
+        flight_date,
+        sum(departed_flights) as departed_flights,
+        sum(dep_delayed_15_flights) as dep_delayed_15_flights,
+        sum(total_dep_delay_minutes) as total_dep_delay_minutes
+    from daily_outcomes
+    group by carrier_code, origin_airport_code, dest_airport_code, flight_date
+
+),
+
+origin_hour_days as (
+
+    select
+        origin_airport_code,
+        scheduled_dep_hour_local,
+        flight_date,
+        sum(departed_flights) as departed_flights,
+        sum(dep_delayed_15_flights) as dep_delayed_15_flights
+    from daily_outcomes
+    group by origin_airport_code, scheduled_dep_hour_local, flight_date
+
+),
+
+route_history as (
+
+    select
+        flights.flight_id,
+        sum(route_days.departed_flights) as departed_flights,
+        sum(route_days.dep_delayed_15_flights) as dep_delayed_15_flights,
+        sum(route_days.total_dep_delay_minutes) as total_dep_delay_minutes
+    from flights
+    inner join route_days
+        on flights.carrier_code = route_days.carrier_code
+        and flights.origin_airport_code = route_days.origin_airport_code
+        and flights.dest_airport_code = route_days.dest_airport_code
+        and route_days.flight_date <= {{ dbt.dateadd('day', -known_by_lag_days, 'flights.flight_date') }}
+        and route_days.flight_date > {{ dbt.dateadd('day', -(known_by_lag_days + window_days), 'flights.flight_date') }}
+    group by flights.flight_id
+
+),
+
+origin_hour_history as (
+
+    select
+        flights.flight_id,
+        sum(origin_hour_days.departed_flights) as departed_flights,
+        sum(origin_hour_days.dep_delayed_15_flights) as dep_delayed_15_flights
+    from flights
+    inner join origin_hour_days
+        on flights.origin_airport_code = origin_hour_days.origin_airport_code
+        and cast(floor(flights.scheduled_dep_hhmm / 100) as integer) = origin_hour_days.scheduled_dep_hour_local
+        and origin_hour_days.flight_date <= {{ dbt.dateadd('day', -known_by_lag_days, 'flights.flight_date') }}
+        and origin_hour_days.flight_date > {{ dbt.dateadd('day', -(known_by_lag_days + window_days), 'flights.flight_date') }}
+    group by flights.flight_id
+
+),
+
+final as (
+
+    select
+        -- ids
+        flights.flight_id,
+
+        -- numerics
+        coalesce(route_history.departed_flights, 0) as route_carrier_departures_28d,
+        {{ flight_delays.safe_ratio('route_history.dep_delayed_15_flights', 'route_history.departed_flights') }}
+            as route_carrier_delay_15_rate_28d,
+        {{ flight_delays.safe_ratio('route_history.total_dep_delay_minutes', 'route_history.departed_flights') }}
+            as route_carrier_avg_dep_delay_minutes_28d,
+        coalesce(origin_hour_history.departed_flights, 0) as origin_hour_departures_28d,
+        {{ flight_delays.safe_ratio('origin_hour_history.dep_delayed_15_flights', 'origin_hour_history.departed_flights') }}
+            as origin_hour_delay_15_rate_28d
+
+    from flights
+    left join route_history
+        on flights.flight_id = route_history.flight_id
+    left join origin_hour_history
+        on flights.flight_id = origin_hour_history.flight_id
+
+)
+
+select * from final
