@@ -36,8 +36,10 @@ run: setup
 validate: setup
 	$(BIN)/flightdelay validate
 
+# SQLFluff compiles the project with dbt against an in-memory DuckDB, so it needs no built warehouse.
 lint: setup
 	$(BIN)/ruff check flightdelay spark_prep ml tests
+	FLIGHTDELAY_WAREHOUSE=:memory: $(BIN)/sqlfluff lint models analyses --processes 2 --disable-progress-bar
 
 test: setup lint
 	$(BIN)/pytest -q

@@ -74,3 +74,51 @@ def january_run(tmp_path_factory) -> FlowRun:
         "FLIGHTDELAY_TEST_END": "2013-01-31",
     }
     return FlowRun(root, env, sample.flight_rows, run_cli(env, "run", "--skip-sample"))
+
+
+def _postgres_bin(name: str) -> str:
+    import glob
+    import shutil
+
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if not found:
+        pytest.fail(f"{name} not found: install Debian's postgresql package (.ci/run does)")
+    return found
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory) -> dict[str, str]:
+    """A real PostgreSQL server in a temp dir on a free port (initdb refuses root: run it as `postgres`)."""
+    import pwd
+    import shutil
+
+    data_dir = tmp_path_factory.mktemp("pg") / "data"
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(data_dir.parent, user.pw_uid, user.pw_gid)
+        run_as = [shutil.which("runuser") or "runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*run_as, _postgres_bin("initdb"), "-D", str(data_dir), "--auth=trust", "-U", "postgres",
+                    "--encoding=UTF8", "--locale=C"], check=True, capture_output=True)
+    subprocess.run([*run_as, _postgres_bin("pg_ctl"), "-D", str(data_dir), "-l", str(data_dir.parent / "server.log"),
+                    "-o", f"-p {port} -k {data_dir.parent} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "-w", "start"], check=True, capture_output=True)
+    env = {"FLIGHTDELAY_PG_HOST": "127.0.0.1", "FLIGHTDELAY_PG_PORT": str(port), "FLIGHTDELAY_PG_USER": "postgres",
+           "FLIGHTDELAY_PG_DATABASE": "flight_delays"}
+    import psycopg2
+
+    with psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres") as con:
+        con.autocommit = True
+        con.cursor().execute("create database flight_delays")
+    con.close()
+    yield env
+    subprocess.run([*run_as, _postgres_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"], capture_output=True)
