@@ -22,6 +22,8 @@ STEP_HELP = {
     "run": "all of the above, in order, with a summary",
 }
 OTHER_HELP = {
+    "ingest": "detect each file's format (BTS CSV/.zip, NOAA LCD hourly, CDO daily, GHCN-Daily .dly), land it "
+    "in the raw zone and load it; reports rows read / loaded / quarantined per file",
     "doctor": "check Java, Python, disk space, ports and package versions; say how to fix what is off",
 }
 
@@ -46,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--full-refresh", action="store_true",
                              help="rebuild incremental marts (fct_flights) whole, not only newly loaded months")
     for name, text in OTHER_HELP.items():
-        commands.add_parser(name, help=text, description=text)
+        sub = commands.add_parser(name, help=text, description=text)
+        if name == "ingest":
+            sub.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders to ingest")
     return parser
 
 
@@ -64,6 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         print(doctor.render(checks))
         return 0 if all(check.ok for check in checks) else 1
     try:
+        if args.command == "ingest":
+            from flightdelay import ingest
+
+            try:
+                results = ingest.ingest(settings, args.paths)
+            except ingest.IngestError as refused:
+                print(f"\nREFUSED: {refused}", file=sys.stderr)
+                return 2
+            print(ingest.render(results))
+            return 0
         if args.command == "run":
             names = [n for n in pipeline.STEPS if not (n == "sample" and args.skip_sample)]
             reports = pipeline.run_steps(settings, names, record=True)

@@ -57,6 +57,43 @@ SQL_TYPES = {
     "text": "varchar",
 }
 
+# Header names of the legacy "On_Time_On_Time_Performance" downloads (and the older UniqueCarrier-era
+# names) -> the modern names used above. Matched case-insensitively.
+LEGACY_HEADERS = {
+    "FLIGHTDATE": "FL_DATE",
+    "REPORTING_AIRLINE": "OP_UNIQUE_CARRIER",
+    "UNIQUECARRIER": "OP_UNIQUE_CARRIER",
+    "UNIQUE_CARRIER": "OP_UNIQUE_CARRIER",
+    "TAIL_NUMBER": "TAIL_NUM",
+    "TAILNUM": "TAIL_NUM",
+    "FLIGHT_NUMBER_REPORTING_AIRLINE": "OP_CARRIER_FL_NUM",
+    "FLIGHTNUM": "OP_CARRIER_FL_NUM",
+    "FL_NUM": "OP_CARRIER_FL_NUM",
+    "CRSDEPTIME": "CRS_DEP_TIME",
+    "DEPTIME": "DEP_TIME",
+    "DEPDELAY": "DEP_DELAY",
+    "DEPDELAYMINUTES": "DEP_DELAY_NEW",
+    "DEPDEL15": "DEP_DEL15",
+    "CRSARRTIME": "CRS_ARR_TIME",
+    "ARRTIME": "ARR_TIME",
+    "ARRDELAY": "ARR_DELAY",
+    "ARRDELAYMINUTES": "ARR_DELAY_NEW",
+    "AIRTIME": "AIR_TIME",
+    "ORIGINAIRPORTID": "ORIGIN_AIRPORT_ID",
+    "DESTAIRPORTID": "DEST_AIRPORT_ID",
+}
+# When a download has only the "_NEW" delays (early departures/arrivals set to 0), they stand in for
+# the signed delays: the 15-minute label is the same, mean delays are not (recorded in load_audit).
+FALLBACK_HEADERS = {"DEP_DELAY": "DEP_DELAY_NEW", "ARR_DELAY": "ARR_DELAY_NEW"}
+# Numeric airport ids (BTS AIRPORT_ID) that can stand in for ORIGIN / DEST through a mapping file.
+AIRPORT_ID_HEADERS = {"ORIGIN": "ORIGIN_AIRPORT_ID", "DEST": "DEST_AIRPORT_ID"}
+
+
+def canonical_header(name: str) -> str:
+    upper = name.strip().upper()
+    return LEGACY_HEADERS.get(upper, upper)
+
+
 # Date layouts seen in BTS downloads: the form's own, spreadsheet re-saves, ISO.
 DATE_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%Y-%m-%d")
 
@@ -110,15 +147,25 @@ def sha256_of(path: Path) -> str:
 
 
 def read_header(path: Path) -> list[str]:
+    """The file's header in canonical (modern, upper-case) BTS names."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle), None)
     if not header or not any(h.strip() for h in header):
         raise LoadError(f"{path}: file is empty; expected a BTS On-Time Reporting CSV with a header line")
-    return [h.strip().upper() for h in header]
+    return [canonical_header(h) for h in header]
 
 
-def check_layout(path: Path, header: list[str]) -> None:
-    missing = [f.source for f in FIELDS if f.required and f.source not in header]
+def check_layout(path: Path, header: list[str], airport_ids_mapped: bool = False) -> None:
+    missing = [f.source for f in FIELDS if f.required and f.source not in header
+               and not (airport_ids_mapped and AIRPORT_ID_HEADERS.get(f.source) in header)]
+    only_ids = [f"{code} (found {AIRPORT_ID_HEADERS[code]})" for code in missing
+                if AIRPORT_ID_HEADERS.get(code) in header]
+    if only_ids:
+        raise LoadError(
+            f"{path}: the file carries numeric airport ids instead of airport codes: {only_ids}. Add the "
+            "ORIGIN and DEST columns to the download, or give a mapping CSV with columns airport_id,airport_code "
+            "(e.g. from the BTS Master Coordinate table) in FLIGHTDELAY_AIRPORT_ID_MAP"
+        )
     if missing:
         raise LoadError(
             f"{path}: not a BTS On-Time Reporting layout: required columns {missing} are missing; "
@@ -173,11 +220,19 @@ def _reason_expr(field: FieldSpec, present: bool) -> str:
 class DuckDBFlightLoader:
     """Bulk path: DuckDB's CSV reader, with CSV-level rejects stored by DuckDB itself."""
 
-    def __init__(self, warehouse_path: Path):
+    def __init__(self, warehouse_path: Path, airport_id_map: Path | None = None):
         warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(warehouse_path))
         self.con.execute("set TimeZone = 'UTC'")
         self.con.execute(DDL)
+        self.airport_id_map = airport_id_map
+        if airport_id_map is not None:
+            if not Path(airport_id_map).exists():
+                raise LoadError(f"{airport_id_map}: airport id mapping file not found (FLIGHTDELAY_AIRPORT_ID_MAP)")
+            self.con.execute(
+                f"""create or replace temp table airport_id_map as
+                select trim(cast(airport_id as varchar)) as airport_id, upper(trim(airport_code)) as airport_code
+                from read_csv({_q(str(airport_id_map))}, header = true, all_varchar = true)""")
 
     def close(self) -> None:
         self.con.close()
@@ -206,7 +261,7 @@ class DuckDBFlightLoader:
         if not path.exists():
             raise LoadError(f"{path}: no such file")
         header = read_header(path)
-        check_layout(path, header)
+        check_layout(path, header, airport_ids_mapped=self.airport_id_map is not None)
         name = path.name
         sha = sha256_of(path)
 
@@ -238,8 +293,8 @@ class DuckDBFlightLoader:
         return row is not None and row[0] == sha
 
     def _load(self, path: Path, header: list[str], name: str, sha: str) -> FileLoad:
-        present = {f.source: f.source in header for f in FIELDS}
         con = self.con
+        file_columns = list(header)
         con.execute("begin transaction")
         try:
             con.execute(
@@ -249,10 +304,27 @@ class DuckDBFlightLoader:
                               store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_scans',
                               rejects_limit = 0)"""
             )
-            # Rename headers to upper case so any capitalisation of the BTS names works.
+            # Canonical names: any capitalisation, legacy download names, and the stand-ins.
             for column in [r[0] for r in con.execute("describe csv_rows").fetchall()]:
-                if column != "_ordinal" and column != column.strip().upper():
-                    con.execute(f'alter table csv_rows rename column "{column}" to "{column.strip().upper()}"')
+                if column != "_ordinal" and column != canonical_header(column):
+                    con.execute(f'alter table csv_rows rename column "{column}" to "{canonical_header(column)}"')
+            for wanted, stand_in in FALLBACK_HEADERS.items():
+                if wanted not in header and stand_in in header:
+                    con.execute(f'alter table csv_rows add column "{wanted}" varchar')
+                    con.execute(f'update csv_rows set "{wanted}" = "{stand_in}"')
+                    header = [*header, wanted]
+            for code, id_column in AIRPORT_ID_HEADERS.items():
+                if code not in header and id_column in header and self.airport_id_map is not None:
+                    # unmapped ids get a value that fails the airport check, so the reason names them
+                    con.execute(f'alter table csv_rows add column "{code}" varchar')
+                    con.execute(
+                        f"""update csv_rows set "{code}" = coalesce(
+                                (select airport_code from airport_id_map as m
+                                 where m.airport_id = trim(csv_rows."{id_column}")),
+                                'no code for {id_column} ' || trim(csv_rows."{id_column}"))
+                            where nullif(trim("{id_column}"), '') is not null""")
+                    header = [*header, code]
+            present = {f.source: f.source in header for f in FIELDS}
             # DuckDB records one error per bad field; a line is one rejected row, with its first error.
             con.execute(
                 """create or replace temp table csv_rejected_lines as
@@ -279,7 +351,8 @@ class DuckDBFlightLoader:
                 select {typed},
                        concat_ws('; ', {reasons}) as rejection_reason,
                        m.source_line,
-                       concat_ws(',', {", ".join(f'coalesce("{h}", {_q("")})' for h in header if h)}) as raw_record
+                       concat_ws(',', {", ".join(f'coalesce("{h}", {_q("")})' for h in file_columns if h)})
+                           as raw_record
                 from csv_rows as r
                 join line_map as m using (_ordinal)"""
             )
@@ -322,11 +395,11 @@ class DuckDBFlightLoader:
 
 
 def load_flights(warehouse_path: Path, files: list[Path], force: bool = False,
-                 progress: bool = False) -> list[FileLoad]:
+                 progress: bool = False, airport_id_map: Path | None = None) -> list[FileLoad]:
     from tqdm import tqdm
 
     loads = []
-    with DuckDBFlightLoader(warehouse_path) as loader:
+    with DuckDBFlightLoader(warehouse_path, airport_id_map) as loader:
         bar = tqdm(files, desc="loading BTS files", unit="file", disable=not progress)
         for path in bar:
             bar.set_postfix_str(Path(path).name)

@@ -59,8 +59,9 @@ def spark_environment() -> dict[str, str]:
     }
 
 
-def step_prep(settings: Settings) -> dict[str, object]:
-    """Run the Spark weather job in its own process, as spark-submit / an EMR step would."""
+def run_weather_job(settings: Settings) -> dict:
+    """The Spark weather job over the whole raw weather zone, in its own process as spark-submit / an EMR
+    step would run it; records per-file reconciliation and returns the job's result."""
     files = sorted(settings.weather_raw_dir.glob("*.csv"))
     if not files:
         raise StepFailed(f"no LCD weather files in {settings.weather_raw_dir}; run `flightdelay sample` first")
@@ -75,6 +76,8 @@ def step_prep(settings: Settings) -> dict[str, object]:
     ]
     if sorted(settings.cdo_daily_raw_dir.glob("*.csv")):
         command += ["--raw-cdo-daily", str(settings.cdo_daily_raw_dir), "--cdo-units", settings.cdo_units]
+    if sorted(settings.ghcn_daily_raw_dir.glob("*.dly")):
+        command += ["--raw-ghcn-daily", str(settings.ghcn_daily_raw_dir / "*.dly")]
     with log_path.open("w") as log:
         completed = run_with_progress(command, "Spark weather job", env=spark_environment(),
                                       cwd=settings.project_root, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -84,20 +87,30 @@ def step_prep(settings: Settings) -> dict[str, object]:
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     weather_files = [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"],
                                                f["rows_quarantined"]) for f in result["files"]]
-    totals = reconciliation.record(settings.warehouse_path, "weather", weather_files)
-    facts: dict[str, object] = {}
+    result["_totals"] = reconciliation.record(settings.warehouse_path, "weather", weather_files)
+    result["_per_file"] = reconciliation.per_file_lines(weather_files)
     if result.get("cdo_files"):
-        cdo_totals = reconciliation.record(
+        result["_daily_totals"] = reconciliation.record(
             settings.warehouse_path, "weather_daily",
             [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"])
              for f in result["cdo_files"]],
         )
-        facts["data quality (CDO daily)"] = reconciliation.summary_line(cdo_totals, "CDO daily rows")
+    return result
+
+
+def step_prep(settings: Settings) -> dict[str, object]:
+    """Run the Spark weather job in its own process, as spark-submit / an EMR step would."""
+    result = run_weather_job(settings)
+    facts: dict[str, object] = {}
+    if result.get("_daily_totals"):
+        facts["data quality (daily summaries)"] = reconciliation.summary_line(result["_daily_totals"],
+                                                                             "CDO/GHCN daily rows")
     return {
         **facts,
-        "data quality": reconciliation.summary_line(totals, "LCD rows"),
-        "per file": reconciliation.per_file_lines(weather_files),
+        "data quality": reconciliation.summary_line(result["_totals"], "LCD rows"),
+        "per file": result["_per_file"],
         "quarantined: other report types": result["rows_other_report_types"],
+        "quarantined: special reports (FM-16) not needed": result.get("special_reports_superseded", 0),
         "quarantined: unparseable or unknown station": result["rows_rejected"],
         "quarantined: duplicates": result["duplicates_resolved"],
         "rows with implausible values nulled": result["rows_with_implausible_values"],
@@ -114,7 +127,8 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
     files = files or sorted(settings.flights_raw_dir.glob("*.csv"))
     if not files:
         raise StepFailed(f"no BTS flight files in {settings.flights_raw_dir}; run `flightdelay sample` first")
-    loads = load_flights(settings.warehouse_path, files, progress=sys.stderr.isatty())
+    loads = load_flights(settings.warehouse_path, files, progress=sys.stderr.isatty(),
+                         airport_id_map=settings.airport_id_map)
     latest = {load.source_file: load for load in loads if not load.status.startswith("duplicate")}
     flight_files = [reconciliation.FileCounts(name, load.rows_read, load.rows_loaded, load.rows_rejected)
                     for name, load in latest.items()]

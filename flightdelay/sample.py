@@ -231,6 +231,45 @@ def us_federal_holidays(first_year: int, last_year: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["holiday_date", "observed_date", "holiday_name"])
 
 
+# The ASOS station of each of the busiest US airports beyond NYC, so that weather files users download
+# for them map to an airport (LCD: USAF + WBAN; GHCN-Daily: USW000 + WBAN). From NOAA's ISD station
+# history; (airport, USAF, WBAN, name, UTC offset of local standard time).
+MAJOR_AIRPORT_STATIONS = (
+    ("ATL", "722190", "13874", "ATLANTA HARTSFIELD JACKSON INTERNATIONAL AIRPORT, GA US", -5),
+    ("AUS", "722540", "13904", "AUSTIN BERGSTROM INTERNATIONAL AIRPORT, TX US", -6),
+    ("BNA", "723270", "13897", "NASHVILLE INTERNATIONAL AIRPORT, TN US", -6),
+    ("BOS", "725090", "14739", "BOSTON LOGAN INTERNATIONAL AIRPORT, MA US", -5),
+    ("BWI", "724060", "93721", "BALTIMORE WASHINGTON INTERNATIONAL AIRPORT, MD US", -5),
+    ("CLT", "723140", "13881", "CHARLOTTE DOUGLAS INTERNATIONAL AIRPORT, NC US", -5),
+    ("DCA", "724050", "13743", "WASHINGTON REAGAN NATIONAL AIRPORT, VA US", -5),
+    ("DEN", "725650", "03017", "DENVER INTERNATIONAL AIRPORT, CO US", -7),
+    ("DFW", "722590", "03927", "DALLAS FORT WORTH INTERNATIONAL AIRPORT, TX US", -6),
+    ("DTW", "725370", "94847", "DETROIT METROPOLITAN AIRPORT, MI US", -5),
+    ("FLL", "722025", "12849", "FORT LAUDERDALE INTERNATIONAL AIRPORT, FL US", -5),
+    ("HNL", "911820", "22521", "HONOLULU INTERNATIONAL AIRPORT, HI US", -10),
+    ("IAD", "724030", "93738", "WASHINGTON DULLES INTERNATIONAL AIRPORT, VA US", -5),
+    ("IAH", "722430", "12960", "HOUSTON INTERCONTINENTAL AIRPORT, TX US", -6),
+    ("LAS", "723860", "23169", "LAS VEGAS MCCARRAN INTERNATIONAL AIRPORT, NV US", -8),
+    ("LAX", "722950", "23174", "LOS ANGELES INTERNATIONAL AIRPORT, CA US", -8),
+    ("MCO", "722050", "12815", "ORLANDO INTERNATIONAL AIRPORT, FL US", -5),
+    ("MDW", "725340", "14819", "CHICAGO MIDWAY AIRPORT, IL US", -6),
+    ("MIA", "722020", "12839", "MIAMI INTERNATIONAL AIRPORT, FL US", -5),
+    ("MSP", "726580", "14922", "MINNEAPOLIS ST PAUL INTERNATIONAL AIRPORT, MN US", -6),
+    ("MSY", "722310", "12916", "NEW ORLEANS INTERNATIONAL AIRPORT, LA US", -6),
+    ("OMA", "725500", "14942", "OMAHA EPPLEY AIRFIELD, NE US", -6),
+    ("ORD", "725300", "94846", "CHICAGO OHARE INTERNATIONAL AIRPORT, IL US", -6),
+    ("PDX", "726980", "24229", "PORTLAND INTERNATIONAL AIRPORT, OR US", -8),
+    ("PHL", "724080", "13739", "PHILADELPHIA INTERNATIONAL AIRPORT, PA US", -5),
+    ("PHX", "722780", "23183", "PHOENIX SKY HARBOR INTERNATIONAL AIRPORT, AZ US", -7),
+    ("SAN", "722900", "23188", "SAN DIEGO INTERNATIONAL AIRPORT, CA US", -8),
+    ("SEA", "727930", "24233", "SEATTLE TACOMA INTERNATIONAL AIRPORT, WA US", -8),
+    ("SFO", "724940", "23234", "SAN FRANCISCO INTERNATIONAL AIRPORT, CA US", -8),
+    ("SLC", "725720", "24127", "SALT LAKE CITY INTERNATIONAL AIRPORT, UT US", -7),
+    ("STL", "724340", "13994", "ST LOUIS LAMBERT INTERNATIONAL AIRPORT, MO US", -6),
+    ("TPA", "722110", "12842", "TAMPA INTERNATIONAL AIRPORT, FL US", -5),
+)
+
+
 def build_seeds(airports: pd.DataFrame, airlines: pd.DataFrame) -> dict[str, pd.DataFrame]:
     known = airports[airports["tzone"].notna()]
     extra = pd.DataFrame(EXTRA_AIRPORTS, columns=["faa", "name", "lat", "lon", "alt", "tzone"])
@@ -250,11 +289,12 @@ def build_seeds(airports: pd.DataFrame, airlines: pd.DataFrame) -> dict[str, pd.
     ).sort_values("carrier_code", kind="stable")
     seed_stations = pd.DataFrame(
         [
-            (s.airport_code, s.station_id, s.usaf, s.wban, s.name, s.lst_utc_offset_hours)
-            for s in NYC_STATIONS
+            *[(s.airport_code, s.station_id, s.usaf, s.wban, s.name, s.lst_utc_offset_hours) for s in NYC_STATIONS],
+            *[(code, usaf + wban, usaf, wban, name, offset)
+              for code, usaf, wban, name, offset in MAJOR_AIRPORT_STATIONS],
         ],
         columns=["airport_code", "station_id", "usaf_id", "wban_id", "station_name", "lst_utc_offset_hours"],
-    )
+    ).sort_values("airport_code", kind="stable")
     return {
         "airports": seed_airports,
         "carriers": seed_carriers,

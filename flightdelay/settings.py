@@ -52,6 +52,8 @@ class Settings:
     cdo_units: str = "standard"
     # Rebuild incremental marts whole instead of only the months with newly loaded rows.
     full_refresh: bool = False
+    # CSV airport_id,airport_code for BTS files that carry only numeric airport ids.
+    airport_id_map: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -65,6 +67,10 @@ class Settings:
     @property
     def cdo_daily_raw_dir(self) -> Path:
         return self.raw_dir / "cdo"
+
+    @property
+    def ghcn_daily_raw_dir(self) -> Path:
+        return self.raw_dir / "ghcn"
 
     @property
     def seeds_dir(self) -> Path:
@@ -110,6 +116,8 @@ def load_settings() -> Settings:
         warehouse_path=_path("FLIGHTDELAY_WAREHOUSE", root / "warehouse" / "flight_delays.duckdb"),
         artifacts_dir=_path("FLIGHTDELAY_ARTIFACTS", root / "artifacts"),
         dbt_target=os.environ.get("FLIGHTDELAY_DBT_TARGET", "local"),
+        airport_id_map=Path(os.environ["FLIGHTDELAY_AIRPORT_ID_MAP"]) if os.environ.get("FLIGHTDELAY_AIRPORT_ID_MAP")
+        else None,
         prediction_horizon_hours=int(os.environ.get("FLIGHTDELAY_HORIZON_HOURS", "2")),
         train_start=_date("FLIGHTDELAY_TRAIN_START", "2013-01-01"),
         validation_start=(

@@ -1,5 +1,9 @@
 """NOAA LCD hourly files -> Hive external Parquet tables `weather.hourly_observations` and
-`weather.daily_summaries`.
+`weather.daily_summaries`; optionally NOAA daily summaries (CDO CSV exports and GHCN-Daily `.dly`
+files) -> `weather.cdo_daily_summaries`.
+
+LCD report types: routine hourly reports (FM-15) are used; a special report (FM-16) stands in for an
+hour without a routine one; daily and monthly summaries (SOD, SOM) and anything else are quarantined.
 
 extract -> pure transforms -> load. Runs with `spark-submit spark_prep/weather_job.py ...` (an EMR step
 in production) and with `python -m spark_prep.weather_job ...` locally.
@@ -24,9 +28,10 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 try:  # package import (python -m spark_prep.weather_job, tests) or a file next to it (spark-submit --py-files)
-    from spark_prep import cdo_daily
+    from spark_prep import cdo_daily, ghcn_daily
 except ImportError:  # pragma: no cover - spark-submit without the package on the path
     import cdo_daily
+    import ghcn_daily
 
 # LCD columns this job reads, mapped to the names (with units) it writes.
 MEASUREMENTS: dict[str, str] = {
@@ -54,7 +59,9 @@ PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
     "visibility_mi": (0.0, 100.0),
 }
 REQUIRED_COLUMNS = ("STATION", "DATE", "REPORT_TYPE")
-HOURLY_REPORT_TYPE = "FM-15"
+HOURLY_REPORT_TYPE = "FM-15"  # routine hourly METAR
+SPECIAL_REPORT_TYPE = "FM-16"  # special report (SPECI), used only for hours without a routine one
+HOURLY_REPORT_TYPES = (HOURLY_REPORT_TYPE, SPECIAL_REPORT_TYPE)
 PARTITION_COLUMNS = ("station_id", "observation_month")
 
 HOURLY_COLUMNS = (
@@ -111,6 +118,7 @@ class JobSettings:
     master: str | None = None
     run_id: str = ""
     raw_cdo_daily_path: str = ""  # optional NOAA CDO daily CSV exports
+    raw_ghcn_daily_path: str = ""  # optional GHCN-Daily .dly files
     cdo_units: str = "standard"
 
     @property
@@ -219,8 +227,26 @@ def transform_with_all_columns(raw: DataFrame) -> DataFrame:
 
 
 def transform_hourly_reports(raw: DataFrame) -> DataFrame:
-    """Keep routine hourly reports (FM-15); specials, daily and monthly summaries are out of scope."""
-    return raw.filter(F.trim(F.col("REPORT_TYPE")) == HOURLY_REPORT_TYPE)
+    """Routine hourly (FM-15) and special (FM-16) reports; daily/monthly summaries (SOD, SOM) and other
+    types are out of scope (see transform_quarantine)."""
+    return raw.filter(F.trim(F.col("REPORT_TYPE")).isin(*HOURLY_REPORT_TYPES))
+
+
+def transform_choose_hourly_reports(parsed: DataFrame) -> DataFrame:
+    """`superseded_reason` null for the reports to keep: every FM-15, and for a station-hour (UTC)
+    without any FM-15, its latest FM-16; the other FM-16 of such an hour, and every FM-16 of an hour
+    that has an FM-15, get the reason instead."""
+    hour = Window.partitionBy("station_id", F.date_trunc("hour", "observed_at_utc"))
+    has_routine = F.max((F.col("report_type") == HOURLY_REPORT_TYPE).cast("int")).over(hour) == 1
+    specials = Window.partitionBy("station_id", F.date_trunc("hour", "observed_at_utc"), "report_type").orderBy(
+        F.col("observed_at_utc").desc(), F.col("source_file").desc(), F.col("raw_date").desc())
+    special_rank = F.row_number().over(specials)
+    return parsed.withColumn(
+        "superseded_reason",
+        F.when(F.col("report_type") == HOURLY_REPORT_TYPE, F.lit(None))
+        .when(has_routine, F.lit("FM-16: a routine FM-15 report exists for this station and hour"))
+        .when(special_rank > 1, F.lit("FM-16: a later special report of the same hour is used")),
+    )
 
 
 def transform_parse_observations(reports: DataFrame, stations: DataFrame) -> DataFrame:
@@ -263,6 +289,7 @@ def transform_parse_observations(reports: DataFrame, stations: DataFrame) -> Dat
         F.trim(F.col("STATION")).alias("station_id"),
         "wban_id",
         "airport_code",
+        F.trim(F.col("REPORT_TYPE")).alias("report_type"),
         *[parsed[name].alias(name) for name in MEASUREMENTS.values()],
         (direction_raw == "VRB").alias("is_variable_wind"),
         (precip_raw == "T").alias("has_trace_precip"),
@@ -309,17 +336,19 @@ def transform_deduplicate(observations: DataFrame) -> DataFrame:
     return ranked.filter(F.col("duplicate_rank") == 1).drop("duplicate_rank")
 
 
-def transform_quarantine(raw: DataFrame, parsed: DataFrame, ranked: DataFrame) -> DataFrame:
-    """Every raw row that is not loaded, with the reason: other report types, unparseable or unknown
-    rows, and duplicates that lost to a more complete report for the same station and time."""
+def transform_quarantine(raw: DataFrame, parsed: DataFrame, ranked: DataFrame,
+                         chosen: DataFrame | None = None) -> DataFrame:
+    """Every raw row that is not loaded, with the reason: other report types (SOD, SOM, ...),
+    unparseable or unknown rows, special reports not used for their hour, and duplicates that lost to
+    a more complete report for the same station and time."""
     columns = ["source_file", "station_id", "raw_date", "report_type", "quarantine_reason"]
-    other_types = raw.filter(F.trim(F.col("REPORT_TYPE")) != HOURLY_REPORT_TYPE).select(
+    other_types = raw.filter(~F.trim(F.col("REPORT_TYPE")).isin(*HOURLY_REPORT_TYPES)).select(
         "source_file",
         F.trim(F.col("STATION")).alias("station_id"),
         F.col("DATE").alias("raw_date"),
         F.trim(F.col("REPORT_TYPE")).alias("report_type"),
         F.concat(F.lit("REPORT_TYPE: '"), F.trim(F.col("REPORT_TYPE")),
-                 F.lit(f"' is not a routine hourly report ({HOURLY_REPORT_TYPE})")).alias("quarantine_reason"),
+                 F.lit(f"' is not an hourly report ({' or '.join(HOURLY_REPORT_TYPES)})")).alias("quarantine_reason"),
     )
     missing_type = raw.filter(F.col("REPORT_TYPE").isNull()).select(
         "source_file", F.trim(F.col("STATION")).alias("station_id"), F.col("DATE").alias("raw_date"),
@@ -327,14 +356,20 @@ def transform_quarantine(raw: DataFrame, parsed: DataFrame, ranked: DataFrame) -
         F.lit("REPORT_TYPE: missing").alias("quarantine_reason"),
     )
     unparsed = parsed.filter(F.col("rejection_reason").isNotNull()).select(
-        "source_file", "station_id", "raw_date", F.lit(HOURLY_REPORT_TYPE).alias("report_type"),
+        "source_file", "station_id", "raw_date", "report_type",
         F.col("rejection_reason").alias("quarantine_reason"),
     )
-    duplicates = ranked.filter(F.col("duplicate_rank") > 1).select(
-        "source_file", "station_id", "raw_date", F.lit(HOURLY_REPORT_TYPE).alias("report_type"),
+    parts = [other_types, missing_type, unparsed]
+    if chosen is not None:
+        parts.append(chosen.filter(F.col("superseded_reason").isNotNull()).select(
+            "source_file", "station_id", "raw_date", "report_type",
+            F.col("superseded_reason").alias("quarantine_reason"),
+        ))
+    parts.append(ranked.filter(F.col("duplicate_rank") > 1).select(
+        "source_file", "station_id", "raw_date", "report_type",
         F.lit("duplicate: a more complete report exists for this station and time").alias("quarantine_reason"),
-    )
-    return other_types.unionByName(missing_type).unionByName(unparsed).unionByName(duplicates).select(*columns)
+    ))
+    return reduce(DataFrame.unionByName, parts).select(*columns)
 
 
 def transform_file_reconciliation(raw: DataFrame, hourly: DataFrame, quarantine: DataFrame) -> DataFrame:
@@ -539,6 +574,7 @@ class JobResult:
     files: list[dict]
     cdo_daily_rows: int = 0
     cdo_files: list[dict] | None = None
+    special_reports_superseded: int = 0
 
 
 def run(spark: SparkSession, settings: JobSettings) -> JobResult:
@@ -552,10 +588,11 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
     raw, stations = extract(spark, settings)
     raw = transform_with_all_columns(raw).cache()
     parsed = transform_parse_observations(transform_hourly_reports(raw), stations).cache()
-    ranked = transform_rank_duplicates(parsed.filter(F.col("rejection_reason").isNull()))
+    chosen = transform_choose_hourly_reports(parsed.filter(F.col("rejection_reason").isNull()))
+    ranked = transform_rank_duplicates(chosen.filter(F.col("superseded_reason").isNull()))
     hourly = transform_hourly_table(ranked.filter(F.col("duplicate_rank") == 1)).cache()
     daily = transform_daily_summaries(hourly).cache()
-    quarantine = transform_quarantine(raw, parsed, ranked).cache()
+    quarantine = transform_quarantine(raw, parsed, ranked, chosen).cache()
 
     files = [row.asDict() for row in transform_file_reconciliation(raw, hourly, quarantine).collect()]
     unreconciled = [f for f in files if f["rows_read"] != f["rows_loaded"] + f["rows_quarantined"]]
@@ -563,28 +600,41 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
         raise ReconciliationError(f"rows read != loaded + quarantined: {unreconciled}")
     reasons = {row["kind"]: row["n"] for row in quarantine.groupBy(
         F.when(F.col("quarantine_reason").startswith("REPORT_TYPE"), "other_type")
+        .when(F.col("quarantine_reason").startswith("FM-16"), "special_superseded")
         .when(F.col("quarantine_reason").startswith("duplicate"), "duplicate")
         .otherwise("rejected").alias("kind")
     ).agg(F.count(F.lit(1)).alias("n")).collect()}
     cdo_files, cdo_rows = None, 0
+    daily_inputs = []  # (raw rows in the CDO layout, units, label)
     if settings.raw_cdo_daily_path:
         cdo_raw = cdo_daily.transform_with_all_columns(
             spark.read.option("header", True).option("inferSchema", False).csv(settings.raw_cdo_daily_path)
             .withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))
-        ).cache()
+        )
         missing = [c for c in cdo_daily.REQUIRED_COLUMNS if c not in cdo_raw.columns]
         if missing:
             raise ValueError(f"CDO daily input {settings.raw_cdo_daily_path}: required columns {missing} not found; "
                              f"found {sorted(cdo_raw.columns)}")
-        cdo_parsed = cdo_daily.transform_parse_daily(cdo_raw, stations, settings.cdo_units)
+        daily_inputs.append((cdo_raw, settings.cdo_units))
+    if settings.raw_ghcn_daily_path:
+        ghcn_raw = ghcn_daily.transform_to_cdo_layout(
+            ghcn_daily.transform_day_values(ghcn_daily.extract(spark, settings.raw_ghcn_daily_path)))
+        daily_inputs.append((ghcn_raw, "metric"))
+    if daily_inputs:
+        # both layouts are the same GHCN-Daily data: parsed apart (units differ), ranked together, so a
+        # station-day delivered in both is loaded once and the other copy quarantined as a duplicate
+        columns = ["source_file", "STATION", "DATE", *[c for e in cdo_daily.ELEMENTS for c in (e, f"{e}_ATTRIBUTES")]]
+        daily_raw = reduce(DataFrame.unionByName, [r.select(*columns) for r, _ in daily_inputs]).cache()
+        cdo_parsed = reduce(DataFrame.unionByName, [cdo_daily.transform_parse_daily(r.select(*columns), stations, u)
+                                                     for r, u in daily_inputs])
         cdo_ranked = cdo_daily.transform_rank_duplicates(cdo_parsed.filter(F.col("rejection_reason").isNull()))
         cdo_table = cdo_daily.transform_daily_table(cdo_ranked).cache()
         cdo_quarantine = cdo_daily.transform_quarantine(cdo_parsed, cdo_ranked).cache()
         cdo_files = [row.asDict() for row in
-                     transform_file_reconciliation(cdo_raw, cdo_table, cdo_quarantine).collect()]
+                     transform_file_reconciliation(daily_raw, cdo_table, cdo_quarantine).collect()]
         broken = [f for f in cdo_files if f["rows_read"] != f["rows_loaded"] + f["rows_quarantined"]]
         if broken:
-            raise ReconciliationError(f"CDO daily rows read != loaded + quarantined: {broken}")
+            raise ReconciliationError(f"daily summary rows read != loaded + quarantined: {broken}")
         write_table(spark, settings, "cdo_daily_summaries", cdo_table, settings.cdo_table_uri, "summary_date")
         cdo_rows = sum(f["rows_loaded"] for f in cdo_files)
         quarantine = quarantine.unionByName(cdo_quarantine)
@@ -593,6 +643,7 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
         rows_read=sum(f["rows_read"] for f in files),
         rows_quarantined=sum(f["rows_quarantined"] for f in files),
         rows_other_report_types=reasons.get("other_type", 0),
+        special_reports_superseded=reasons.get("special_superseded", 0),
         rows_rejected=reasons.get("rejected", 0),
         duplicates_resolved=reasons.get("duplicate", 0),
         rows_with_implausible_values=hourly.filter(F.col("implausible_fields") != "").count(),
@@ -620,6 +671,7 @@ def parse_args(argv: list[str] | None = None) -> JobSettings:
                         help="derby: embedded local metastore; external: the cluster's (Glue on EMR)")
     parser.add_argument("--master", default=None, help="Spark master, e.g. local[2]; unset under spark-submit")
     parser.add_argument("--raw-cdo-daily", default="", help="optional NOAA CDO daily CSV file, folder or glob")
+    parser.add_argument("--raw-ghcn-daily", default="", help="optional GHCN-Daily .dly file, folder or glob")
     parser.add_argument("--cdo-units", choices=list(cdo_daily.UNITS), default="standard",
                         help="units the CDO export was ordered in (the file does not say)")
     args = parser.parse_args(argv)
@@ -631,6 +683,7 @@ def parse_args(argv: list[str] | None = None) -> JobSettings:
         metastore=args.metastore,
         master=args.master,
         raw_cdo_daily_path=to_uri(args.raw_cdo_daily) if args.raw_cdo_daily else "",
+        raw_ghcn_daily_path=to_uri(args.raw_ghcn_daily) if args.raw_ghcn_daily else "",
         cdo_units=args.cdo_units,
     )
 

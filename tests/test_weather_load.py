@@ -118,6 +118,6 @@ def test_every_row_is_loaded_or_quarantined_with_a_reason(spark, settings):
     spark.catalog.clearCache()
     quarantine = spark.read.parquet(settings.quarantine_uri).orderBy("quarantine_reason").collect()
     assert [(r.raw_date, r.quarantine_reason) for r in quarantine] == [
-        ("2013-02-01T23:59:00", "REPORT_TYPE: 'SOD' is not a routine hourly report (FM-15)"),
+        ("2013-02-01T23:59:00", "REPORT_TYPE: 'SOD' is not an hourly report (FM-15 or FM-16)"),
         ("2013-02-01T00:51:00", "duplicate: a more complete report exists for this station and time"),
     ]

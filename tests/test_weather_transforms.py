@@ -43,15 +43,41 @@ def parse(spark, stations, rows):
     return job.transform_parse_observations(job.transform_hourly_reports(raw), stations)
 
 
-def test_keeps_only_routine_hourly_reports(spark):
+def test_keeps_hourly_and_special_reports_not_summaries(spark):
     raw = lcd(spark, [
         ("2013-01-01T00:51:00", "FM-15", "30", "", "", "", "", "", "", "", ""),
         ("2013-01-01T01:10:00", "FM-16", "30", "", "", "", "", "", "", "", ""),
         ("2013-01-01T23:59:00", "SOD  ", "", "", "", "", "", "", "", "", ""),
+        ("2013-01-31T23:59:00", "SOM  ", "", "", "", "", "", "", "", "", ""),
         ("2013-01-01T02:51:00", "FM-15 ", "31", "", "", "", "", "", "", "", ""),
     ])
     kept = job.transform_hourly_reports(raw).select("DATE").collect()
-    assert [r.DATE for r in kept] == ["2013-01-01T00:51:00", "2013-01-01T02:51:00"]
+    assert [r.DATE for r in kept] == ["2013-01-01T00:51:00", "2013-01-01T01:10:00", "2013-01-01T02:51:00"]
+
+
+def test_special_report_used_only_for_an_hour_without_a_routine_one(spark, stations):
+    raw = job.transform_with_all_columns(lcd(spark, [
+        # hour 00 (LST): routine report present -> the special is not needed
+        ("2013-01-01T00:51:00", "FM-15", "30", "", "", "", "", "", "", "", ""),
+        ("2013-01-01T00:20:00", "FM-16", "29", "", "", "", "", "", "", "", ""),
+        # hour 01: no routine report -> the latest special stands in, the earlier one is quarantined
+        ("2013-01-01T01:10:00", "FM-16", "28", "", "", "", "", "", "", "", ""),
+        ("2013-01-01T01:40:00", "FM-16", "27", "", "", "", "", "", "", "", ""),
+        ("2013-01-01T23:59:00", "SOD", "", "", "", "", "", "", "", "", ""),
+    ]))
+    parsed = job.transform_parse_observations(job.transform_hourly_reports(raw), stations)
+    chosen = job.transform_choose_hourly_reports(parsed)
+    ranked = job.transform_rank_duplicates(chosen.filter("superseded_reason is null"))
+    kept = sorted((r.raw_date, r.report_type, r.temp_f) for r in ranked.collect())
+    assert kept == [("2013-01-01T00:51:00", "FM-15", 30.0), ("2013-01-01T01:40:00", "FM-16", 27.0)]
+    quarantine = job.transform_quarantine(raw, parsed, ranked, chosen)
+    reasons = sorted((r.raw_date, r.quarantine_reason) for r in quarantine.collect())
+    assert reasons == [
+        ("2013-01-01T00:20:00", "FM-16: a routine FM-15 report exists for this station and hour"),
+        ("2013-01-01T01:10:00", "FM-16: a later special report of the same hour is used"),
+        ("2013-01-01T23:59:00", "REPORT_TYPE: 'SOD' is not an hourly report (FM-15 or FM-16)"),
+    ]
+    assert raw.count() == ranked.count() + quarantine.count()
 
 
 def test_lcd_value_quirks(spark, stations):
