@@ -152,10 +152,8 @@ def ingest(settings: Settings, paths: list[Path]) -> list[IngestResult]:
                                             load.rows_rejected, "" if load.status == "loaded" else load.status))
     weather = [d for d in detected if d.format in ("lcd_hourly", "cdo_daily", "ghcn_dly")]
     if weather:
-        if not sorted(settings.weather_raw_dir.glob("*.csv")):
-            raise IngestError(f"weather files need at least one LCD hourly file in {settings.weather_raw_dir} "
-                              "(the lake is rebuilt from the whole raw zone)")
-        result = pipeline.run_weather_job(settings)
+        # the lake is rebuilt from the whole raw weather zone, the files just landed included
+        result = pipeline.run_weather_job(settings, allow_daily_only=True)
         per_file = {row["source_file"]: row for row in [*result["files"], *(result.get("cdo_files") or [])]}
         for d in weather:
             row = per_file.get(landed[d].name)

@@ -59,17 +59,18 @@ def spark_environment() -> dict[str, str]:
     }
 
 
-def run_weather_job(settings: Settings) -> dict:
+def run_weather_job(settings: Settings, allow_daily_only: bool = False) -> dict:
     """The Spark weather job over the whole raw weather zone, in its own process as spark-submit / an EMR
     step would run it; records per-file reconciliation and returns the job's result."""
-    files = sorted(settings.weather_raw_dir.glob("*.csv"))
-    if not files:
+    lcd_files = sorted(settings.weather_raw_dir.glob("*.csv"))
+    daily_files = [*settings.cdo_daily_raw_dir.glob("*.csv"), *settings.ghcn_daily_raw_dir.glob("*.dly")]
+    if not lcd_files and not (allow_daily_only and daily_files):
         raise StepFailed(f"no LCD weather files in {settings.weather_raw_dir}; run `flightdelay sample` first")
     log_path = settings.artifacts_dir / "logs" / "prep.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "spark_prep.weather_job",
-        "--raw-weather", str(settings.weather_raw_dir),
+        "--raw-weather", str(settings.weather_raw_dir) if lcd_files else "",
         "--stations", str(settings.seeds_dir / "airport_weather_stations.csv"),
         "--lake", str(settings.lake_dir),
         "--master", settings.spark_master,

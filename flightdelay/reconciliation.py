@@ -49,6 +49,8 @@ def record(warehouse: Path, source_kind: str, files: list[FileCounts]) -> dict[s
             + ", ".join(f"{f.source_file} ({f.rows_read} != {f.rows_loaded} + {f.rows_quarantined})" for f in broken)
         )
     warehouse.parent.mkdir(parents=True, exist_ok=True)  # the weather job can run before any load
+    if not files:
+        return {"read": 0, "loaded": 0, "quarantined": 0}
     with duckdb.connect(str(warehouse)) as con:
         con.execute(DDL)
         con.execute("begin transaction")

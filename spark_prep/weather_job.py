@@ -178,13 +178,17 @@ def build_spark(settings: JobSettings) -> SparkSession:
 
 def extract(spark: SparkSession, settings: JobSettings) -> tuple[DataFrame, DataFrame]:
     """Raw LCD rows (every column a string, plus the file name) and the station reference table."""
-    raw = (
-        spark.read.option("header", True)
-        .option("inferSchema", False)
-        .option("mode", "PERMISSIVE")
-        .csv(settings.raw_weather_path)
-        .withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))
-    )
+    if settings.raw_weather_path:
+        raw = (
+            spark.read.option("header", True)
+            .option("inferSchema", False)
+            .option("mode", "PERMISSIVE")
+            .csv(settings.raw_weather_path)
+            .withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))
+        )
+    else:  # daily files only: no hourly rows this run; the hourly table keeps what it has
+        raw = spark.createDataFrame(
+            [], ", ".join(f"{c} string" for c in (*REQUIRED_COLUMNS, *MEASUREMENTS, "source_file")))
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         raise ValueError(
@@ -663,7 +667,8 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
 
 def parse_args(argv: list[str] | None = None) -> JobSettings:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--raw-weather", required=True, help="LCD CSV file, folder or glob (local or s3://)")
+    parser.add_argument("--raw-weather", default="",
+                        help="LCD CSV file, folder or glob (local or s3://); empty: daily files only")
     parser.add_argument("--stations", required=True, help="airport_weather_stations.csv seed")
     parser.add_argument("--lake", required=True, help="lake root (local folder or s3:// prefix)")
     parser.add_argument("--database", default="weather")
@@ -676,7 +681,7 @@ def parse_args(argv: list[str] | None = None) -> JobSettings:
                         help="units the CDO export was ordered in (the file does not say)")
     args = parser.parse_args(argv)
     return JobSettings(
-        raw_weather_path=to_uri(args.raw_weather),
+        raw_weather_path=to_uri(args.raw_weather) if args.raw_weather else "",
         stations_path=to_uri(args.stations),
         lake_uri=to_uri(args.lake),
         database=args.database,

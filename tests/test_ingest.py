@@ -222,6 +222,15 @@ def test_ingest_every_real_sample_and_each_layout_reconciles(tmp_path):
     assert counts["LCD_72530094846_2021.csv"] == [5, 3, 2]
     assert counts["USW00094846.dly"] == [1, 1, 0]
 
+    # a daily export alone, into a fresh raw zone: no hourly files needed
+    alone = {**env, "FLIGHTDELAY_RAW": str(tmp_path / "raw_daily_only"), "FLIGHTDELAY_LAKE": str(tmp_path / "lake2")}
+    daily_only = subprocess.run([sys.executable, "-m", "flightdelay.cli", "ingest",
+                                 str(REAL_SAMPLES / "noaa_cdo_daily_jfk_2014_2024.csv")],
+                                env=alone, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    assert daily_only.returncode == 0, daily_only.stdout[-2000:] + daily_only.stderr[-2000:]
+    [line] = [row for row in daily_only.stdout.splitlines() if row.startswith("noaa_cdo_daily")]
+    assert line.split()[1:3] == ["cdo_daily", "3,651"]
+
     refused = subprocess.run([sys.executable, "-m", "flightdelay.cli", "ingest", str(PROJECT_ROOT / "README.md")],
                              env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "README.md: unknown layout" in refused.stderr
