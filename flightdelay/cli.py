@@ -24,6 +24,7 @@ STEP_HELP = {
 OTHER_HELP = {
     "ingest": "detect each file's format (BTS CSV/.zip, NOAA LCD hourly, CDO daily, GHCN-Daily .dly), land it "
     "in the raw zone and load it; reports rows read / loaded / quarantined per file",
+    "deploy": "run the flow on AWS (S3, Glue, EMR, Redshift + Spectrum, SageMaker); --dry-run prints the plan",
     "doctor": "check Java, Python, disk space, ports and package versions; say how to fix what is off",
 }
 
@@ -51,6 +52,28 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         if name == "ingest":
             sub.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders to ingest")
+        if name == "deploy":
+            from flightdelay.deploy import STEPS
+
+            sub.add_argument("--dry-run", action="store_true", help="print the full plan; call nothing")
+            sub.add_argument("--bucket", required=True, help="S3 bucket for raw files, code, lake and ML data")
+            sub.add_argument("--cluster-id", default=None, help="running EMR cluster (j-...) for the Spark step")
+            sub.add_argument("--role-arn", required=True,
+                             help="SageMaker execution role; also Redshift's COPY/Spectrum role unless "
+                                  "--redshift-role-arn")
+            sub.add_argument("--redshift-role-arn", default=None, help="IAM role attached to the Redshift cluster")
+            sub.add_argument("--region", default=None, help="AWS region (default: AWS_REGION or us-east-1)")
+            sub.add_argument("--glue-database", default="flightdelay_lake")
+            sub.add_argument("--only", action="append", choices=STEPS, help="run only this step (repeatable)")
+            sub.add_argument("--transient", action="store_true",
+                             help="start a transient EMR cluster with the Glue catalog as metastore")
+            sub.add_argument("--with-local-lake", action="store_true",
+                             help="also upload the locally built lake (then catalog registers its partitions)")
+            sub.add_argument("--job-name", default=None, help="SageMaker training job name (default: timestamped)")
+            sub.add_argument("--training-job-name", default=None,
+                             help="sagemaker step: create model + batch transform from this finished job")
+            sub.add_argument("--wait", action="store_true",
+                             help="sagemaker step: wait for training, then create model + batch transform")
     return parser
 
 
@@ -78,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             print(ingest.render(results))
             return 0
+        if args.command == "deploy":
+            return _deploy(settings, args)
         if args.command == "run":
             names = [n for n in pipeline.STEPS if not (n == "sample" and args.skip_sample)]
             reports = pipeline.run_steps(settings, names, record=True)
@@ -94,6 +119,32 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"\nERROR: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _deploy(settings, args) -> int:
+    import os
+    from datetime import UTC, datetime
+
+    from flightdelay import deploy
+
+    config = deploy.DeployConfig(
+        bucket=args.bucket, cluster_id=args.cluster_id, role_arn=args.role_arn,
+        region=args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        glue_database=args.glue_database, redshift_role_arn=args.redshift_role_arn, transient=args.transient,
+        training_job_name=args.training_job_name, with_local_lake=args.with_local_lake, wait=args.wait,
+    )
+    steps = tuple(args.only or deploy.STEPS)
+    job_name = args.job_name or f"flightdelay-xgboost-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    plans = deploy.build_plan(settings, config, steps, job_name)
+    if args.dry_run:
+        for step, plan in plans.items():
+            print(f"\n## step: {step}")
+            print(plan.render(config.bucket))
+        return 0
+    facts = deploy.execute(settings, config, plans, job_name)
+    for name, value in facts.items():
+        print(f"{name}: {value}")
     return 0
 
 

@@ -1,0 +1,497 @@
+"""`flightdelay deploy`: the same flow on AWS. Settings only; credentials only from the standard AWS chain.
+
+Steps (each can run alone with --only):
+  stage      S3: raw files by source and month, numbered copies for Redshift COPY, the Spark job's code,
+             the ML channels and ml/train.py; multipart uploads with SHA-256 checksums.
+  catalog    Glue: the lake database, its external Parquet tables and the partitions found in S3
+             (batches of 100) - what EMR's Spark writes when the Glue catalog is its metastore.
+  emr        EMR: the weather job as a spark-submit step on a running cluster (add_job_flow_steps), or
+             a transient cluster with the Glue catalog as Hive metastore (run_job_flow) with --transient.
+  redshift   Redshift: COPY of every BTS file into raw.flights / raw.flights_rejected, the Spectrum
+             external schema over the Glue database, then `dbt build --target redshift`.
+  sagemaker  SageMaker: a training job running ml/train.py in the XGBoost framework container (script
+             mode), then with --wait a model and a batch transform job over the test channel.
+
+`--dry-run` prints the whole plan (buckets, keys, API requests, SQL, commands) and calls nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flightdelay.settings import Settings
+
+STEPS = ("stage", "catalog", "emr", "redshift", "sagemaker")
+LAKE_TABLES = {  # Glue table -> (columns, partition keys); types as Spark writes them
+    "hourly_observations": (
+        [("wban_id", "string"), ("airport_code", "string"), ("temp_f", "double"), ("dew_point_f", "double"),
+         ("relative_humidity_pct", "double"), ("wind_direction_deg", "double"), ("wind_speed_mph", "double"),
+         ("wind_gust_mph", "double"), ("precip_in", "double"), ("sea_level_pressure_inhg", "double"),
+         ("visibility_mi", "double"), ("is_variable_wind", "boolean"), ("has_trace_precip", "boolean"),
+         ("has_suspect_value", "boolean"), ("unparsed_fields", "string"), ("implausible_fields", "string"),
+         ("observed_at_lst", "timestamp"), ("observed_at_utc", "timestamp"), ("source_file", "string")],
+        ["station_id", "observation_month"]),
+    "daily_summaries": (
+        [("wban_id", "string"), ("airport_code", "string"), ("tmax_f", "double"), ("tmin_f", "double"),
+         ("precip_in", "double"), ("avg_wind_speed_mph", "double"), ("max_wind_gust_mph", "double"),
+         ("min_visibility_mi", "double"), ("observation_count", "bigint"), ("summary_date", "date")],
+        ["station_id", "observation_month"]),
+}
+# SageMaker's XGBoost framework container (script mode) per region; FLIGHTDELAY_SAGEMAKER_IMAGE overrides.
+XGBOOST_IMAGE_ACCOUNTS = {"us-east-1": "683313688378", "us-east-2": "257758044811", "us-west-2": "246618743249",
+                          "eu-west-1": "141502667606", "eu-central-1": "492215442770"}
+XGBOOST_FRAMEWORK_VERSION = "1.7-1"
+EMR_RELEASE = "emr-7.5.0"
+GLUE_CATALOG_FACTORY = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    bucket: str
+    cluster_id: str | None
+    role_arn: str  # SageMaker execution role; also Redshift's COPY/Spectrum role unless redshift_role_arn
+    region: str = "us-east-1"
+    glue_database: str = "flightdelay_lake"
+    redshift_role_arn: str | None = None
+    transient: bool = False
+    emr_service_role: str = "EMR_DefaultRole"
+    emr_instance_profile: str = "EMR_EC2_DefaultRole"
+    instance_type: str = "ml.m5.xlarge"
+    job_name: str = "flightdelay-xgboost"
+    training_job_name: str | None = None  # for the transform part of the sagemaker step
+    with_local_lake: bool = False
+    wait: bool = False
+
+    @property
+    def copy_role(self) -> str:
+        return self.redshift_role_arn or self.role_arn
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+@dataclass
+class Plan:
+    """Every action the deploy takes, in order: what --dry-run prints and what execution performs."""
+    uploads: list[tuple[Path | bytes, str]] = field(default_factory=list)  # (local file or bytes, key)
+    calls: list[tuple[str, str, dict]] = field(default_factory=list)  # (service, operation, request)
+    sql: list[str] = field(default_factory=list)
+    commands: list[list[str]] = field(default_factory=list)
+
+    def render(self, bucket: str) -> str:
+        lines = []
+        if self.uploads:
+            lines.append("# S3 uploads (SHA-256 checksums; multipart above 64 MiB)")
+            lines += [f"put s3://{bucket}/{key}  <- {source if isinstance(source, Path) else f'({len(source)} bytes)'}"
+                      for source, key in self.uploads]
+        for service, operation, request in self.calls:
+            lines.append(f"# {service}.{operation}")
+            lines.append(json.dumps(request, indent=2, default=str))
+        if self.sql:
+            lines.append("# Redshift SQL")
+            lines += [statement + ";" for statement in self.sql]
+        for command in self.commands:
+            lines.append("# command")
+            lines.append(" ".join(command))
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- plan
+
+
+def _month_of(name: str) -> str:
+    match = re.search(r"(\d{4})[_-](\d{1,2})(?!\d)", name)
+    return f"year={match.group(1)}/month={int(match.group(2)):02d}" if match else "undated"
+
+
+def plan_stage(settings: Settings, config: DeployConfig) -> Plan:
+    from flightdelay.redshift_load import numbered_copy
+
+    plan = Plan()
+    plan.calls.append(("s3", "create_bucket_if_missing", {"Bucket": config.bucket, "Region": config.region}))
+    for path in sorted(settings.flights_raw_dir.glob("*.csv")):
+        key = f"raw/bts/{_month_of(path.name)}/{path.name}"
+        plan.uploads.append((path, key))
+        plan.uploads.append((numbered_copy(path.read_bytes()),
+                             f"staging/bts_numbered/{_month_of(path.name)}/{path.name}"))
+    for folder, prefix in ((settings.weather_raw_dir, "raw/lcd"), (settings.cdo_daily_raw_dir, "raw/cdo"),
+                           (settings.ghcn_daily_raw_dir, "raw/ghcn")):
+        plan.uploads += [(path, f"{prefix}/{path.name}") for path in sorted(folder.glob("*")) if path.is_file()]
+    plan.uploads.append((settings.seeds_dir / "airport_weather_stations.csv",
+                         "raw/reference/airport_weather_stations.csv"))
+    spark_prep = settings.project_root / "spark_prep"
+    plan.uploads += [(spark_prep / name, f"code/spark_prep/{name}")
+                     for name in ("weather_job.py", "cdo_daily.py", "ghcn_daily.py")]
+    plan.uploads.append((_sourcedir_tarball(settings), "code/ml/sourcedir.tar.gz"))
+    for channel in ("train", "validation", "test"):
+        plan.uploads += [(path, f"ml/channels/{channel}/{path.name}")
+                         for path in sorted((settings.ml_dir / "channels" / channel).glob("*.parquet"))]
+    if config.with_local_lake:
+        lake = settings.lake_dir / "weather"
+        for table in LAKE_TABLES:
+            plan.uploads += [(path, f"lake/weather/{table}/{path.relative_to(lake / table).as_posix()}")
+                             for path in sorted((lake / table).rglob("*.parquet"))]
+    return plan
+
+
+def _sourcedir_tarball(settings: Settings) -> bytes:
+    """ml/train.py as SageMaker script mode expects it: a sourcedir.tar.gz with the entry point."""
+    buffer = tempfile.SpooledTemporaryFile()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("train.py")
+        data = (settings.project_root / "ml" / "train.py").read_bytes()
+        info.size, info.mtime, info.mode = len(data), 0, 0o644  # fixed mtime: same bytes every deploy
+        archive.addfile(info, fileobj=__import__("io").BytesIO(data))
+    buffer.seek(0)
+    return buffer.read()
+
+
+def glue_table_input(config: DeployConfig, table: str) -> dict:
+    columns, partition_keys = LAKE_TABLES[table]
+    return {
+        "Name": table,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"EXTERNAL": "TRUE", "classification": "parquet"},
+        "PartitionKeys": [{"Name": name, "Type": "string"} for name in partition_keys],
+        "StorageDescriptor": {
+            "Columns": [{"Name": name, "Type": kind} for name, kind in columns],
+            "Location": config.uri(f"lake/weather/{table}/"),
+            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+        },
+    }
+
+
+def plan_catalog(config: DeployConfig) -> Plan:
+    plan = Plan()
+    plan.calls.append(("glue", "create_database", {"DatabaseInput": {
+        "Name": config.glue_database, "Description": "flightdelay weather lake (Hive external Parquet tables)",
+        "LocationUri": config.uri("lake/weather/")}}))
+    for table in LAKE_TABLES:
+        plan.calls.append(("glue", "create_table", {"DatabaseName": config.glue_database,
+                                                    "TableInput": glue_table_input(config, table)}))
+        plan.calls.append(("glue", "batch_create_partition (partitions found under the table's S3 location, "
+                           "100 per request)", {"DatabaseName": config.glue_database, "TableName": table}))
+    return plan
+
+
+def spark_submit_args(config: DeployConfig) -> list[str]:
+    return [
+        "spark-submit", "--deploy-mode", "cluster",
+        "--py-files", ",".join(config.uri(f"code/spark_prep/{name}") for name in ("cdo_daily.py", "ghcn_daily.py")),
+        config.uri("code/spark_prep/weather_job.py"),
+        "--raw-weather", config.uri("raw/lcd/"),
+        "--stations", config.uri("raw/reference/airport_weather_stations.csv"),
+        "--lake", config.uri("lake"),
+        "--database", config.glue_database,
+        "--metastore", "external",
+    ]
+
+
+def emr_step(config: DeployConfig) -> dict:
+    return {
+        "Name": "flightdelay weather prep",
+        "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": spark_submit_args(config)},
+    }
+
+
+def plan_emr(config: DeployConfig) -> Plan:
+    plan = Plan()
+    if config.transient:
+        plan.calls.append(("emr", "run_job_flow", {
+            "Name": "flightdelay-weather-prep",
+            "ReleaseLabel": EMR_RELEASE,
+            "Applications": [{"Name": "Spark"}],
+            "LogUri": config.uri("logs/emr/"),
+            "Configurations": [
+                {"Classification": "spark-hive-site",
+                 "Properties": {"hive.metastore.client.factory.class": GLUE_CATALOG_FACTORY}},
+                {"Classification": "hive-site",
+                 "Properties": {"hive.metastore.client.factory.class": GLUE_CATALOG_FACTORY}},
+            ],
+            "Instances": {
+                "InstanceGroups": [
+                    {"Name": "primary", "InstanceRole": "MASTER", "InstanceType": "m5.xlarge", "InstanceCount": 1},
+                    {"Name": "core", "InstanceRole": "CORE", "InstanceType": "m5.xlarge", "InstanceCount": 2},
+                ],
+                "KeepJobFlowAliveWhenNoSteps": False,
+            },
+            "Steps": [emr_step(config)],
+            "JobFlowRole": config.emr_instance_profile,
+            "ServiceRole": config.emr_service_role,
+            "VisibleToAllUsers": True,
+        }))
+    else:
+        if not config.cluster_id:
+            raise ValueError("the emr step needs --cluster-id (a running cluster) or --transient")
+        plan.calls.append(("emr", "add_job_flow_steps", {"JobFlowId": config.cluster_id, "Steps": [emr_step(config)]}))
+    return plan
+
+
+def plan_redshift(settings: Settings, config: DeployConfig) -> Plan:
+    from flightdelay.load import read_header
+    from flightdelay.redshift_load import CopyJob, copy_statements, ddl
+
+    plan = Plan()
+    plan.sql += ddl()
+    for path in sorted(settings.flights_raw_dir.glob("*.csv")):
+        job = CopyJob(config.uri(f"staging/bts_numbered/{_month_of(path.name)}/{path.name}"), path.name,
+                      read_header(path))
+        plan.sql += copy_statements(job, config.copy_role, config.region)
+    plan.sql += spectrum_statements(settings, config)
+    plan.commands.append(["dbt", "build", "--target", "redshift", "--profiles-dir", str(settings.project_root),
+                          "--project-dir", str(settings.project_root)])
+    return plan
+
+
+def spectrum_statements(settings: Settings, config: DeployConfig) -> list[str]:
+    """The Spectrum external schema over the Glue database, rendered by the project's dbt macro."""
+    dbt = Path(sys.executable).with_name("dbt")
+    inline = ("{% for s in flight_delays.spectrum_setup_statements('" + config.glue_database + "', '"
+              + config.copy_role + "', '" + config.region + "') %}{{ s }}\n-- end --\n{% endfor %}")
+    with tempfile.TemporaryDirectory() as target:
+        completed = subprocess.run(
+            [str(dbt) if dbt.exists() else "dbt", "compile", "--quiet", "--target", "redshift", "--no-populate-cache",
+             "--inline", inline, "--target-path", target, "--project-dir", str(settings.project_root),
+             "--profiles-dir", str(settings.project_root)],
+            env={**settings.dbt_env(), **_env_passthrough()}, cwd=settings.project_root, capture_output=True,
+            text=True, timeout=300)
+    if completed.returncode != 0:
+        raise RuntimeError(f"rendering the Spectrum SQL failed: {completed.stdout[-2000:]}")
+    return [part.strip() for part in completed.stdout.split("-- end --") if part.strip()]
+
+
+def _env_passthrough() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k in ("PATH", "HOME") or k.startswith("FLIGHTDELAY_")}
+
+
+def xgboost_image(config: DeployConfig) -> str:
+    import os
+
+    if os.environ.get("FLIGHTDELAY_SAGEMAKER_IMAGE"):
+        return os.environ["FLIGHTDELAY_SAGEMAKER_IMAGE"]
+    account = XGBOOST_IMAGE_ACCOUNTS.get(config.region)
+    if account is None:
+        raise ValueError(f"no XGBoost image account known for {config.region}; set FLIGHTDELAY_SAGEMAKER_IMAGE")
+    return f"{account}.dkr.ecr.{config.region}.amazonaws.com/sagemaker-xgboost:{XGBOOST_FRAMEWORK_VERSION}"
+
+
+def training_hyperparameters() -> dict[str, str]:
+    """ml/train.py's own defaults (the single source), plus script-mode's entry point and code location.
+    SageMaker passes each as `--name value`, which is what train.py parses."""
+    from ml import train
+
+    defaults = vars(train.parse_args([]))
+    return {name: str(defaults[name]) for name in train.HYPERPARAMETERS}
+
+
+def training_job_request(config: DeployConfig, job_name: str) -> dict:
+    return {
+        "TrainingJobName": job_name,
+        "RoleArn": config.role_arn,
+        "AlgorithmSpecification": {"TrainingImage": xgboost_image(config), "TrainingInputMode": "File"},
+        "HyperParameters": {
+            **training_hyperparameters(),
+            # script mode: the container runs this entry point from this archive
+            "sagemaker_program": json.dumps("train.py"),
+            "sagemaker_submit_directory": json.dumps(config.uri("code/ml/sourcedir.tar.gz")),
+            "sagemaker_region": json.dumps(config.region),
+        },
+        "InputDataConfig": [
+            {"ChannelName": channel, "ContentType": "application/x-parquet",
+             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": config.uri(f"ml/channels/{channel}/"),
+                                             "S3DataDistributionType": "FullyReplicated"}}}
+            for channel in ("train", "validation", "test")
+        ],
+        "OutputDataConfig": {"S3OutputPath": config.uri("ml/output/")},
+        "ResourceConfig": {"InstanceType": config.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "Tags": [{"Key": "project", "Value": "flightdelay"}],
+    }
+
+
+def transform_requests(config: DeployConfig, training_job_name: str, model_data_url: str) -> list[tuple[str, dict]]:
+    model_name = f"{training_job_name}-model"
+    return [
+        ("create_model", {
+            "ModelName": model_name,
+            "ExecutionRoleArn": config.role_arn,
+            "PrimaryContainer": {"Image": xgboost_image(config), "ModelDataUrl": model_data_url,
+                                 "Environment": {"SAGEMAKER_PROGRAM": "train.py",
+                                                 "SAGEMAKER_SUBMIT_DIRECTORY": config.uri("code/ml/sourcedir.tar.gz"),
+                                                 "SAGEMAKER_REGION": config.region}},
+        }),
+        ("create_transform_job", {
+            "TransformJobName": f"{training_job_name}-test-scores",
+            "ModelName": model_name,
+            "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                                "S3Uri": config.uri("ml/channels/test/")}},
+                               "ContentType": "application/x-parquet"},
+            "TransformOutput": {"S3OutputPath": config.uri(f"ml/predictions/{training_job_name}/")},
+            "TransformResources": {"InstanceType": config.instance_type, "InstanceCount": 1},
+        }),
+    ]
+
+
+def plan_sagemaker(config: DeployConfig, job_name: str) -> Plan:
+    plan = Plan()
+    plan.calls.append(("sagemaker", "create_training_job", training_job_request(config, job_name)))
+    model_data = config.uri(f"ml/output/{job_name}/output/model.tar.gz")
+    for operation, request in transform_requests(config, job_name, model_data):
+        plan.calls.append(("sagemaker", operation + (" (after the training job completes)"), request))
+    return plan
+
+
+def build_plan(settings: Settings, config: DeployConfig, steps: tuple[str, ...], job_name: str) -> dict[str, Plan]:
+    builders = {
+        "stage": lambda: plan_stage(settings, config),
+        "catalog": lambda: plan_catalog(config),
+        "emr": lambda: plan_emr(config),
+        "redshift": lambda: plan_redshift(settings, config),
+        "sagemaker": lambda: plan_sagemaker(config, job_name),
+    }
+    return {step: builders[step]() for step in steps}
+
+
+# ---------------------------------------------------------------- execute
+
+
+def _sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def upload(s3, config: DeployConfig, source: Path | bytes, key: str) -> dict:
+    """Multipart above 64 MiB (boto3's transfer manager), a SHA-256 checksum that S3 verifies on receipt."""
+    from boto3.s3.transfer import TransferConfig
+
+    if isinstance(source, bytes):
+        s3.put_object(Bucket=config.bucket, Key=key, Body=source, ChecksumSHA256=_sha256_b64(source))
+        return {"key": key, "bytes": len(source)}
+    s3.upload_file(str(source), config.bucket, key, ExtraArgs={"ChecksumAlgorithm": "SHA256"},
+                   Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
+                                         multipart_chunksize=MULTIPART_THRESHOLD))
+    return {"key": key, "bytes": source.stat().st_size}
+
+
+def _ensure_bucket(s3, config: DeployConfig) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_bucket(Bucket=config.bucket)
+    except ClientError:
+        request = {"Bucket": config.bucket}
+        if config.region != "us-east-1":
+            request["CreateBucketConfiguration"] = {"LocationConstraint": config.region}
+        s3.create_bucket(**request)
+
+
+def _lake_partitions(s3, config: DeployConfig, table: str) -> list[dict]:
+    prefix = f"lake/weather/{table}/"
+    found = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config.bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            match = re.match(r"station_id=([^/]+)/observation_month=([^/]+)/", item["Key"][len(prefix):])
+            if match:
+                found.add(match.groups())
+    return [{"Values": [station, month], "StorageDescriptor": {
+        **glue_table_input(config, table)["StorageDescriptor"],
+        "Location": config.uri(f"{prefix}station_id={station}/observation_month={month}/")}}
+        for station, month in sorted(found)]
+
+
+def execute(settings: Settings, config: DeployConfig, plans: dict[str, Plan], job_name: str) -> dict[str, object]:
+    import boto3
+
+    session = boto3.session.Session(region_name=config.region)
+    facts: dict[str, object] = {}
+    if "stage" in plans:
+        s3 = session.client("s3")
+        _ensure_bucket(s3, config)
+        uploaded = [upload(s3, config, source, key) for source, key in plans["stage"].uploads]
+        facts["stage: objects uploaded"] = len(uploaded)
+    if "catalog" in plans:
+        glue, s3 = session.client("glue"), session.client("s3")
+        try:
+            glue.create_database(DatabaseInput=plans["catalog"].calls[0][2]["DatabaseInput"])
+        except glue.exceptions.AlreadyExistsException:
+            pass
+        partitions = 0
+        for table in LAKE_TABLES:
+            try:
+                glue.create_table(DatabaseName=config.glue_database, TableInput=glue_table_input(config, table))
+            except glue.exceptions.AlreadyExistsException:
+                glue.update_table(DatabaseName=config.glue_database, TableInput=glue_table_input(config, table))
+            found = _lake_partitions(s3, config, table)
+            for start in range(0, len(found), 100):
+                response = glue.batch_create_partition(DatabaseName=config.glue_database, TableName=table,
+                                                       PartitionInputList=found[start:start + 100])
+                errors = [e for e in response.get("Errors", [])
+                          if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"]
+                if errors:
+                    raise RuntimeError(f"glue partitions for {table}: {errors[:3]}")
+            partitions += len(found)
+        facts["catalog: partitions registered"] = partitions
+    if "emr" in plans:
+        emr = session.client("emr")
+        service, operation, request = plans["emr"].calls[0]
+        response = getattr(emr, operation)(**request)
+        facts["emr"] = response.get("StepIds") or response.get("JobFlowId")
+    if "redshift" in plans:
+        facts["redshift: statements"] = _run_redshift(settings, plans["redshift"])
+    if "sagemaker" in plans:
+        sagemaker = session.client("sagemaker")
+        if config.training_job_name:
+            facts["sagemaker: transform"] = _transform(sagemaker, config, config.training_job_name)
+        else:
+            sagemaker.create_training_job(**training_job_request(config, job_name))
+            facts["sagemaker: training job"] = job_name
+            if config.wait:
+                sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=job_name)
+                facts["sagemaker: transform"] = _transform(sagemaker, config, job_name)
+    return facts
+
+
+def _transform(sagemaker, config: DeployConfig, training_job_name: str) -> str:
+    described = sagemaker.describe_training_job(TrainingJobName=training_job_name)
+    model_data = described.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+    if not model_data:
+        raise RuntimeError(f"training job {training_job_name} has no model artifacts "
+                           f"(status {described.get('TrainingJobStatus')})")
+    for operation, request in transform_requests(config, training_job_name, model_data):
+        getattr(sagemaker, operation)(**request)
+    return f"{training_job_name}-test-scores"
+
+
+def _run_redshift(settings: Settings, plan: Plan) -> int:
+    import os
+
+    import redshift_connector
+
+    connection = redshift_connector.connect(
+        host=os.environ["FLIGHTDELAY_REDSHIFT_HOST"], database=os.environ.get("FLIGHTDELAY_REDSHIFT_DATABASE",
+                                                                              "flight_delays"),
+        port=int(os.environ.get("FLIGHTDELAY_REDSHIFT_PORT", "5439")), user=os.environ["FLIGHTDELAY_REDSHIFT_USER"],
+        password=os.environ.get("FLIGHTDELAY_REDSHIFT_PASSWORD", ""))
+    connection.autocommit = True  # external DDL cannot run inside a transaction
+    cursor = connection.cursor()
+    for statement in plan.sql:
+        cursor.execute(statement)
+    connection.close()
+    for command in plan.commands:
+        subprocess.run(command, check=True, cwd=settings.project_root,
+                       env={**os.environ, "FLIGHTDELAY_DBT_TARGET": "redshift"})
+    return len(plan.sql)
