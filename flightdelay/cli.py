@@ -22,9 +22,9 @@ STEP_HELP = {
     "run": "all of the above, in order, with a summary",
 }
 OTHER_HELP = {
-    "ingest": "detect each file's format (BTS CSV/.zip, NOAA LCD hourly, CDO daily, GHCN-Daily .dly), land it "
+    "ingest": "detect each file's format (BTS CSV or zip, NOAA LCD hourly, CDO daily, GHCN Daily dly), land it "
     "in the raw zone and load it; reports rows read / loaded / quarantined per file",
-    "deploy": "run the flow on AWS (S3, Glue, EMR, Redshift + Spectrum, SageMaker); --dry-run prints the plan",
+    "deploy": "run the flow on AWS (S3, Glue, EMR, Redshift with Spectrum, SageMaker); a dry run prints the plan",
     "doctor": "check Java, Python, disk space, ports and package versions; say how to fix what is off",
 }
 
