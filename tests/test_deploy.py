@@ -184,3 +184,23 @@ def test_iam_policy_documents_are_valid_and_scoped():
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             if any(action.startswith("s3:") for action in actions):
                 assert all(r.startswith("arn:aws:s3:::BUCKET") for r in resources), path.name
+
+
+def test_transient_cluster_uses_the_glue_catalog_as_metastore(january_run: FlowRun, moto_server: dict[str, str]):
+    assert january_run.first.returncode == 0
+    env = {**january_run.env, **moto_server}
+    done = cli(env, "--bucket", BUCKET, "--role-arn", ROLE, "--only", "emr", "--transient")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    emr = client(moto_server, "emr")
+    [cluster] = [c for c in emr.list_clusters()["Clusters"] if c["Name"] == "flightdelay-weather-prep"]
+    described = emr.describe_cluster(ClusterId=cluster["Id"])["Cluster"]
+    assert described["ReleaseLabel"].startswith("emr-7.")
+    assert [a["Name"] for a in described["Applications"]] == ["Spark"]
+    factories = {c["Classification"]: c["Properties"]["hive.metastore.client.factory.class"]
+                 for c in described["Configurations"]}
+    assert factories == {
+        "spark-hive-site": "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory",
+        "hive-site": "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory",
+    }
+    [step] = emr.list_steps(ClusterId=cluster["Id"])["Steps"]
+    assert step["Config"]["Args"][0] == "spark-submit"
