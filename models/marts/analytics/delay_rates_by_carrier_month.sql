@@ -29,11 +29,7 @@ aggregated as (
     select
         carrier_code,
         flight_month,
-        count(*) as scheduled_flights,
-        sum(case when has_departed then 1 else 0 end) as departed_flights,
-        sum(case when is_cancelled then 1 else 0 end) as cancelled_flights,
-        sum(case when is_dep_delayed_15 then 1 else 0 end) as dep_delayed_15_flights,
-        avg(case when has_departed then dep_delay_minutes end) as avg_dep_delay_minutes,
+        {{ flight_delays.delay_outcome_aggregates() }},
         avg(arr_delay_minutes) as avg_arr_delay_minutes
     from flights
     group by carrier_code, flight_month

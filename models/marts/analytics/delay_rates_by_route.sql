@@ -22,12 +22,8 @@ aggregated as (
     select
         origin_airport_code,
         dest_airport_code,
-        count(*) as scheduled_flights,
+        {{ flight_delays.delay_outcome_aggregates() }},
         count(distinct carrier_code) as carriers_flying,
-        sum(case when has_departed then 1 else 0 end) as departed_flights,
-        sum(case when is_cancelled then 1 else 0 end) as cancelled_flights,
-        sum(case when is_dep_delayed_15 then 1 else 0 end) as dep_delayed_15_flights,
-        avg(case when has_departed then dep_delay_minutes end) as avg_dep_delay_minutes,
         avg(arr_delay_minutes) as avg_arr_delay_minutes,
         max(distance_miles) as distance_miles
     from flights

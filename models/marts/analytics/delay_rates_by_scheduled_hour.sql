@@ -24,6 +24,17 @@ with_hour as (
 
 ),
 
+aggregated as (
+
+    select
+        origin_airport_code,
+        scheduled_dep_hour_local,
+        {{ flight_delays.delay_outcome_aggregates() }}
+    from with_hour
+    group by origin_airport_code, scheduled_dep_hour_local
+
+),
+
 final as (
 
     select
@@ -32,16 +43,14 @@ final as (
 
         -- numerics
         scheduled_dep_hour_local,
-        count(*) as scheduled_flights,
-        sum(case when has_departed then 1 else 0 end) as departed_flights,
-        sum(case when is_cancelled then 1 else 0 end) as cancelled_flights,
-        sum(case when is_dep_delayed_15 then 1 else 0 end) as dep_delayed_15_flights,
-        {{ flight_delays.safe_ratio('sum(case when is_dep_delayed_15 then 1 else 0 end)',
-                                    'sum(case when has_departed then 1 else 0 end)') }} as dep_delay_15_rate,
-        avg(case when has_departed then dep_delay_minutes end) as avg_dep_delay_minutes
+        scheduled_flights,
+        departed_flights,
+        cancelled_flights,
+        dep_delayed_15_flights,
+        {{ flight_delays.safe_ratio('dep_delayed_15_flights', 'departed_flights') }} as dep_delay_15_rate,
+        avg_dep_delay_minutes
 
-    from with_hour
-    group by origin_airport_code, scheduled_dep_hour_local
+    from aggregated
 
 )
 
