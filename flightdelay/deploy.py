@@ -290,22 +290,21 @@ def xgboost_image(config: DeployConfig) -> str:
     return f"{account}.dkr.ecr.{config.region}.amazonaws.com/sagemaker-xgboost:{XGBOOST_FRAMEWORK_VERSION}"
 
 
-def training_hyperparameters() -> dict[str, str]:
-    """ml/train.py's own defaults (the single source), plus script-mode's entry point and code location.
-    SageMaker passes each as `--name value`, which is what train.py parses."""
-    from ml import train
+def training_hyperparameters(project_root: Path) -> dict[str, str]:
+    """The versioned ml/hyperparameters.json, as local training passes them; SageMaker hands each to
+    ml/train.py as `--name value`."""
+    from flightdelay.modeling import versioned_hyperparameters
 
-    defaults = vars(train.parse_args([]))
-    return {name: str(defaults[name]) for name in train.HYPERPARAMETERS}
+    return {name: str(value) for name, value in versioned_hyperparameters(project_root).items()}
 
 
-def training_job_request(config: DeployConfig, job_name: str) -> dict:
+def training_job_request(config: DeployConfig, job_name: str, project_root: Path) -> dict:
     return {
         "TrainingJobName": job_name,
         "RoleArn": config.role_arn,
         "AlgorithmSpecification": {"TrainingImage": xgboost_image(config), "TrainingInputMode": "File"},
         "HyperParameters": {
-            **training_hyperparameters(),
+            **training_hyperparameters(project_root),
             # script mode: the container runs this entry point from this archive
             "sagemaker_program": json.dumps("train.py"),
             "sagemaker_submit_directory": json.dumps(config.uri("code/ml/sourcedir.tar.gz")),
@@ -347,9 +346,10 @@ def transform_requests(config: DeployConfig, training_job_name: str, model_data_
     ]
 
 
-def plan_sagemaker(config: DeployConfig, job_name: str) -> Plan:
+def plan_sagemaker(settings: Settings, config: DeployConfig, job_name: str) -> Plan:
     plan = Plan()
-    plan.calls.append(("sagemaker", "create_training_job", training_job_request(config, job_name)))
+    plan.calls.append(("sagemaker", "create_training_job",
+                       training_job_request(config, job_name, settings.project_root)))
     model_data = config.uri(f"ml/output/{job_name}/output/model.tar.gz")
     for operation, request in transform_requests(config, job_name, model_data):
         plan.calls.append(("sagemaker", operation + (" (after the training job completes)"), request))
@@ -362,7 +362,7 @@ def build_plan(settings: Settings, config: DeployConfig, steps: tuple[str, ...],
         "catalog": lambda: plan_catalog(config),
         "emr": lambda: plan_emr(config),
         "redshift": lambda: plan_redshift(settings, config),
-        "sagemaker": lambda: plan_sagemaker(config, job_name),
+        "sagemaker": lambda: plan_sagemaker(settings, config, job_name),
     }
     return {step: builders[step]() for step in steps}
 
@@ -457,7 +457,7 @@ def execute(settings: Settings, config: DeployConfig, plans: dict[str, Plan], jo
         if config.training_job_name:
             facts["sagemaker: transform"] = _transform(sagemaker, config, config.training_job_name)
         else:
-            sagemaker.create_training_job(**training_job_request(config, job_name))
+            sagemaker.create_training_job(**training_job_request(config, job_name, settings.project_root))
             facts["sagemaker: training job"] = job_name
             if config.wait:
                 sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=job_name)

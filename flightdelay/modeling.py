@@ -75,8 +75,19 @@ def export_channels(settings: Settings) -> dict[str, int]:
     return counts
 
 
+HYPERPARAMETERS_FILE = "ml/hyperparameters.json"
+
+
+def versioned_hyperparameters(project_root: Path) -> dict[str, object]:
+    """The hyperparameters under version control; local training and the SageMaker job both pass them."""
+    return json.loads((project_root / HYPERPARAMETERS_FILE).read_text())
+
+
 def run_training(settings: Settings, hyperparameters: dict[str, str] | None = None) -> dict:
-    """Run ml/train.py exactly as SageMaker would: a separate process with the SM_* environment."""
+    """Run ml/train.py exactly as SageMaker would: a separate process with the SM_* environment and the
+    versioned hyperparameters as `--name value` arguments."""
+    if hyperparameters is None:
+        hyperparameters = versioned_hyperparameters(settings.project_root)
     channels = settings.ml_dir / "channels"
     env = {
         **os.environ,

@@ -349,7 +349,56 @@ def run(args: argparse.Namespace) -> dict:
     output_dir = Path(args.output_data_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+    (output_dir / "model_card.md").write_text(model_card(evaluation))
     return evaluation
+
+
+def model_card(evaluation: dict) -> str:
+    """A short markdown card: data, metrics next to the baseline, importance, calibration."""
+    model, base = evaluation["binary_classification_metrics"], evaluation["baseline"]["binary_classification_metrics"]
+    data = evaluation["dataset"]
+    lines = [
+        "# Flight delay model card",
+        "",
+        "Predicts whether a departing flight leaves 15+ minutes late, from features known at the as-of time "
+        "(scheduled departure minus the prediction horizon). XGBoost "
+        f"{evaluation['model']['xgboost_version']}, {evaluation['model']['num_boosted_rounds']} rounds.",
+        "",
+        "## Data",
+        "",
+        "| part | first date | last date | rows | delayed share |",
+        "|---|---|---|---|---|",
+        *[f"| {name} | {p['first_date']} | {p['last_date']} | {p['rows']:,} | {p['positive_rate']:.3f} |"
+          for name, p in (("train", data["train"]), ("validation", data["validation"]),
+                          (data["evaluated_on"], data["test"]))],
+        "",
+        f"## Metrics on the {data['evaluated_on']} period",
+        "",
+        "| metric | XGBoost | logistic baseline (blog features) |",
+        "|---|---|---|",
+        *[f"| {name} | {model[key]['value']:.4f} | {base[key]['value']:.4f} |"
+          for name, key in (("ROC AUC", "auc"), ("PR AUC", "pr_auc"), ("log loss", "log_loss"))],
+        "",
+        "## Hyperparameters",
+        "",
+        *[f"- `{name}` = {value}" for name, value in evaluation["model"]["hyperparameters"].items()],
+        "",
+        "## Feature importance (gain, top 15)",
+        "",
+        "| feature | gain |",
+        "|---|---|",
+        *[f"| {name} | {gain:.1f} |"
+          for name, gain in list(evaluation["model"]["feature_importance_gain"].items())[:15]],
+        "",
+        "## Calibration (ten bins of predicted probability)",
+        "",
+        "| predicted probability | flights | mean predicted | observed delayed share |",
+        "|---|---|---|---|",
+        *[f"| {row['bin_lower']:.1f}-{row['bin_upper']:.1f} | {row['count']:,} | {row['mean_predicted']:.3f} | "
+          f"{row['observed_rate']:.3f} |" for row in evaluation["model"]["calibration"]],
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _params_of(args: argparse.Namespace) -> dict:

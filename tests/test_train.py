@@ -83,6 +83,11 @@ def test_entry_point_honours_sagemaker_contract(tmp_path, channels):
     assert evaluation["baseline"]["algorithm"] == "logistic_regression"
     assert evaluation["dataset"]["test"]["rows"] == 200
 
+    card = (tmp_path / "output" / "model_card.md").read_text()
+    auc, base_auc = metrics["auc"]["value"], evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"]
+    assert f"| ROC AUC | {auc:.4f} | {base_auc:.4f} |" in card
+    assert "## Calibration" in card and "## Feature importance" in card and "`max_depth` = 3" in card
+
 
 def test_scoring_reuses_training_vocabulary(tmp_path, channels):
     train.run(train.parse_args([
