@@ -126,15 +126,30 @@ def land(settings: Settings, detected: Detected) -> Path:
     return target
 
 
+DATA_SUFFIXES = (".csv", ".zip", ".dly")
+
+
+def collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Files named on the command line are all ingested; inside folders, only files with a data suffix
+    (.csv, .zip, .dly) are, and the rest are reported as skipped (READMEs, checksums, ...)."""
+    files: list[Path] = []
+    skipped: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for candidate in sorted(p for p in path.rglob("*") if p.is_file()):
+            (files if candidate.suffix.lower() in DATA_SUFFIXES else skipped).append(candidate)
+    return files, skipped
+
+
 def ingest(settings: Settings, paths: list[Path]) -> list[IngestResult]:
     from flightdelay import pipeline
 
-    files: list[Path] = []
-    for path in paths:
-        path = Path(path)
-        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files, skipped = collect(paths)
     if not files:
-        raise IngestError("nothing to ingest: no files under the given paths")
+        raise IngestError(f"nothing to ingest: no .csv, .zip or .dly files under {[str(p) for p in paths]}")
     detected = [detect(path) for path in files]  # refuse before landing anything
 
     landed = {d: land(settings, d) for d in detected}
@@ -164,6 +179,7 @@ def ingest(settings: Settings, paths: list[Path]) -> list[IngestResult]:
     broken = [r for r in results if not r.reconciles]
     if broken:
         raise IngestError(f"rows read != loaded + quarantined: {broken}")
+    results += [IngestResult(str(path), "skipped", 0, 0, 0, "not a data file suffix") for path in skipped]
     return results
 
 

@@ -185,7 +185,7 @@ def test_ghcn_dly_values_become_fahrenheit_and_inches(spark, tmp_path):
 def test_ingest_every_real_sample_and_each_layout_reconciles(tmp_path):
     inbox = tmp_path / "downloads"
     inbox.mkdir()
-    for sample in REAL_SAMPLES.glob("*.csv"):
+    for sample in REAL_SAMPLES.iterdir():  # the README comes along, as in a real downloads folder
         (inbox / sample.name).write_bytes(sample.read_bytes())
     with zipfile.ZipFile(inbox / "On_Time_Reporting_2019_1.zip", "w") as archive:
         archive.writestr("On_Time_Reporting_2019_1.csv",
@@ -211,7 +211,7 @@ def test_ingest_every_real_sample_and_each_layout_reconciles(tmp_path):
     assert {name: values[0] for name, values in rows.items()} == {
         "bts_ontime_2021_02_oma_subset.csv": "bts_csv", "bts_ontime_2021_07_one_row.csv": "bts_csv",
         "noaa_cdo_daily_jfk_2014_2024.csv": "cdo_daily", "On_Time_Reporting_2019_1.zip": "bts_zip",
-        "LCD_72530094846_2021.csv": "lcd_hourly", "USW00094846.dly": "ghcn_dly",
+        "LCD_72530094846_2021.csv": "lcd_hourly", "USW00094846.dly": "ghcn_dly", "README.md": "skipped",
     }
     for name, (read, loaded, quarantined) in counts.items():
         assert read == loaded + quarantined, name
