@@ -1,6 +1,8 @@
 {#- One row per flight: how the same carrier's flights on the same route, and all flights from the same
     origin in the same scheduled hour, fared over the 28 days before the flight - counting only days whose
     departures had all happened before the flight's as-of time (see `known_by_lag_days`). -#}
+{#- A table, not a view: the feature mart and three data tests read it; the range joins run once. -#}
+{{ config(materialized='table') }}
 {%- set horizon_hours = var('prediction_horizon_hours') | int -%}
 {#- Day D's flights have as-of times from D 00:00 - horizon on. A history day H counts only if every
     departure counted on it (those that left before H+1 00:00) is known by then: H <= D - lag. -#}
