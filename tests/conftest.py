@@ -95,30 +95,40 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory) -> dict[str, str]:
+def postgres_server() -> dict[str, str]:
     """A real PostgreSQL server in a temp dir on a free port (initdb refuses root: run it as `postgres`)."""
     import pwd
     import shutil
+    import tempfile
 
-    data_dir = tmp_path_factory.mktemp("pg") / "data"
+    # Not under pytest's tmp base: its directories are 0700 and owned by root, so `postgres` cannot reach them.
+    cluster_dir = Path(tempfile.mkdtemp(prefix="flightdelay-pg-"))
+    cluster_dir.chmod(0o755)
+    data_dir = cluster_dir / "data"
     run_as: list[str] = []
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
-        os.chown(data_dir.parent, user.pw_uid, user.pw_gid)
+        os.chown(cluster_dir, user.pw_uid, user.pw_gid)
         run_as = [shutil.which("runuser") or "runuser", "-u", "postgres", "--"]
     port = _free_port()
-    subprocess.run([*run_as, _postgres_bin("initdb"), "-D", str(data_dir), "--auth=trust", "-U", "postgres",
-                    "--encoding=UTF8", "--locale=C"], check=True, capture_output=True)
-    subprocess.run([*run_as, _postgres_bin("pg_ctl"), "-D", str(data_dir), "-l", str(data_dir.parent / "server.log"),
-                    "-o", f"-p {port} -k {data_dir.parent} -c listen_addresses=127.0.0.1 -c fsync=off",
-                    "-w", "start"], check=True, capture_output=True)
+
+    def run(args: list[str]) -> None:
+        done = subprocess.run([*run_as, *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.fail(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+
+    run([_postgres_bin("initdb"), "-D", str(data_dir), "--auth=trust", "-U", "postgres", "--encoding=UTF8",
+         "--locale=C"])
+    run([_postgres_bin("pg_ctl"), "-D", str(data_dir), "-l", str(cluster_dir / "server.log"),
+         "-o", f"-p {port} -k {cluster_dir} -c listen_addresses=127.0.0.1 -c fsync=off", "-w", "start"])
     env = {"FLIGHTDELAY_PG_HOST": "127.0.0.1", "FLIGHTDELAY_PG_PORT": str(port), "FLIGHTDELAY_PG_USER": "postgres",
            "FLIGHTDELAY_PG_DATABASE": "flight_delays"}
     import psycopg2
 
-    with psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres") as con:
-        con.autocommit = True
-        con.cursor().execute("create database flight_delays")
+    con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+    con.autocommit = True  # CREATE DATABASE cannot run in a transaction block
+    con.cursor().execute("create database flight_delays")
     con.close()
     yield env
     subprocess.run([*run_as, _postgres_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"], capture_output=True)
+    shutil.rmtree(cluster_dir, ignore_errors=True)
