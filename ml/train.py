@@ -62,8 +62,9 @@ PREVIOUS_DAY_WEATHER_FEATURES = (
     "previous_day_precip_in",
     "previous_day_avg_wind_speed_mph",
 )
-# Weather at the as-of time and its trend, scheduled congestion, and the recent history of the route and
-# origin hour: what this project adds to the blog's features.
+# Weather at the as-of time and its trend, scheduled congestion, the recent history of the route and origin
+# hour, the departures already seen at the as-of time, and the aircraft's previous leg: what this project
+# adds to the blog's features.
 AS_OF_FEATURES = (
     "scheduled_departures_origin_hour",
     "temp_f",
@@ -87,6 +88,28 @@ AS_OF_FEATURES = (
     "route_carrier_avg_dep_delay_minutes_28d",
     "origin_hour_departures_28d",
     "origin_hour_delay_15_rate_28d",
+    "origin_departures_known_6h",
+    "origin_late_15_share_6h",
+    "origin_late_15_share_1h",
+    "origin_avg_late_so_far_minutes_3h",
+    "origin_overdue_on_ground_6h",
+    "carrier_origin_late_15_share_3h",
+    "dest_departures_known_6h",
+    "dest_late_15_share_6h",
+    "dest_avg_late_so_far_minutes_6h",
+    "carrier_late_15_share_3h",
+    "flight_number_runs_7d",
+    "flight_number_late_15_share_7d",
+    "flight_number_avg_late_so_far_minutes_7d",
+    "flight_number_last_run_late_so_far_minutes",
+    "previous_leg_gap_minutes",
+    "previous_leg_block_minutes",
+    "previous_leg_late_so_far_minutes",
+    "previous_leg_known_arr_delay_minutes",
+    "previous_leg_turnaround_slack_minutes",
+    "aircraft_age_years",
+    "aircraft_seat_count",
+    "aircraft_engine_count",
 )
 NUMERIC_FEATURES = (*CALENDAR_AND_ROUTE_FEATURES, *AS_OF_FEATURES, *PREVIOUS_DAY_WEATHER_FEATURES)
 BASELINE_CATEGORICAL = CATEGORICAL_FEATURES
@@ -101,12 +124,12 @@ HYPERPARAMETERS = ("max_depth", "eta", "num_round", "early_stopping_rounds", "su
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train the flight-delay XGBoost model.")
     # hyperparameters (SageMaker passes them as --name value)
-    parser.add_argument("--max_depth", type=int, default=6)
-    parser.add_argument("--eta", type=float, default=0.05)
-    parser.add_argument("--num_round", type=int, default=2000)
-    parser.add_argument("--early_stopping_rounds", type=int, default=100)
+    parser.add_argument("--max_depth", type=int, default=7)
+    parser.add_argument("--eta", type=float, default=0.02)
+    parser.add_argument("--num_round", type=int, default=4000)
+    parser.add_argument("--early_stopping_rounds", type=int, default=150)
     parser.add_argument("--subsample", type=float, default=0.8)
-    parser.add_argument("--colsample_bytree", type=float, default=0.8)
+    parser.add_argument("--colsample_bytree", type=float, default=0.6)
     parser.add_argument("--min_child_weight", type=float, default=50.0)
     parser.add_argument("--max_cat_to_onehot", type=int, default=1)
     parser.add_argument("--seed", type=int, default=42)

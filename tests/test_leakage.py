@@ -1,6 +1,7 @@
 """Leakage guard: changing any data timestamped after a flight's as-of time must not change that flight's
 features. For a few cutoffs T, every weather observation made after T, every daily summary of a day that
-ended after T and every departure delay of a flight that left after T is altered; the feature mart is
+ended after T, every departure delay of a flight that left after T and every arrival delay of a flight that
+landed after T is altered; the feature mart is
 rebuilt, and each flight whose as-of time is at or before T must have exactly the features it had.
 Flights with later as-of times must change (else the alteration proved nothing)."""
 
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from tests.conftest import PROJECT_ROOT, FlowRun
@@ -58,6 +60,19 @@ def alter_lake_after(lake: Path, cutoff: str) -> None:
 
 def alter_outcomes_after(warehouse: str, cutoff: str) -> int:
     with duckdb.connect(warehouse) as con:
+        # an arrival is known once the aircraft landed: scheduled arrival (UTC) plus the arrival delay
+        con.execute(f"""
+            create temp table landed_later as
+            select source_file, source_line
+            from intermediate.int_flights_converted_to_utc
+            where arr_delay_minutes is not null
+              and scheduled_arrival_at_utc + to_minutes(cast(arr_delay_minutes as bigint)) > timestamp '{cutoff}'""")
+        landed_later = con.execute("""
+            update raw.flights set arr_delay = arr_delay + 120
+            from landed_later
+            where raw.flights.source_file = landed_later.source_file
+              and raw.flights.source_line = landed_later.source_line""").fetchone()[0]
+        assert landed_later > 1000
         # NYC origins, January: local standard time is UTC-5; a departure is known once it happened
         return con.execute(f"""
             update raw.flights set dep_delay = dep_delay + 120
@@ -71,7 +86,7 @@ def features(warehouse: str, schema: str) -> dict[str, tuple]:
     with duckdb.connect(warehouse, read_only=True) as con:
         frame = con.execute(f"select * from {schema}.ml_flight_delay_features").df()
     columns = [c for c in frame.columns if c not in NOT_FEATURES]
-    return {row.flight_id: tuple(None if v != v else v for v in (getattr(row, c) for c in columns))
+    return {row.flight_id: tuple(None if pd.isna(v) else v for v in (getattr(row, c) for c in columns))
             for row in frame.itertuples()}, frame.set_index("flight_id")["as_of_at_utc"].astype(str).to_dict()
 
 

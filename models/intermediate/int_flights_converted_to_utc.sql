@@ -10,6 +10,7 @@ flights as (
         tail_number,
         flight_number,
         scheduled_dep_hhmm,
+        scheduled_arr_hhmm,
         dep_delay_minutes,
         arr_delay_minutes,
         air_time_minutes,
@@ -57,6 +58,7 @@ converted as (
         flights.source_file,
         flights.flight_number,
         flights.scheduled_dep_hhmm,
+        flights.scheduled_arr_hhmm,
         flights.dep_delay_minutes,
         flights.arr_delay_minutes,
         flights.air_time_minutes,
@@ -69,10 +71,18 @@ converted as (
         flights.scheduled_departure_at_local,
         flights.loaded_at,
         {{ flight_delays.local_to_utc('flights.scheduled_departure_at_local', 'airports.iana_time_zone') }}
-            as scheduled_departure_at_utc
+            as scheduled_departure_at_utc,
+        {#- BTS gives the arrival as a local clock time only: one earlier than the departure's is the next day -#}
+        {{ flight_delays.local_to_utc(flight_delays.hhmm_to_timestamp(
+            "case when flights.scheduled_arr_hhmm < flights.scheduled_dep_hhmm then "
+            ~ dbt.dateadd('day', 1, 'flights.flight_date') ~ " else flights.flight_date end",
+            'flights.scheduled_arr_hhmm'), 'dest_airports.iana_time_zone') }}
+            as scheduled_arrival_at_utc
     from flights
     left join airports
         on flights.origin_airport_code = airports.airport_code
+    left join airports as dest_airports
+        on flights.dest_airport_code = dest_airports.airport_code
     left join stations
         on flights.origin_airport_code = stations.airport_code
 

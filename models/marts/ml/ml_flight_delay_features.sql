@@ -62,6 +62,52 @@ history as (
 
 ),
 
+known_outcomes as (
+
+    select
+        flight_id,
+        origin_departures_known_6h,
+        origin_late_15_share_6h,
+        origin_late_15_share_1h,
+        origin_avg_late_so_far_minutes_3h,
+        origin_overdue_on_ground_6h,
+        carrier_origin_late_15_share_3h,
+        dest_departures_known_6h,
+        dest_late_15_share_6h,
+        dest_avg_late_so_far_minutes_6h,
+        carrier_late_15_share_3h
+    from {{ ref('int_flights_joined_to_known_outcomes') }}
+
+),
+
+recent_runs as (
+
+    select
+        flight_id,
+        flight_number_runs_7d,
+        flight_number_late_15_share_7d,
+        flight_number_avg_late_so_far_minutes_7d,
+        flight_number_last_run_late_so_far_minutes
+    from {{ ref('int_flights_joined_to_recent_runs') }}
+
+),
+
+previous_legs as (
+
+    select
+        flight_id,
+        previous_leg_gap_minutes,
+        previous_leg_block_minutes,
+        previous_leg_late_so_far_minutes,
+        previous_leg_known_arr_delay_minutes,
+        previous_leg_turnaround_slack_minutes,
+        aircraft_age_years,
+        aircraft_seat_count,
+        aircraft_engine_count
+    from {{ ref('int_flights_joined_to_previous_legs') }}
+
+),
+
 congestion as (
 
     select
@@ -148,6 +194,34 @@ joined as (
         history.origin_hour_departures_28d,
         history.origin_hour_delay_15_rate_28d,
 
+        -- departures already seen at the as-of time: same origin, same destination
+        known_outcomes.origin_departures_known_6h,
+        known_outcomes.origin_late_15_share_6h,
+        known_outcomes.origin_late_15_share_1h,
+        known_outcomes.origin_avg_late_so_far_minutes_3h,
+        known_outcomes.origin_overdue_on_ground_6h,
+        known_outcomes.carrier_origin_late_15_share_3h,
+        known_outcomes.dest_departures_known_6h,
+        known_outcomes.dest_late_15_share_6h,
+        known_outcomes.dest_avg_late_so_far_minutes_6h,
+        known_outcomes.carrier_late_15_share_3h,
+
+        -- the same flight's runs over the last 7 days, as seen at the as-of time
+        recent_runs.flight_number_runs_7d,
+        recent_runs.flight_number_late_15_share_7d,
+        recent_runs.flight_number_avg_late_so_far_minutes_7d,
+        recent_runs.flight_number_last_run_late_so_far_minutes,
+
+        -- the aircraft and its previous leg
+        previous_legs.previous_leg_gap_minutes,
+        previous_legs.previous_leg_block_minutes,
+        previous_legs.previous_leg_late_so_far_minutes,
+        previous_legs.previous_leg_known_arr_delay_minutes,
+        previous_legs.previous_leg_turnaround_slack_minutes,
+        previous_legs.aircraft_age_years,
+        previous_legs.aircraft_seat_count,
+        previous_legs.aircraft_engine_count,
+
         -- previous local day's weather summary
         weather.previous_day_tmax_f,
         weather.previous_day_tmin_f,
@@ -166,6 +240,12 @@ joined as (
         on departed.flight_id = weather.flight_id
     left join history
         on departed.flight_id = history.flight_id
+    left join known_outcomes
+        on departed.flight_id = known_outcomes.flight_id
+    left join previous_legs
+        on departed.flight_id = previous_legs.flight_id
+    left join recent_runs
+        on departed.flight_id = recent_runs.flight_id
     left join congestion
         on departed.origin_airport_code = congestion.origin_airport_code
         and departed.flight_date = congestion.flight_date
@@ -223,6 +303,34 @@ final as (
         cast(route_carrier_avg_dep_delay_minutes_28d as double precision) as route_carrier_avg_dep_delay_minutes_28d,
         cast(origin_hour_departures_28d as integer) as origin_hour_departures_28d,
         cast(origin_hour_delay_15_rate_28d as double precision) as origin_hour_delay_15_rate_28d,
+
+        -- departures already seen at the as-of time: same origin, same destination
+        cast(origin_departures_known_6h as integer) as origin_departures_known_6h,
+        cast(origin_late_15_share_6h as double precision) as origin_late_15_share_6h,
+        cast(origin_late_15_share_1h as double precision) as origin_late_15_share_1h,
+        cast(origin_avg_late_so_far_minutes_3h as double precision) as origin_avg_late_so_far_minutes_3h,
+        cast(origin_overdue_on_ground_6h as integer) as origin_overdue_on_ground_6h,
+        cast(carrier_origin_late_15_share_3h as double precision) as carrier_origin_late_15_share_3h,
+        cast(dest_departures_known_6h as integer) as dest_departures_known_6h,
+        cast(dest_late_15_share_6h as double precision) as dest_late_15_share_6h,
+        cast(dest_avg_late_so_far_minutes_6h as double precision) as dest_avg_late_so_far_minutes_6h,
+        cast(carrier_late_15_share_3h as double precision) as carrier_late_15_share_3h,
+
+        -- the same flight's runs over the last 7 days, as seen at the as-of time
+        cast(flight_number_runs_7d as integer) as flight_number_runs_7d,
+        cast(flight_number_late_15_share_7d as double precision) as flight_number_late_15_share_7d,
+        cast(flight_number_avg_late_so_far_minutes_7d as double precision) as flight_number_avg_late_so_far_minutes_7d,
+        cast(flight_number_last_run_late_so_far_minutes as integer) as flight_number_last_run_late_so_far_minutes,
+
+        -- the aircraft and its previous leg
+        cast(previous_leg_gap_minutes as integer) as previous_leg_gap_minutes,
+        cast(previous_leg_block_minutes as integer) as previous_leg_block_minutes,
+        cast(previous_leg_late_so_far_minutes as integer) as previous_leg_late_so_far_minutes,
+        cast(previous_leg_known_arr_delay_minutes as integer) as previous_leg_known_arr_delay_minutes,
+        cast(previous_leg_turnaround_slack_minutes as integer) as previous_leg_turnaround_slack_minutes,
+        cast(aircraft_age_years as integer) as aircraft_age_years,
+        cast(aircraft_seat_count as integer) as aircraft_seat_count,
+        cast(aircraft_engine_count as integer) as aircraft_engine_count,
 
         -- previous local day's weather summary
         cast(previous_day_tmax_f as double precision) as previous_day_tmax_f,

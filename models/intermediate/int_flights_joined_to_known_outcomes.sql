@@ -1,0 +1,182 @@
+{#- One row per flight: how the departures from the same origin (to the same destination, of the same carrier)
+    scheduled in the hours before the flight's as-of time T are faring, as far as anyone watching the departure board saw at T.
+    A departure scheduled at S is known to be 15+ minutes late (or cancelled) from S + 15 min on; its delay is
+    only known once it left, so before then it counts as "late so far" by T - S minutes (censored). -#}
+{{ config(materialized='table') }}
+{#- The column names say 6h: change them with the window. -#}
+{%- set window_hours = 6 -%}
+with
+
+flights as (
+
+    select
+        flight_id,
+        carrier_code,
+        origin_airport_code,
+        dest_airport_code,
+        dep_delay_minutes,
+        is_cancelled,
+        scheduled_departure_at_utc,
+        as_of_at_utc
+    from {{ ref('int_flights_converted_to_utc') }}
+
+),
+
+earlier_departures as (
+
+    select
+        carrier_code,
+        origin_airport_code,
+        dest_airport_code,
+        dep_delay_minutes,
+        is_cancelled,
+        scheduled_departure_at_utc,
+        {{ dbt.date_trunc('hour', 'scheduled_departure_at_utc') }} as scheduled_hour_at_utc
+    from flights
+
+),
+
+-- each flight once per scheduled hour its look-back window touches: an equi-join key for the range joins
+as_of_hours as (
+
+    {% for hours_back in range(window_hours + 1) -%}
+        select
+            flight_id,
+            carrier_code,
+            origin_airport_code,
+            dest_airport_code,
+            as_of_at_utc,
+            {{ flight_delays.add_hours(dbt.date_trunc('hour', 'as_of_at_utc'), -hours_back) }} as scheduled_hour_at_utc
+        from flights
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+{% for side, key in [('origin', 'origin_airport_code'), ('dest', 'dest_airport_code'), ('carrier', 'carrier_code')] %}
+    {{ side }}_departures_in_window as (
+
+        select
+            as_of_hours.flight_id,
+            earlier_departures.dep_delay_minutes,
+            earlier_departures.is_cancelled,
+            as_of_hours.carrier_code = earlier_departures.carrier_code as is_same_carrier,
+            {{ flight_delays.minutes_between('earlier_departures.scheduled_departure_at_utc', 'as_of_hours.as_of_at_utc') }}
+                as minutes_since_scheduled
+        from as_of_hours
+        inner join earlier_departures
+            on as_of_hours.{{ key }} = earlier_departures.{{ key }}
+            and as_of_hours.scheduled_hour_at_utc = earlier_departures.scheduled_hour_at_utc
+        where earlier_departures.scheduled_departure_at_utc <= as_of_hours.as_of_at_utc
+            and earlier_departures.scheduled_departure_at_utc
+            > {{ flight_delays.add_hours('as_of_hours.as_of_at_utc', -window_hours) }}
+
+    ),
+
+    -- only what was visible at the as-of time: departed (delay known) or still on the ground (late so far)
+    {{ side }}_visible_outcomes as (
+
+        select
+            flight_id,
+            is_same_carrier,
+            minutes_since_scheduled,
+            case when minutes_since_scheduled >= 15 then 1 else 0 end as is_status_known,
+            case
+                when minutes_since_scheduled >= 15 and (is_cancelled or dep_delay_minutes >= 15) then 1 else 0
+            end as is_known_late_15,
+            case
+                when is_cancelled or dep_delay_minutes is null or dep_delay_minutes > minutes_since_scheduled
+                    then 1
+                else 0
+            end as is_on_ground,
+            case
+                when is_cancelled or dep_delay_minutes is null or dep_delay_minutes > minutes_since_scheduled
+                    then minutes_since_scheduled
+                else dep_delay_minutes
+            end as late_so_far_minutes
+        from {{ side }}_departures_in_window
+
+    ),
+
+{% endfor %}
+
+origin_aggregated as (
+
+    select
+        flight_id,
+        sum(is_status_known) as departures_known_6h,
+        sum(is_known_late_15) as late_15_6h,
+        sum(case when minutes_since_scheduled < 60 then is_status_known else 0 end) as departures_known_1h,
+        sum(case when minutes_since_scheduled < 60 then is_known_late_15 else 0 end) as late_15_1h,
+        avg(case when minutes_since_scheduled < 180 then late_so_far_minutes end) as avg_late_so_far_minutes_3h,
+        sum(case when minutes_since_scheduled >= 15 then is_on_ground else 0 end) as overdue_on_ground_6h,
+        sum(case when is_same_carrier and minutes_since_scheduled < 180 then is_status_known else 0 end)
+            as carrier_departures_known_3h,
+        sum(case when is_same_carrier and minutes_since_scheduled < 180 then is_known_late_15 else 0 end)
+            as carrier_late_15_3h
+    from origin_visible_outcomes
+    group by flight_id
+
+),
+
+dest_aggregated as (
+
+    select
+        flight_id,
+        sum(is_status_known) as departures_known_6h,
+        sum(is_known_late_15) as late_15_6h,
+        avg(late_so_far_minutes) as avg_late_so_far_minutes_6h
+    from dest_visible_outcomes
+    group by flight_id
+
+),
+
+carrier_aggregated as (
+
+    select
+        flight_id,
+        sum(case when minutes_since_scheduled < 180 then is_status_known else 0 end) as departures_known_3h,
+        sum(case when minutes_since_scheduled < 180 then is_known_late_15 else 0 end) as late_15_3h
+    from carrier_visible_outcomes
+    group by flight_id
+
+),
+
+final as (
+
+    select
+        -- ids
+        flights.flight_id,
+
+        -- numerics: departures from the same origin
+        coalesce(origin_aggregated.departures_known_6h, 0) as origin_departures_known_6h,
+        {{ flight_delays.safe_ratio('origin_aggregated.late_15_6h', 'origin_aggregated.departures_known_6h') }}
+            as origin_late_15_share_6h,
+        {{ flight_delays.safe_ratio('origin_aggregated.late_15_1h', 'origin_aggregated.departures_known_1h') }}
+            as origin_late_15_share_1h,
+        origin_aggregated.avg_late_so_far_minutes_3h as origin_avg_late_so_far_minutes_3h,
+        coalesce(origin_aggregated.overdue_on_ground_6h, 0) as origin_overdue_on_ground_6h,
+        {{ flight_delays.safe_ratio('origin_aggregated.carrier_late_15_3h', 'origin_aggregated.carrier_departures_known_3h') }}
+            as carrier_origin_late_15_share_3h,
+
+        -- numerics: departures (from any origin here) to the same destination
+        coalesce(dest_aggregated.departures_known_6h, 0) as dest_departures_known_6h,
+        {{ flight_delays.safe_ratio('dest_aggregated.late_15_6h', 'dest_aggregated.departures_known_6h') }}
+            as dest_late_15_share_6h,
+        dest_aggregated.avg_late_so_far_minutes_6h as dest_avg_late_so_far_minutes_6h,
+
+        -- numerics: the same carrier's departures from every origin here
+        {{ flight_delays.safe_ratio('carrier_aggregated.late_15_3h', 'carrier_aggregated.departures_known_3h') }}
+            as carrier_late_15_share_3h
+
+    from flights
+    left join origin_aggregated
+        on flights.flight_id = origin_aggregated.flight_id
+    left join dest_aggregated
+        on flights.flight_id = dest_aggregated.flight_id
+    left join carrier_aggregated
+        on flights.flight_id = carrier_aggregated.flight_id
+
+)
+
+select * from final

@@ -1,0 +1,97 @@
+{#- One row per flight: how the same flight (carrier, flight number, origin) fared on its runs scheduled in the
+    7 days before the flight's as-of time T, as seen at T (the same rules as int_flights_joined_to_known_outcomes).
+    A flight number keeps its slot, aircraft rotation and crew pattern from day to day; its recent runs say more
+    about it than the route's 28-day rate. -#}
+{{ config(materialized='table') }}
+{#- runs up to 7 days before the as-of time: back to this many local dates before the flight's -#}
+{%- set lookback_days = 8 + (var('prediction_horizon_hours') | int) // 24 -%}
+with
+
+flights as (
+
+    select
+        flight_id,
+        carrier_code,
+        flight_number,
+        origin_airport_code,
+        flight_date,
+        dep_delay_minutes,
+        is_cancelled,
+        scheduled_departure_at_utc,
+        as_of_at_utc
+    from {{ ref('int_flights_converted_to_utc') }}
+
+),
+
+runs_in_window as (
+
+    select
+        flights.flight_id,
+        runs.scheduled_departure_at_utc as run_scheduled_departure_at_utc,
+        runs.dep_delay_minutes,
+        runs.is_cancelled,
+        {{ flight_delays.minutes_between('runs.scheduled_departure_at_utc', 'flights.as_of_at_utc') }}
+            as minutes_since_scheduled
+    from flights
+    inner join flights as runs
+        on flights.carrier_code = runs.carrier_code
+        and flights.flight_number = runs.flight_number
+        and flights.origin_airport_code = runs.origin_airport_code
+        and runs.flight_date between {{ dbt.dateadd('day', -lookback_days, 'flights.flight_date') }} and flights.flight_date
+    where runs.scheduled_departure_at_utc <= flights.as_of_at_utc
+        and runs.scheduled_departure_at_utc > {{ flight_delays.add_hours('flights.as_of_at_utc', -7 * 24) }}
+
+),
+
+visible_outcomes as (
+
+    select
+        flight_id,
+        case when minutes_since_scheduled >= 15 then 1 else 0 end as is_status_known,
+        case
+            when minutes_since_scheduled >= 15 and (is_cancelled or dep_delay_minutes >= 15) then 1 else 0
+        end as is_known_late_15,
+        case
+            when is_cancelled or dep_delay_minutes is null or dep_delay_minutes > minutes_since_scheduled
+                then minutes_since_scheduled
+            else dep_delay_minutes
+        end as late_so_far_minutes,
+        row_number() over (partition by flight_id order by run_scheduled_departure_at_utc desc) as recency_rank
+    from runs_in_window
+
+),
+
+aggregated as (
+
+    select
+        flight_id,
+        count(*) as runs,
+        sum(is_status_known) as runs_known,
+        sum(is_known_late_15) as runs_late_15,
+        avg(late_so_far_minutes) as avg_late_so_far_minutes,
+        max(case when recency_rank = 1 then late_so_far_minutes end) as last_run_late_so_far_minutes
+    from visible_outcomes
+    group by flight_id
+
+),
+
+final as (
+
+    select
+        -- ids
+        flights.flight_id,
+
+        -- numerics
+        coalesce(aggregated.runs, 0) as flight_number_runs_7d,
+        {{ flight_delays.safe_ratio('aggregated.runs_late_15', 'aggregated.runs_known') }}
+            as flight_number_late_15_share_7d,
+        aggregated.avg_late_so_far_minutes as flight_number_avg_late_so_far_minutes_7d,
+        aggregated.last_run_late_so_far_minutes as flight_number_last_run_late_so_far_minutes
+
+    from flights
+    left join aggregated
+        on flights.flight_id = aggregated.flight_id
+
+)
+
+select * from final
