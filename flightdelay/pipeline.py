@@ -287,9 +287,17 @@ def step_train(settings: Settings) -> dict[str, object]:
 
 
 def step_score(settings: Settings) -> dict[str, object]:
+    """Batch-score the published feature mart, then build (and test) the dbt models over the predictions."""
     from flightdelay.modeling import PREDICTIONS_TABLE, score
 
-    return {PREDICTIONS_TABLE: score(settings)}
+    scored = score(settings)
+    dbt_invoke(settings, ["build", "--selector", "predictions"], {"marts_schema": PUBLISHED_SCHEMA})
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        joined = con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.fct_flight_delay_predictions").fetchone()[0]
+    if joined != scored:
+        raise StepFailed(f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions has {joined:,} rows for {scored:,} "
+                         "scored flights: some predictions did not join to fct_flights")
+    return {PREDICTIONS_TABLE: scored, f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions": joined}
 
 
 def step_report(settings: Settings) -> dict[str, object]:
