@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="start a transient EMR cluster with the Glue catalog as metastore")
             sub.add_argument("--with-local-lake", action="store_true",
                              help="also upload the locally built lake (then catalog registers its partitions)")
-            sub.add_argument("--job-name", default=None, help="SageMaker training job name (default: timestamped)")
+            sub.add_argument("--job-name", default=None,
+                             help="SageMaker training job base name; the SDK appends a timestamp")
             sub.add_argument("--training-job-name", default=None,
                              help="sagemaker step: create model + batch transform from this finished job")
             sub.add_argument("--wait", action="store_true",
@@ -124,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _deploy(settings, args) -> int:
     import os
-    from datetime import UTC, datetime
 
     from flightdelay import deploy
 
@@ -135,7 +135,8 @@ def _deploy(settings, args) -> int:
         training_job_name=args.training_job_name, with_local_lake=args.with_local_lake, wait=args.wait,
     )
     steps = tuple(args.only or deploy.STEPS)
-    job_name = args.job_name or f"flightdelay-xgboost-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    # the sagemaker SDK appends a timestamp to this base name
+    job_name = args.job_name or "flightdelay-xgboost"
     plans = deploy.build_plan(settings, config, steps, job_name)
     if args.dry_run:
         for step, plan in plans.items():

@@ -9,8 +9,10 @@ Steps (each can run alone with --only):
              a transient cluster with the Glue catalog as Hive metastore (run_job_flow) with --transient.
   redshift   Redshift: COPY of every BTS file into raw.flights / raw.flights_rejected, the Spectrum
              external schema over the Glue database, then `dbt build --target redshift`.
-  sagemaker  SageMaker: a training job running ml/train.py in the XGBoost framework container (script
-             mode), then with --wait a model and a batch transform job over the test channel.
+  sagemaker  SageMaker: a training job launched with the sagemaker 3.x SDK's ModelTrainer, running ml/train.py
+             in the XGBoost framework container (the SDK uploads ml/ as the code channel and runs it with the
+             hyperparameters as --name value, SM_CHANNEL_* and SM_MODEL_DIR set), then with --wait a model
+             and a batch transform job over the test channel.
 
 `--dry-run` prints the whole plan (buckets, keys, API requests, SQL, commands) and calls nothing.
 """
@@ -298,29 +300,60 @@ def training_hyperparameters(project_root: Path) -> dict[str, str]:
     return {name: str(value) for name, value in versioned_hyperparameters(project_root).items()}
 
 
-def training_job_request(config: DeployConfig, job_name: str, project_root: Path) -> dict:
+CHANNELS = ("train", "validation", "test")
+
+
+def model_trainer_arguments(config: DeployConfig, base_job_name: str, project_root: Path) -> dict:
+    """What the sagemaker SDK's ModelTrainer is given, as plain data (the dry run prints it)."""
     return {
-        "TrainingJobName": job_name,
-        "RoleArn": config.role_arn,
-        "AlgorithmSpecification": {"TrainingImage": xgboost_image(config), "TrainingInputMode": "File"},
-        "HyperParameters": {
-            **training_hyperparameters(project_root),
-            # script mode: the container runs this entry point from this archive
-            "sagemaker_program": json.dumps("train.py"),
-            "sagemaker_submit_directory": json.dumps(config.uri("code/ml/sourcedir.tar.gz")),
-            "sagemaker_region": json.dumps(config.region),
-        },
-        "InputDataConfig": [
-            {"ChannelName": channel, "ContentType": "application/x-parquet",
-             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": config.uri(f"ml/channels/{channel}/"),
-                                             "S3DataDistributionType": "FullyReplicated"}}}
-            for channel in ("train", "validation", "test")
-        ],
-        "OutputDataConfig": {"S3OutputPath": config.uri("ml/output/")},
-        "ResourceConfig": {"InstanceType": config.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 30},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-        "Tags": [{"Key": "project", "Value": "flightdelay"}],
+        "base_job_name": base_job_name,
+        "role": config.role_arn,
+        "training_image": xgboost_image(config),
+        "source_code": {"source_dir": str(project_root / "ml"), "entry_script": "train.py"},
+        "compute": {"instance_type": config.instance_type, "instance_count": 1, "volume_size_in_gb": 30},
+        "hyperparameters": training_hyperparameters(project_root),
+        "input_data_config": {channel: config.uri(f"ml/channels/{channel}/") for channel in CHANNELS},
+        "output_data_config": {"s3_output_path": config.uri("ml/output/")},
+        "stopping_condition": {"max_runtime_in_seconds": 3600},
+        # the SDK uploads the code (and its own launcher) under this prefix, one folder per job
+        "input_s3_key_prefix": "code/ml/model-trainer",
+        "tags": {"project": "flightdelay"},
     }
+
+
+def model_trainer(config: DeployConfig, base_job_name: str, project_root: Path, boto_session=None):
+    """sagemaker 3.x ModelTrainer for ml/train.py. With `SAGEMAKER_VALIDATE_ROLE=false` the SDK takes the
+    role ARN as given (offline tests have no IAM to look it up in)."""
+    import boto3
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.configs import (
+        Compute,
+        InputData,
+        OutputDataConfig,
+        SourceCode,
+        StoppingCondition,
+        Tag,
+    )
+
+    arguments = model_trainer_arguments(config, base_job_name, project_root)
+    session = Session(boto_session=boto_session or boto3.session.Session(region_name=config.region),
+                      default_bucket=config.bucket)
+    return ModelTrainer(
+        sagemaker_session=session,
+        role=arguments["role"],
+        base_job_name=arguments["base_job_name"],
+        training_image=arguments["training_image"],
+        source_code=SourceCode(**arguments["source_code"]),
+        compute=Compute(**arguments["compute"]),
+        hyperparameters=arguments["hyperparameters"],
+        input_data_config=[InputData(channel_name=name, data_source=uri)
+                           for name, uri in arguments["input_data_config"].items()],
+        output_data_config=OutputDataConfig(**arguments["output_data_config"]),
+        stopping_condition=StoppingCondition(**arguments["stopping_condition"]),
+        input_s3_key_prefix=arguments["input_s3_key_prefix"],
+        tags=[Tag(key=key, value=value) for key, value in arguments["tags"].items()],
+    )
 
 
 def transform_requests(config: DeployConfig, training_job_name: str, model_data_url: str) -> list[tuple[str, dict]]:
@@ -348,9 +381,10 @@ def transform_requests(config: DeployConfig, training_job_name: str, model_data_
 
 def plan_sagemaker(settings: Settings, config: DeployConfig, job_name: str) -> Plan:
     plan = Plan()
-    plan.calls.append(("sagemaker", "create_training_job",
-                       training_job_request(config, job_name, settings.project_root)))
-    model_data = config.uri(f"ml/output/{job_name}/output/model.tar.gz")
+    plan.calls.append(("sagemaker", "ModelTrainer.train (sagemaker SDK: uploads the code, then CreateTrainingJob "
+                       f"named {job_name}-<timestamp>)",
+                       model_trainer_arguments(config, job_name, settings.project_root)))
+    model_data = config.uri(f"ml/output/{job_name}-<timestamp>/output/model.tar.gz")
     for operation, request in transform_requests(config, job_name, model_data):
         plan.calls.append(("sagemaker", operation + (" (after the training job completes)"), request))
     return plan
@@ -457,11 +491,14 @@ def execute(settings: Settings, config: DeployConfig, plans: dict[str, Plan], jo
         if config.training_job_name:
             facts["sagemaker: transform"] = _transform(sagemaker, config, config.training_job_name)
         else:
-            sagemaker.create_training_job(**training_job_request(config, job_name, settings.project_root))
-            facts["sagemaker: training job"] = job_name
+            trainer = model_trainer(config, job_name, settings.project_root, session)
+            trainer.train(wait=False, logs=False)
+            # the SDK names the job <base name>-<timestamp> and keeps it on the trainer
+            training_job = trainer._latest_training_job.training_job_name
+            facts["sagemaker: training job"] = training_job
             if config.wait:
-                sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=job_name)
-                facts["sagemaker: transform"] = _transform(sagemaker, config, job_name)
+                sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=training_job)
+                facts["sagemaker: transform"] = _transform(sagemaker, config, training_job)
     return facts
 
 

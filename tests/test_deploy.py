@@ -45,7 +45,9 @@ def moto_server(tmp_path_factory) -> dict[str, str]:
         server.kill()
         pytest.fail("moto_server did not start")
     yield {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+           # the sagemaker SDK would look the role up in IAM; moto holds no such role
+           "SAGEMAKER_VALIDATE_ROLE": "false"}
     server.terminate()
     server.wait(timeout=10)
 
@@ -115,36 +117,62 @@ def test_deploy_requests_against_moto(january_run: FlowRun, moto_server: dict[st
     assert args[args.index("--metastore") + 1] == "external"
     assert f"s3://{BUCKET}/code/spark_prep/weather_job.py" in args
 
-    # SageMaker: script mode on the XGBoost image, the very same ml/train.py, its own default hyperparameters
+    # SageMaker: the SDK's ModelTrainer, the XGBoost image, the very same ml/train.py and ml/hyperparameters.json
     sagemaker = client(moto_server, "sagemaker")
-    job = sagemaker.describe_training_job(TrainingJobName="flightdelay-xgboost-test")
+    [summary] = sagemaker.list_training_jobs(NameContains="flightdelay-xgboost-test")["TrainingJobSummaries"]
+    job_name = summary["TrainingJobName"]
+    assert f"sagemaker: training job: {job_name}" in done.stdout
+    job = sagemaker.describe_training_job(TrainingJobName=job_name)
     assert job["RoleArn"] == ROLE
     assert job["AlgorithmSpecification"]["TrainingImage"].endswith("/sagemaker-xgboost:1.7-1")
-    hyper = job["HyperParameters"]
-    assert hyper["sagemaker_program"] == '"train.py"'
-    assert hyper["sagemaker_submit_directory"] == f'"s3://{BUCKET}/code/ml/sourcedir.tar.gz"'
-    assert (hyper["max_depth"], hyper["eta"], hyper["num_round"], hyper["seed"]) == ("6", "0.05", "2000", "42")
+    versioned = json.loads((PROJECT_ROOT / "ml" / "hyperparameters.json").read_text())
+    hyper = {name: json.loads(value) if value[:1] in '"[{' else value for name, value in job["HyperParameters"].items()}
+    assert {name: str(hyper[name]) for name in versioned} == {name: str(value) for name, value in versioned.items()}
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
-    assert channels == {name: f"s3://{BUCKET}/ml/channels/{name}/" for name in ("train", "validation", "test")}
+    assert {name: channels[name] for name in ("train", "validation", "test")} == {
+        name: f"s3://{BUCKET}/ml/channels/{name}/" for name in ("train", "validation", "test")}
+    # the SDK uploaded ml/ as the code channel: train.py byte for byte
+    code = channels["code"].removeprefix(f"s3://{BUCKET}/")
+    assert code.startswith("code/ml/model-trainer/")
+    uploaded = s3.get_object(Bucket=BUCKET, Key=f"{code}/train.py")["Body"].read()
+    assert uploaded == (PROJECT_ROOT / "ml" / "train.py").read_bytes()
+    assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/ml/output/"
 
     # batch transform from the finished job (moto marks jobs Completed at once; no model is trained)
     transform = cli(env, "--bucket", BUCKET, "--role-arn", ROLE, "--only", "sagemaker",
-                    "--training-job-name", "flightdelay-xgboost-test")
+                    "--training-job-name", job_name)
     assert transform.returncode == 0, transform.stdout[-3000:] + transform.stderr[-3000:]
-    model = sagemaker.describe_model(ModelName="flightdelay-xgboost-test-model")
+    model = sagemaker.describe_model(ModelName=f"{job_name}-model")
     assert model["PrimaryContainer"]["ModelDataUrl"] == job["ModelArtifacts"]["S3ModelArtifacts"]
     assert model["ExecutionRoleArn"] == ROLE
-    scores = sagemaker.describe_transform_job(TransformJobName="flightdelay-xgboost-test-test-scores")
+    scores = sagemaker.describe_transform_job(TransformJobName=f"{job_name}-test-scores")
     assert scores["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{BUCKET}/ml/channels/test/"
-    assert scores["TransformOutput"]["S3OutputPath"] == f"s3://{BUCKET}/ml/predictions/flightdelay-xgboost-test/"
+    assert scores["TransformOutput"]["S3OutputPath"] == f"s3://{BUCKET}/ml/predictions/{job_name}/"
 
-    # the tarball holds train.py byte for byte
+    # the staged source tarball (what the transform's container loads) holds train.py byte for byte
     import io
     import tarfile
 
     tarball = s3.get_object(Bucket=BUCKET, Key="code/ml/sourcedir.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
         assert archive.extractfile("train.py").read() == (PROJECT_ROOT / "ml" / "train.py").read_bytes()
+
+
+def test_model_trainer_dry_run_validates_without_creating_a_job(moto_server: dict[str, str], monkeypatch):
+    """The sagemaker SDK's own dry run: the whole request is built and validated, no training job is created."""
+    from flightdelay.deploy import DeployConfig, model_trainer
+
+    for name, value in moto_server.items():
+        monkeypatch.setenv(name, value)
+    s3 = client(moto_server, "s3")
+    bucket = "flightdelay-dry-run"
+    s3.create_bucket(Bucket=bucket)
+    config = DeployConfig(bucket=bucket, cluster_id=None, role_arn=ROLE)
+    trainer = model_trainer(config, "flightdelay-dry-run", PROJECT_ROOT)
+    assert trainer.train(dry_run=True) is None
+    sagemaker = client(moto_server, "sagemaker")
+    assert sagemaker.list_training_jobs(NameContains="flightdelay-dry-run")["TrainingJobSummaries"] == []
+
 
 
 def test_dry_run_prints_the_whole_plan_and_its_sql_parses(january_run: FlowRun):
@@ -154,7 +182,7 @@ def test_dry_run_prints_the_whole_plan_and_its_sql_parses(january_run: FlowRun):
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     out = dry.stdout
     for section in ("## step: stage", "## step: catalog", "## step: emr", "## step: redshift", "## step: sagemaker",
-                    "# emr.add_job_flow_steps", "# glue.create_table", "# sagemaker.create_training_job",
+                    "# emr.add_job_flow_steps", "# glue.create_table", "# sagemaker.ModelTrainer.train",
                     "# sagemaker.create_transform_job", "dbt build --target redshift"):
         assert section in out, section
     sql_block = out.split("# Redshift SQL\n")[1].split("\n# command")[0]
