@@ -13,7 +13,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
 DOCS_PORT ?= 8080
 
-.PHONY: setup run test lint validate docs clean
+.PHONY: setup run test lint validate docs clean bench
 
 setup: $(STAMP)
 
@@ -38,11 +38,16 @@ validate: setup
 
 # SQLFluff compiles the project with dbt against an in-memory DuckDB, so it needs no built warehouse.
 lint: setup
-	$(BIN)/ruff check flightdelay spark_prep ml tests
+	$(BIN)/ruff check flightdelay spark_prep ml tests bench
 	FLIGHTDELAY_WAREHOUSE=:memory: $(BIN)/sqlfluff lint models analyses --processes 2 --disable-progress-bar
 
 test: setup lint
 	$(BIN)/pytest -q
+
+# Benchmark the whole flow at scale factor SF (1 = the bundled sample); results in bench/results/, BENCHMARKS.md.
+SF ?= 1
+bench: setup
+	$(BIN)/python -m bench.run --sf $(SF)
 
 # Generate the dbt docs site (needs a built warehouse: `make run` first) and serve it.
 docs: setup

@@ -1,0 +1,211 @@
+"""`make bench SF=N`: generate the raw files at scale factor N, run the whole flow on them in a folder of
+their own, and record per-stage wall time, CPU time and peak memory in bench/results/sf<N>-<time>.json;
+then rewrite the table in BENCHMARKS.md from the newest result per scale factor.
+
+The flow is `flightdelay run --skip-sample` in a child process, exactly as users run it; the split dates
+follow the generated years (test = Nov-Dec of the last year, validation = its October).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.generate import FIRST_YEAR, TRIOS_PER_YEAR, generate
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+WORK_DIR = PROJECT_ROOT / "bench" / "work"
+BENCHMARKS_MD = PROJECT_ROOT / "BENCHMARKS.md"
+TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def machine() -> dict[str, object]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[:1]
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory_kib / 1024 ** 2, 1),
+            "os": platform.platform(), "python": platform.python_version(), "java": java[0] if java else None}
+
+
+def flow_env(scale_factor: int, root: Path) -> dict[str, str]:
+    last_year = FIRST_YEAR + (scale_factor - 1) // TRIOS_PER_YEAR
+    return {
+        "FLIGHTDELAY_RAW": str(root / "raw"),
+        "FLIGHTDELAY_LAKE": str(root / "lake"),
+        "FLIGHTDELAY_WAREHOUSE": str(root / "warehouse" / "flight_delays.duckdb"),
+        "FLIGHTDELAY_ARTIFACTS": str(root / "artifacts"),
+        "FLIGHTDELAY_TRAIN_START": f"{FIRST_YEAR}-01-01",
+        "FLIGHTDELAY_VALIDATION_START": f"{last_year}-10-01",
+        "FLIGHTDELAY_TEST_START": f"{last_year}-11-01",
+        "FLIGHTDELAY_TEST_END": f"{last_year}-12-31",
+    }
+
+
+def run_peer(scale_factor: int, root: Path) -> dict[str, object]:
+    """The all-Spark peer (bench/peers/all_spark.py) on the same raw files, in a child process of its own."""
+    env = flow_env(scale_factor, root)
+    out = root / "peer"
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, "-m", "bench.peers.all_spark", "--raw", env["FLIGHTDELAY_RAW"], "--out", str(out),
+               "--validation-start", env["FLIGHTDELAY_VALIDATION_START"], "--test-start", env["FLIGHTDELAY_TEST_START"],
+               "--test-end", env["FLIGHTDELAY_TEST_END"]]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    completed = subprocess.run(command, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1",
+                                             "PYSPARK_PYTHON": sys.executable}, cwd=PROJECT_ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if completed.returncode != 0:
+        print(completed.stdout[-6000:])
+        raise SystemExit(f"the all-Spark peer failed at SF={scale_factor} (exit {completed.returncode})")
+    result = json.loads((out / "result.json").read_text())
+    return {
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+        # a high-water mark over every child so far: the larger of the flow's and the peer's peaks
+        "peak_rss_mib_so_far": round(after.ru_maxrss / 1024, 1),
+        **result,
+    }
+
+
+def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, object]:
+    root = WORK_DIR / f"sf{scale_factor}"
+    for stale in ("lake", "warehouse", "artifacts"):  # every measured run starts from raw files only
+        shutil.rmtree(root / stale, ignore_errors=True)
+    started = time.perf_counter()
+    counts = generate(scale_factor, root / "raw")
+    generate_seconds = time.perf_counter() - started
+
+    env = {**os.environ, **flow_env(scale_factor, root)}
+    command = [sys.executable, "-m", "flightdelay.cli", "run", "--skip-sample"]
+    started = time.perf_counter()
+    completed = subprocess.run(command, env=env, cwd=PROJECT_ROOT, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if completed.returncode != 0:
+        print(completed.stdout[-6000:])
+        raise SystemExit(f"flightdelay run failed at SF={scale_factor} (exit {completed.returncode})")
+    record = json.loads((root / "artifacts" / "run_summary.json").read_text())
+    evaluation = json.loads((root / "artifacts" / "ml" / "evaluation.json").read_text())
+    result = {
+        "scale_factor": scale_factor,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "generated": {**counts, "seconds": round(generate_seconds, 1)},
+        "flow": {
+            "wall_seconds": round(wall, 1),
+            "cpu_seconds": round(children.ru_utime + children.ru_stime, 1),
+            # the CLI's own peak and the largest of its children (Spark's JVM, dbt, training)
+            "peak_rss_mib": max(record["peak_memory_mib"].values()),
+        },
+        "stages": [{key: step[key] for key in ("name", "seconds", "cpu_seconds", "peak_memory_mib")}
+                   for step in record["steps"]],
+        "test_roc_auc": evaluation["binary_classification_metrics"]["auc"]["value"],
+        "baseline_test_roc_auc": evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"],
+    }
+    if peer:
+        result["peer"] = run_peer(scale_factor, root)
+        result["peer_to_flow_wall_ratio"] = round(result["peer"]["wall_seconds"] / wall, 2)
+    if not keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def write_result(result: dict[str, object]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = result["measured_at"].replace(":", "").replace("-", "")[:15]
+    path = RESULTS_DIR / f"sf{result['scale_factor']}-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def latest_results() -> list[dict[str, object]]:
+    newest: dict[str, dict] = {}
+    for path in sorted(RESULTS_DIR.glob("*.json")):
+        result = json.loads(path.read_text())
+        key = f"sf{result['scale_factor']}"
+        if key not in newest or result["measured_at"] >= newest[key]["measured_at"]:
+            newest[key] = result
+    return sorted(newest.values(), key=lambda r: r["scale_factor"])
+
+
+def results_table(results: list[dict[str, object]]) -> str:
+    stage_names = ["sample", "prep", "load", "build", "validate", "publish", "train", "score", "report"]
+    header = ["run", "flights", "whole flow (s)", "CPU (s)", "peak RSS (GiB)", *stage_names, "test AUC",
+              "baseline AUC", "machine", "measured"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for result in results:
+        stages = {stage["name"]: stage["seconds"] for stage in result.get("stages", [])}
+        flow = result["flow"]
+        lines.append("| " + " | ".join([
+            f"SF={result['scale_factor']}",
+            f"{result['generated']['flight_rows']:,}",
+            f"{flow['wall_seconds']:.1f}",
+            f"{flow['cpu_seconds']:.1f}",
+            f"{flow['peak_rss_mib'] / 1024:.2f}",
+            *[f"{stages[name]:.1f}" if name in stages else "" for name in stage_names],
+            f"{result['test_roc_auc']:.4f}",
+            f"{result['baseline_test_roc_auc']:.4f}" if result.get("baseline_test_roc_auc") else "",
+            f"{result['machine']['cores']} cores, {result['machine']['memory_gib']} GiB",
+            result["measured_at"][:10],
+        ]) + " |")
+    return "\n".join(lines)
+
+
+def peer_table(results: list[dict[str, object]]) -> str:
+    header = ["run", "flights", "this flow (s)", "all-Spark peer (s)", "peer / flow", "this flow's AUC",
+              "peer LR AUC", "peer GBT AUC"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for result in results:
+        if "peer" not in result:
+            continue
+        peer = result["peer"]
+        lines.append("| " + " | ".join([
+            f"SF={result['scale_factor']}", f"{result['generated']['flight_rows']:,}",
+            f"{result['flow']['wall_seconds']:.1f}", f"{peer['wall_seconds']:.1f}",
+            f"{result['peer_to_flow_wall_ratio']:.2f}", f"{result['test_roc_auc']:.4f}",
+            f"{peer['test_roc_auc']['logistic regression']:.4f}",
+            f"{peer['test_roc_auc']['gradient-boosted trees']:.4f}",
+        ]) + " |")
+    return "\n".join(lines)
+
+
+def update_benchmarks_md() -> None:
+    text = BENCHMARKS_MD.read_text()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    results = latest_results()
+    tables = (f"{results_table(results)}\n\n"
+              "The same raw files through the all-Spark peer (`bench/peers/all_spark.py`):\n\n")
+    BENCHMARKS_MD.write_text(text[:start] + "\n" + tables + peer_table(results) + "\n" + text[end:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the whole flow at scale factor SF.")
+    parser.add_argument("--sf", type=int, required=True)
+    parser.add_argument("--keep", action="store_true", help="keep bench/work/sf<N> (raw, lake, warehouse)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the all-Spark peer")
+    args = parser.parse_args(argv)
+    result = run_flow(args.sf, args.keep, peer=not args.no_peer)
+    path = write_result(result)
+    update_benchmarks_md()
+    print(json.dumps({key: result[key] for key in ("scale_factor", "flow", "test_roc_auc")}, indent=2))
+    print(f"result: {path}\ntable: {BENCHMARKS_MD}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

