@@ -73,27 +73,17 @@ as_of_hours as (
 
     ),
 
-    -- only what was visible at the as-of time: departed (delay known) or still on the ground (late so far)
+    -- only what the departure board showed at the as-of time (macros/departure_board.sql)
     {{ side }}_visible_outcomes as (
 
         select
             flight_id,
             is_same_carrier,
             minutes_since_scheduled,
-            case when minutes_since_scheduled >= 15 then 1 else 0 end as is_status_known,
-            case
-                when minutes_since_scheduled >= 15 and (is_cancelled or dep_delay_minutes >= 15) then 1 else 0
-            end as is_known_late_15,
-            case
-                when is_cancelled or dep_delay_minutes is null or dep_delay_minutes > minutes_since_scheduled
-                    then 1
-                else 0
-            end as is_on_ground,
-            case
-                when is_cancelled or dep_delay_minutes is null or dep_delay_minutes > minutes_since_scheduled
-                    then minutes_since_scheduled
-                else dep_delay_minutes
-            end as late_so_far_minutes
+            {{ flight_delays.is_status_known() }} as is_status_known,
+            {{ flight_delays.is_known_late_15() }} as is_known_late_15,
+            {{ flight_delays.is_on_ground() }} as is_on_ground,
+            {{ flight_delays.late_so_far_minutes() }} as late_so_far_minutes
         from {{ side }}_departures_in_window
 
     ),

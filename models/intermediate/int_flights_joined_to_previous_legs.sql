@@ -58,7 +58,7 @@ earlier_legs as (
 
 ),
 
--- only what was visible at the as-of time, as in int_flights_joined_to_known_outcomes
+-- only what the departure board showed at the as-of time (macros/departure_board.sql)
 previous_leg as (
 
     select
@@ -67,12 +67,9 @@ previous_leg as (
             as gap_minutes,
         {{ flight_delays.minutes_between('leg_scheduled_departure_at_utc', 'leg_scheduled_arrival_at_utc') }}
             as block_minutes,
-        case
-            when leg_is_cancelled or leg_dep_delay_minutes is null
-                or leg_dep_delay_minutes > {{ flight_delays.minutes_between('leg_scheduled_departure_at_utc', 'as_of_at_utc') }}
-                then {{ flight_delays.minutes_between('leg_scheduled_departure_at_utc', 'as_of_at_utc') }}
-            else leg_dep_delay_minutes
-        end as late_so_far_minutes,
+        {{ flight_delays.late_so_far_minutes(
+            flight_delays.minutes_between('leg_scheduled_departure_at_utc', 'as_of_at_utc'),
+            'leg_dep_delay_minutes', 'leg_is_cancelled') }} as late_so_far_minutes,
         -- an arrival delay is known once the aircraft has landed
         case
             when leg_arr_delay_minutes <= {{ flight_delays.minutes_between('leg_scheduled_arrival_at_utc', 'as_of_at_utc') }}

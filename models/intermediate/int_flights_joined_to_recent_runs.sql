@@ -47,15 +47,9 @@ visible_outcomes as (
 
     select
         flight_id,
-        case when minutes_since_scheduled >= 15 then 1 else 0 end as is_status_known,
-        case
-            when minutes_since_scheduled >= 15 and (is_cancelled or dep_delay_minutes >= 15) then 1 else 0
-        end as is_known_late_15,
-        case
-            when is_cancelled or dep_delay_minutes is null or dep_delay_minutes > minutes_since_scheduled
-                then minutes_since_scheduled
-            else dep_delay_minutes
-        end as late_so_far_minutes,
+        {{ flight_delays.is_status_known() }} as is_status_known,
+        {{ flight_delays.is_known_late_15() }} as is_known_late_15,
+        {{ flight_delays.late_so_far_minutes() }} as late_so_far_minutes,
         row_number() over (partition by flight_id order by run_scheduled_departure_at_utc desc) as recency_rank
     from runs_in_window
 
