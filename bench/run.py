@@ -12,10 +12,11 @@ import argparse
 import json
 import os
 import platform
-import resource
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,104 @@ RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 WORK_DIR = PROJECT_ROOT / "bench" / "work"
 BENCHMARKS_MD = PROJECT_ROOT / "BENCHMARKS.md"
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+STAGE_LINE = re.compile(r"^\[\d+/\d+\] (\w+) (\.\.\.|done in)")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+def process_table() -> dict[int, tuple[int, int, float, int]]:
+    """pid -> (parent pid, start time, CPU seconds, resident bytes), from /proc."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), int(fields[19]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+                                  int(fields[21]) * PAGE_BYTES)
+    return table
+
+
+class TreeMonitor:
+    """Samples a process and all its descendants (Spark's JVM, dbt, training) twice a second: CPU seconds
+    summed over every process seen, resident memory summed over those alive, split by stage of the flow
+    (read from its "[i/n] name ..." progress lines). rusage misses the JVMs nobody waits for; this does not."""
+
+    def __init__(self, root_pid: int, interval: float = 0.5):
+        self.root_pid, self.interval = root_pid, interval
+        self.cpu_by_process: dict[tuple[int, int], float] = {}
+        self.stage = "start"
+        self.stages: dict[str, dict[str, float]] = {}
+        self.peak_rss_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        table = process_table()
+        tree, frontier = set(), [self.root_pid]
+        while frontier:
+            pid = frontier.pop()
+            if pid in table and pid not in tree:
+                tree.add(pid)
+                frontier += [child for child, row in table.items() if row[0] == pid]
+        rss = 0
+        for pid in tree:
+            _, started, cpu, resident = table[pid]
+            self.cpu_by_process[(pid, started)] = cpu
+            rss += resident
+        self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+        stage = self.stages.setdefault(self.stage, {"cpu_start": self.cpu_seconds, "peak_rss_bytes": 0})
+        stage["cpu_end"] = self.cpu_seconds
+        stage["peak_rss_bytes"] = max(stage["peak_rss_bytes"], rss)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_by_process.values())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def enter(self, stage: str) -> None:
+        self._sample()
+        self.stage = stage
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {name: {"cpu_seconds": round(values["cpu_end"] - values["cpu_start"], 1),
+                       "peak_rss_mib": round(values["peak_rss_bytes"] / 2 ** 20, 1)}
+                for name, values in self.stages.items() if name not in ("start", "end")}
+
+
+def monitored_run(command: list[str], env: dict[str, str]) -> tuple[int, str, float, TreeMonitor]:
+    """Run a command, echoing nothing, while a TreeMonitor samples it; returns (exit code, output, wall, monitor)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    monitor = TreeMonitor(process.pid)
+    monitor.start()
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        match = STAGE_LINE.match(line)
+        if match:
+            monitor.enter(match.group(1) if match.group(2) == "..." else "between stages")
+    process.wait()
+    wall = time.perf_counter() - started
+    monitor.enter("end")
+    monitor.stop()
+    return process.returncode, "".join(output), wall, monitor
 
 
 def machine() -> dict[str, object]:
@@ -61,22 +160,16 @@ def run_peer(scale_factor: int, root: Path) -> dict[str, object]:
     command = [sys.executable, "-m", "bench.peers.all_spark", "--raw", env["FLIGHTDELAY_RAW"], "--out", str(out),
                "--validation-start", env["FLIGHTDELAY_VALIDATION_START"], "--test-start", env["FLIGHTDELAY_TEST_START"],
                "--test-end", env["FLIGHTDELAY_TEST_END"]]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    completed = subprocess.run(command, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1",
-                                             "PYSPARK_PYTHON": sys.executable}, cwd=PROJECT_ROOT, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if completed.returncode != 0:
-        print(completed.stdout[-6000:])
-        raise SystemExit(f"the all-Spark peer failed at SF={scale_factor} (exit {completed.returncode})")
+    returncode, output, wall, monitor = monitored_run(
+        command, {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable})
+    if returncode != 0:
+        print(output[-6000:])
+        raise SystemExit(f"the all-Spark peer failed at SF={scale_factor} (exit {returncode})")
     result = json.loads((out / "result.json").read_text())
     return {
         "wall_seconds": round(wall, 1),
-        "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
-        # a high-water mark over every child so far: the larger of the flow's and the peer's peaks
-        "peak_rss_mib_so_far": round(after.ru_maxrss / 1024, 1),
+        "cpu_seconds": round(monitor.cpu_seconds, 1),
+        "peak_rss_mib": round(monitor.peak_rss_bytes / 2 ** 20, 1),
         **result,
     }
 
@@ -91,14 +184,10 @@ def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, obje
 
     env = {**os.environ, **flow_env(scale_factor, root)}
     command = [sys.executable, "-m", "flightdelay.cli", "run", "--skip-sample"]
-    started = time.perf_counter()
-    completed = subprocess.run(command, env=env, cwd=PROJECT_ROOT, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - started
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if completed.returncode != 0:
-        print(completed.stdout[-6000:])
-        raise SystemExit(f"flightdelay run failed at SF={scale_factor} (exit {completed.returncode})")
+    returncode, output, wall, monitor = monitored_run(command, env)
+    if returncode != 0:
+        print(output[-6000:])
+        raise SystemExit(f"flightdelay run failed at SF={scale_factor} (exit {returncode})")
     record = json.loads((root / "artifacts" / "run_summary.json").read_text())
     evaluation = json.loads((root / "artifacts" / "ml" / "evaluation.json").read_text())
     result = {
@@ -108,11 +197,11 @@ def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, obje
         "generated": {**counts, "seconds": round(generate_seconds, 1)},
         "flow": {
             "wall_seconds": round(wall, 1),
-            "cpu_seconds": round(children.ru_utime + children.ru_stime, 1),
-            # the CLI's own peak and the largest of its children (Spark's JVM, dbt, training)
-            "peak_rss_mib": max(record["peak_memory_mib"].values()),
+            # CPU and resident memory of the whole process tree (the CLI, Spark's JVM, dbt, training)
+            "cpu_seconds": round(monitor.cpu_seconds, 1),
+            "peak_rss_mib": round(monitor.peak_rss_bytes / 2 ** 20, 1),
         },
-        "stages": [{key: step[key] for key in ("name", "seconds", "cpu_seconds", "peak_memory_mib")}
+        "stages": [{"name": step["name"], "seconds": step["seconds"], **monitor.summary().get(step["name"], {})}
                    for step in record["steps"]],
         "test_roc_auc": evaluation["binary_classification_metrics"]["auc"]["value"],
         "baseline_test_roc_auc": evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"],

@@ -114,3 +114,25 @@ def test_peer_features_on_tiny_inline_frames(spark):
     assert july_4.previous_day_avg_wind_speed_mph == 15.0
     assert (july_4.days_to_nearest_holiday, july_4.scheduled_dep_hour_local, july_4.label) == (0, 17, 1.0)
     assert (rows["2"].days_to_nearest_holiday, rows["2"].label, rows["2"].previous_day_tmax_f) == (2, 0.0, None)
+
+
+def test_tree_monitor_counts_grandchildren_and_splits_by_stage():
+    """A busy grandchild counts, under the stage its progress line announced."""
+    import sys
+
+    from bench.run import monitored_run
+
+    script = ("import subprocess, sys, time\n"
+              "print('[1/2] idle ...', flush=True); time.sleep(0.6)\n"
+              "print('[1/2] idle done in 0.6 s', flush=True)\n"
+              "print('[2/2] busy ...', flush=True)\n"
+              "subprocess.Popen([sys.executable, '-c', 'import time\\nend = time.process_time() + 1.5\\n"
+              "while time.process_time() < end: pass']).wait()\n"
+              "print('[2/2] busy done in 1.5 s', flush=True)\n")
+    returncode, output, wall, monitor = monitored_run([sys.executable, "-c", script], {})
+    assert returncode == 0 and "[2/2] busy done" in output
+    stages = monitor.summary()
+    assert stages["busy"]["cpu_seconds"] >= 1.0
+    assert stages["idle"]["cpu_seconds"] < 0.5
+    assert stages["busy"]["peak_rss_mib"] > 5
+    assert monitor.cpu_seconds >= stages["busy"]["cpu_seconds"]
