@@ -28,8 +28,6 @@ class StepReport:
     name: str
     seconds: float
     facts: dict[str, object] = field(default_factory=dict)
-    cpu_seconds: float = 0.0  # user + system, this process and the children it waited for
-    peak_memory_mib: dict[str, float] = field(default_factory=dict)  # high-water marks when the step ended
 
 
 def _say(message: str) -> None:
@@ -329,11 +327,6 @@ STEPS: dict[str, Callable[[Settings], dict[str, object]]] = {
 }
 
 
-def cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def peak_memory_mib() -> dict[str, float]:
     """Peak resident memory of this process and of its largest finished child (Spark, training)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -348,10 +341,9 @@ def run_steps(settings: Settings, names: list[str],
     reports = []
     for index, name in enumerate(names, start=1):
         _say(f"[{index}/{len(names)}] {name} ...")
-        started, cpu_started = time.perf_counter(), cpu_seconds()
+        started = time.perf_counter()
         facts = steps[name](settings)
-        report = StepReport(name, time.perf_counter() - started, facts, cpu_seconds() - cpu_started,
-                            peak_memory_mib())
+        report = StepReport(name, time.perf_counter() - started, facts)
         reports.append(report)
         if record:
             write_run_record(settings, reports)  # progressively, so the report step sees the steps before it
@@ -386,8 +378,7 @@ def write_run_record(settings: Settings, reports: list[StepReport]) -> Path:
     path = settings.artifacts_dir / "run_summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "steps": [{"name": r.name, "seconds": round(r.seconds, 2), "cpu_seconds": round(r.cpu_seconds, 2),
-                   "peak_memory_mib": r.peak_memory_mib, "facts": r.facts} for r in reports],
+        "steps": [{"name": r.name, "seconds": round(r.seconds, 2), "facts": r.facts} for r in reports],
         "peak_memory_mib": peak_memory_mib(),
         "prediction_horizon_hours": settings.prediction_horizon_hours,
     }
