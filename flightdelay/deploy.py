@@ -55,6 +55,7 @@ XGBOOST_FRAMEWORK_VERSION = "1.7-1"
 EMR_RELEASE = "emr-7.5.0"
 GLUE_CATALOG_FACTORY = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+CHANNELS = ("train", "validation", "test")  # the ML channels staged to S3 and handed to the training job
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def plan_stage(settings: Settings, config: DeployConfig) -> Plan:
     plan.uploads += [(spark_prep / name, f"code/spark_prep/{name}")
                      for name in ("weather_job.py", "cdo_daily.py", "ghcn_daily.py")]
     plan.uploads.append((_sourcedir_tarball(settings), "code/ml/sourcedir.tar.gz"))
-    for channel in ("train", "validation", "test"):
+    for channel in CHANNELS:
         plan.uploads += [(path, f"ml/channels/{channel}/{path.name}")
                          for path in sorted((settings.ml_dir / "channels" / channel).glob("*.parquet"))]
     if config.with_local_lake:
@@ -300,9 +301,6 @@ def training_hyperparameters(project_root: Path) -> dict[str, str]:
     return {name: str(value) for name, value in versioned_hyperparameters(project_root).items()}
 
 
-CHANNELS = ("train", "validation", "test")
-
-
 def model_trainer_arguments(config: DeployConfig, base_job_name: str, project_root: Path) -> dict:
     """What the sagemaker SDK's ModelTrainer is given, as plain data (the dry run prints it)."""
     return {
@@ -384,8 +382,9 @@ def plan_sagemaker(settings: Settings, config: DeployConfig, job_name: str) -> P
     plan.calls.append(("sagemaker", "ModelTrainer.train (sagemaker SDK: uploads the code, then CreateTrainingJob "
                        f"named {job_name}-<timestamp>)",
                        model_trainer_arguments(config, job_name, settings.project_root)))
-    model_data = config.uri(f"ml/output/{job_name}-<timestamp>/output/model.tar.gz")
-    for operation, request in transform_requests(config, job_name, model_data):
+    training_job = f"{job_name}-<timestamp>"
+    model_data = config.uri(f"ml/output/{training_job}/output/model.tar.gz")
+    for operation, request in transform_requests(config, training_job, model_data):
         plan.calls.append(("sagemaker", operation + (" (after the training job completes)"), request))
     return plan
 
