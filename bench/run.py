@@ -102,6 +102,9 @@ class TreeMonitor:
         self._stop.set()
         self._thread.join()
 
+    def totals(self) -> dict[str, float]:
+        return {"cpu_seconds": round(self.cpu_seconds, 1), "peak_rss_mib": round(self.peak_rss_bytes / 2 ** 20, 1)}
+
     def summary(self) -> dict[str, dict[str, float]]:
         return {name: {"cpu_seconds": round(values["cpu_end"] - values["cpu_start"], 1),
                        "peak_rss_mib": round(values["peak_rss_bytes"] / 2 ** 20, 1)}
@@ -126,6 +129,15 @@ def monitored_run(command: list[str], env: dict[str, str]) -> tuple[int, str, fl
     monitor.enter("end")
     monitor.stop()
     return process.returncode, "".join(output), wall, monitor
+
+
+def measured_run(command: list[str], env: dict[str, str], what: str) -> tuple[float, TreeMonitor]:
+    """monitored_run that stops the benchmark, showing the output's tail, when the command fails."""
+    returncode, output, wall, monitor = monitored_run(command, env)
+    if returncode != 0:
+        print(output[-6000:])
+        raise SystemExit(f"{what} failed (exit {returncode})")
+    return wall, monitor
 
 
 def machine() -> dict[str, object]:
@@ -160,18 +172,9 @@ def run_peer(scale_factor: int, root: Path) -> dict[str, object]:
     command = [sys.executable, "-m", "bench.peers.all_spark", "--raw", env["FLIGHTDELAY_RAW"], "--out", str(out),
                "--validation-start", env["FLIGHTDELAY_VALIDATION_START"], "--test-start", env["FLIGHTDELAY_TEST_START"],
                "--test-end", env["FLIGHTDELAY_TEST_END"]]
-    returncode, output, wall, monitor = monitored_run(
-        command, {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable})
-    if returncode != 0:
-        print(output[-6000:])
-        raise SystemExit(f"the all-Spark peer failed at SF={scale_factor} (exit {returncode})")
-    result = json.loads((out / "result.json").read_text())
-    return {
-        "wall_seconds": round(wall, 1),
-        "cpu_seconds": round(monitor.cpu_seconds, 1),
-        "peak_rss_mib": round(monitor.peak_rss_bytes / 2 ** 20, 1),
-        **result,
-    }
+    spark_env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    wall, monitor = measured_run(command, spark_env, f"the all-Spark peer at SF={scale_factor}")
+    return {"wall_seconds": round(wall, 1), **monitor.totals(), **json.loads((out / "result.json").read_text())}
 
 
 def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, object]:
@@ -184,10 +187,8 @@ def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, obje
 
     env = {**os.environ, **flow_env(scale_factor, root)}
     command = [sys.executable, "-m", "flightdelay.cli", "run", "--skip-sample"]
-    returncode, output, wall, monitor = monitored_run(command, env)
-    if returncode != 0:
-        print(output[-6000:])
-        raise SystemExit(f"flightdelay run failed at SF={scale_factor} (exit {returncode})")
+    wall, monitor = measured_run(command, env, f"flightdelay run at SF={scale_factor}")
+    stages = monitor.summary()
     record = json.loads((root / "artifacts" / "run_summary.json").read_text())
     evaluation = json.loads((root / "artifacts" / "ml" / "evaluation.json").read_text())
     result = {
@@ -195,13 +196,9 @@ def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, obje
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "generated": {**counts, "seconds": round(generate_seconds, 1)},
-        "flow": {
-            "wall_seconds": round(wall, 1),
-            # CPU and resident memory of the whole process tree (the CLI, Spark's JVM, dbt, training)
-            "cpu_seconds": round(monitor.cpu_seconds, 1),
-            "peak_rss_mib": round(monitor.peak_rss_bytes / 2 ** 20, 1),
-        },
-        "stages": [{"name": step["name"], "seconds": step["seconds"], **monitor.summary().get(step["name"], {})}
+        # CPU and resident memory of the whole process tree (the CLI, Spark's JVM, dbt, training)
+        "flow": {"wall_seconds": round(wall, 1), **monitor.totals()},
+        "stages": [{"name": step["name"], "seconds": step["seconds"], **stages.get(step["name"], {})}
                    for step in record["steps"]],
         "test_roc_auc": evaluation["binary_classification_metrics"]["auc"]["value"],
         "baseline_test_roc_auc": evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"],
@@ -223,13 +220,13 @@ def write_result(result: dict[str, object]) -> Path:
 
 
 def latest_results() -> list[dict[str, object]]:
-    newest: dict[str, dict] = {}
+    newest: dict[int, dict] = {}
     for path in sorted(RESULTS_DIR.glob("*.json")):
         result = json.loads(path.read_text())
-        key = f"sf{result['scale_factor']}"
+        key = result["scale_factor"]
         if key not in newest or result["measured_at"] >= newest[key]["measured_at"]:
             newest[key] = result
-    return sorted(newest.values(), key=lambda r: r["scale_factor"])
+    return [newest[key] for key in sorted(newest)]
 
 
 def results_table(results: list[dict[str, object]]) -> str:
