@@ -3,8 +3,13 @@
     A departure scheduled at S is known to be 15+ minutes late (or cancelled) from S + 15 min on; its delay is
     only known once it left, so before then it counts as "late so far" by T - S minutes (censored). -#}
 {{ config(materialized='table') }}
-{#- The column names say 6h: change them with the window. -#}
-{%- set window_hours = 6 -%}
+{#- Look-back per side, hours; the column names say them: change them together. -#}
+{%- set windows = [
+    ('origin', 'origin_airport_code', 6),
+    ('dest', 'dest_airport_code', 6),
+    ('carrier', 'carrier_code', 3),
+] -%}
+{%- set window_hours = windows | map(attribute=2) | max -%}
 with
 
 flights as (
@@ -46,6 +51,7 @@ as_of_hours as (
             origin_airport_code,
             dest_airport_code,
             as_of_at_utc,
+            {{ hours_back }} as hours_back,
             {{ flight_delays.add_hours(dbt.date_trunc('hour', 'as_of_at_utc'), -hours_back) }} as scheduled_hour_at_utc
         from flights
         {% if not loop.last %}union all{% endif %}
@@ -53,7 +59,7 @@ as_of_hours as (
 
 ),
 
-{% for side, key in [('origin', 'origin_airport_code'), ('dest', 'dest_airport_code'), ('carrier', 'carrier_code')] %}
+{% for side, key, side_window_hours in windows %}
     {{ side }}_departures_in_window as (
 
         select
@@ -67,9 +73,10 @@ as_of_hours as (
         inner join earlier_departures
             on as_of_hours.{{ key }} = earlier_departures.{{ key }}
             and as_of_hours.scheduled_hour_at_utc = earlier_departures.scheduled_hour_at_utc
-        where earlier_departures.scheduled_departure_at_utc <= as_of_hours.as_of_at_utc
+        where as_of_hours.hours_back <= {{ side_window_hours }}
+            and earlier_departures.scheduled_departure_at_utc <= as_of_hours.as_of_at_utc
             and earlier_departures.scheduled_departure_at_utc
-            > {{ flight_delays.add_hours('as_of_hours.as_of_at_utc', -window_hours) }}
+            > {{ flight_delays.add_hours('as_of_hours.as_of_at_utc', -side_window_hours) }}
 
     ),
 
@@ -125,8 +132,8 @@ carrier_aggregated as (
 
     select
         flight_id,
-        sum(case when minutes_since_scheduled < 180 then is_status_known else 0 end) as departures_known_3h,
-        sum(case when minutes_since_scheduled < 180 then is_known_late_15 else 0 end) as late_15_3h
+        sum(is_status_known) as departures_known_3h,
+        sum(is_known_late_15) as late_15_3h
     from carrier_visible_outcomes
     group by flight_id
 
