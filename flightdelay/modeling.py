@@ -108,27 +108,34 @@ def model_version(model_dir: Path) -> str:
     return hashlib.sha256((model_dir / "model.json").read_bytes()).hexdigest()[:12]
 
 
+SCORING_BATCH_ROWS = 500_000
+
+
 def score(settings: Settings) -> int:
-    """Batch-score every flight of the feature mart into ml.flight_delay_predictions."""
+    """Batch-score every flight of the feature mart into ml.flight_delay_predictions, a batch of rows at a
+    time, so memory follows the batch size rather than the mart's."""
     from ml.train import load_model, predict
 
     model_dir = settings.ml_dir / "model"
     booster, spec = load_model(model_dir)
     version = model_version(model_dir)
     split = TimeSplit.from_settings(settings)
+    columns = ", ".join(dict.fromkeys(["flight_id", "is_dep_delayed_15", *spec.columns]))
+    parts = []
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        frame = con.execute(
-            f"select *, {split.as_sql_cases()} as split_name from {FEATURE_MART} order by flight_id"
-        ).df()
-        predictions = pd.DataFrame(
-            {
+        batches = con.execute(
+            f"select {columns}, {split.as_sql_cases()} as split_name from {FEATURE_MART} order by flight_id"
+        ).fetch_record_batch(SCORING_BATCH_ROWS)
+        for batch in batches:
+            frame = batch.to_pandas()
+            parts.append(pd.DataFrame({
                 "flight_id": frame["flight_id"],
                 "model_version": version,
                 "split_name": frame["split_name"],
                 "delay_probability": predict(booster, spec, frame).astype("float64"),
                 "is_dep_delayed_15": frame["is_dep_delayed_15"].astype("int32"),
-            }
-        )
+            }))
+        predictions = pd.concat(parts, ignore_index=True)
         con.execute("create schema if not exists ml")
         con.execute("begin transaction")
         con.execute(

@@ -255,6 +255,10 @@ def step_publish(settings: Settings) -> dict[str, object]:
                 for t in tables}
 
 
+# What the training-frame gate reads; the wide feature columns stay on disk for ml/train.py.
+TRAINING_GATE_COLUMNS = ["flight_id", "flight_date", "is_dep_delayed_15"]
+
+
 def step_train(settings: Settings) -> dict[str, object]:
     import pandas as pd
 
@@ -262,7 +266,7 @@ def step_train(settings: Settings) -> dict[str, object]:
     from flightdelay.quality import validate_training_frame
 
     counts = export_channels(settings)
-    train_frame = pd.read_parquet(settings.ml_dir / "channels" / "train")
+    train_frame = pd.read_parquet(settings.ml_dir / "channels" / "train", columns=TRAINING_GATE_COLUMNS)
     gate = validate_training_frame(settings, train_frame, TimeSplit.from_settings(settings).validation_start)
     if gate.blocking_failures:
         raise StepFailed("training frame gate failed:\n  - " + "\n  - ".join(gate.blocking_failures))

