@@ -1,3 +1,6 @@
+{#- A table, not a view: five models and several tests read it, and each would redo its work. -#}
+{{ config(materialized='table') }}
+
 with
 
 flights as (

@@ -1,3 +1,6 @@
+{#- A table, not a view: five models and several tests read it, and each would redo its work. -#}
+{{ config(materialized='table') }}
+
 {#- One row per flight: the origin's latest hourly observation at or before the as-of time
     (scheduled departure minus the prediction horizon), and the origin's daily summary for the last
     local-standard-time day that had ended by then. Nothing observed after the as-of time is used. -#}
