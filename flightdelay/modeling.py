@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from flightdelay.settings import Settings
@@ -51,7 +50,7 @@ def export_channels(settings: Settings) -> dict[str, int]:
     split = TimeSplit.from_settings(settings)
     channels_dir = settings.ml_dir / "channels"
     counts = {}
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with settings.connect_warehouse(read_only=True) as con:
         for channel in ("train", "validation", "test"):
             folder = channels_dir / channel
             folder.mkdir(parents=True, exist_ok=True)
@@ -122,7 +121,7 @@ def score(settings: Settings) -> int:
     split = TimeSplit.from_settings(settings)
     columns = ", ".join(dict.fromkeys(["flight_id", "is_dep_delayed_15", *spec.columns]))
     parts = []
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with settings.connect_warehouse() as con:
         batches = con.execute(
             f"select {columns}, {split.as_sql_cases()} as split_name from {FEATURE_MART} order by flight_id"
         ).fetch_record_batch(SCORING_BATCH_ROWS)

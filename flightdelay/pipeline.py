@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from flightdelay import reconciliation
 from flightdelay.progress import run_with_progress
 from flightdelay.settings import Settings
@@ -135,7 +133,7 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
                     for name, load in latest.items()]
     totals = reconciliation.record(settings.warehouse_path, "flights", flight_files)
     duplicates = [f"{load.source_file} ({load.status})" for load in loads if load.status.startswith("duplicate")]
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with settings.connect_warehouse(read_only=True) as con:
         total = con.execute("select count(*) from raw.flights").fetchone()[0]
         rejected = con.execute("select count(*) from raw.flights_rejected").fetchone()[0]
     return {
@@ -189,7 +187,7 @@ def start_audit_from_published(settings: Settings) -> list[str]:
     published table, so this run's increment is applied to what is live, never to the leftovers of a
     run whose gates failed."""
     copied = []
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with settings.connect_warehouse() as con:
         published = {row[0] for row in con.execute(
             "select table_name from information_schema.tables where table_schema = ?", [PUBLISHED_SCHEMA]).fetchall()}
         con.execute(f"create schema if not exists {AUDIT_SCHEMA}")
@@ -209,7 +207,7 @@ def step_build(settings: Settings) -> dict[str, object]:
     elif settings.dbt_target == "local":
         start_audit_from_published(settings)
     dbt_invoke(settings, args, {"marts_schema": AUDIT_SCHEMA})
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with settings.connect_warehouse(read_only=True) as con:
         return {
             f"{AUDIT_SCHEMA}.{name}": con.execute(f"select count(*) from {AUDIT_SCHEMA}.{name}").fetchone()[0]
             for name in ("fct_flights", "ml_flight_delay_features", "dim_airports", "dim_carriers", "dim_dates")
@@ -240,7 +238,7 @@ def step_validate(settings: Settings) -> dict[str, object]:
 
 def step_publish(settings: Settings) -> dict[str, object]:
     """Copy every audited mart to the published schema in one transaction: all or nothing."""
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with settings.connect_warehouse() as con:
         tables = [row[0] for row in con.execute(
             "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
             "order by table_name", [AUDIT_SCHEMA]).fetchall()]
@@ -296,7 +294,7 @@ def step_score(settings: Settings) -> dict[str, object]:
 
     scored = score(settings)
     dbt_invoke(settings, ["build", "--selector", "predictions"], {"marts_schema": PUBLISHED_SCHEMA})
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with settings.connect_warehouse(read_only=True) as con:
         joined = con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.fct_flight_delay_predictions").fetchone()[0]
     if joined != scored:
         raise StepFailed(f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions has {joined:,} rows for {scored:,} "

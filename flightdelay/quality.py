@@ -21,6 +21,7 @@ import great_expectations as gx  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
 from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
 
 from flightdelay import docs_assets  # noqa: E402
@@ -335,6 +336,13 @@ def _failures(result) -> list[str]:
     return failed
 
 
+def arrow_backed_frame(table: pa.Table) -> pd.DataFrame:
+    """Strings stay in Arrow buffers (pandas' pyarrow string dtype): millions of ids as Python str objects
+    take ten times the memory, and the allocator keeps it after the frame is gone."""
+    strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    return table.to_pandas(types_mapper=strings.get)
+
+
 def columns_checked(asset: str) -> list[str]:
     """The columns the asset's suites read: the marts are loaded with only these, because pandas holds
     every loaded column in memory and the marts are wide."""
@@ -371,13 +379,14 @@ def validate_boundaries(settings: Settings, marts_schema: str) -> GateReport:
     """Raw files, the lake, and the marts in `marts_schema` (the audit schema before publishing)."""
     context = _context(settings)
     report = GateReport()
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with settings.connect_warehouse(read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
         raw_flights = con.execute("select count(*) from raw.flights").fetchone()[0]
         departed = con.execute(f"select count(*) from {marts_schema}.fct_flights where has_departed").fetchone()[0]
 
         def mart(name: str) -> pd.DataFrame:
-            return con.execute(f"select {', '.join(columns_checked(name))} from {marts_schema}.{name}").df()
+            table = con.execute(f"select {', '.join(columns_checked(name))} from {marts_schema}.{name}")
+            return arrow_backed_frame(table.fetch_arrow_table())
 
         # One frame at a time: each is validated and released before the next is read.
         frames: dict[str, tuple[Callable[[], pd.DataFrame], dict]] = {

@@ -265,7 +265,7 @@ def write_report(settings: Settings) -> Path:
     if not evaluation_path.exists():
         raise FileNotFoundError(f"{evaluation_path} not found; run `flightdelay train` first")
     evaluation = json.loads(evaluation_path.read_text())
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with settings.connect_warehouse(read_only=True) as con:
         charts_delay = delay_charts(con)
         quality = quality_rows(con)
     charts_model = model_charts(evaluation)

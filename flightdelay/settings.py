@@ -54,6 +54,9 @@ class Settings:
     full_refresh: bool = False
     # CSV airport_id,airport_code for BTS files that carry only numeric airport ids.
     airport_id_map: Path | None = None
+    # DuckDB's own default is 80% of RAM; with a cap its joins and sorts spill to disk instead (profiles.yml
+    # reads the same variable for dbt).
+    duckdb_memory_limit: str = "4GB"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -92,6 +95,13 @@ class Settings:
     def metastore_dir(self) -> Path:
         return self.lake_dir / "_metastore"
 
+    def connect_warehouse(self, read_only: bool = False):
+        """A DuckDB connection to the warehouse file, under the memory cap."""
+        import duckdb
+
+        return duckdb.connect(str(self.warehouse_path), read_only=read_only,
+                              config={"memory_limit": self.duckdb_memory_limit})
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
@@ -100,6 +110,7 @@ class Settings:
         return {
             "FLIGHTDELAY_WAREHOUSE": str(self.warehouse_path),
             "FLIGHTDELAY_LAKE": str(self.lake_dir),
+            "FLIGHTDELAY_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_PROFILES_DIR": str(self.project_root),
             "DBT_PROJECT_DIR": str(self.project_root),
@@ -127,4 +138,5 @@ def load_settings() -> Settings:
         test_end=_date("FLIGHTDELAY_TEST_END", "2013-12-31"),
         spark_master=os.environ.get("FLIGHTDELAY_SPARK_MASTER", "local[2]"),
         cdo_units=os.environ.get("FLIGHTDELAY_CDO_UNITS", "standard"),
+        duckdb_memory_limit=os.environ.get("FLIGHTDELAY_DUCKDB_MEMORY_LIMIT", "4GB"),
     )

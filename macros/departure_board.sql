@@ -10,10 +10,14 @@
     case when {{ minutes_since_scheduled }} >= 15 then 1 else 0 end
 {%- endmacro %}
 
+{% macro is_late_15(dep_delay_minutes='dep_delay_minutes', is_cancelled='is_cancelled') -%}
+    case when {{ is_cancelled }} or {{ dep_delay_minutes }} >= 15 then 1 else 0 end
+{%- endmacro %}
+
 {% macro is_known_late_15(minutes_since_scheduled='minutes_since_scheduled', dep_delay_minutes='dep_delay_minutes',
                           is_cancelled='is_cancelled') -%}
     case
-        when {{ minutes_since_scheduled }} >= 15 and ({{ is_cancelled }} or {{ dep_delay_minutes }} >= 15) then 1
+        when {{ minutes_since_scheduled }} >= 15 then {{ flight_delays.is_late_15(dep_delay_minutes, is_cancelled) }}
         else 0
     end
 {%- endmacro %}

@@ -34,6 +34,17 @@ aircraft as (
 
 ),
 
+-- each flight once per local date its look-back reaches: the join below is then an equi-join
+flights_by_leg_date as (
+
+    {{ flight_delays.dates_back(
+        'flights',
+        ['flight_id', 'tail_number', 'scheduled_departure_at_utc', 'as_of_at_utc'],
+        'flight_date', lookback_days, 'leg_flight_date'
+    ) }}
+
+),
+
 earlier_legs as (
 
     select
@@ -49,10 +60,10 @@ earlier_legs as (
             partition by flights.flight_id
             order by legs.scheduled_departure_at_utc desc, legs.flight_id asc
         ) as recency_rank
-    from flights
+    from flights_by_leg_date as flights
     inner join flights as legs
         on flights.tail_number = legs.tail_number
-        and legs.flight_date between {{ dbt.dateadd('day', -lookback_days, 'flights.flight_date') }} and flights.flight_date
+        and flights.leg_flight_date = legs.flight_date
     where legs.scheduled_departure_at_utc <= flights.as_of_at_utc
         and legs.scheduled_departure_at_utc > {{ flight_delays.add_hours('flights.as_of_at_utc', -24) }}
 

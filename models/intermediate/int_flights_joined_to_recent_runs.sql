@@ -23,6 +23,17 @@ flights as (
 
 ),
 
+-- each flight once per local date its look-back reaches: the join below is then an equi-join
+flights_by_run_date as (
+
+    {{ flight_delays.dates_back(
+        'flights',
+        ['flight_id', 'carrier_code', 'flight_number', 'origin_airport_code', 'as_of_at_utc'],
+        'flight_date', lookback_days, 'run_flight_date'
+    ) }}
+
+),
+
 runs_in_window as (
 
     select
@@ -32,12 +43,12 @@ runs_in_window as (
         runs.is_cancelled,
         {{ flight_delays.minutes_between('runs.scheduled_departure_at_utc', 'flights.as_of_at_utc') }}
             as minutes_since_scheduled
-    from flights
+    from flights_by_run_date as flights
     inner join flights as runs
         on flights.carrier_code = runs.carrier_code
         and flights.flight_number = runs.flight_number
         and flights.origin_airport_code = runs.origin_airport_code
-        and runs.flight_date between {{ dbt.dateadd('day', -lookback_days, 'flights.flight_date') }} and flights.flight_date
+        and flights.run_flight_date = runs.flight_date
     where runs.scheduled_departure_at_utc <= flights.as_of_at_utc
         and runs.scheduled_departure_at_utc > {{ flight_delays.add_hours('flights.as_of_at_utc', -7 * 24) }}
 

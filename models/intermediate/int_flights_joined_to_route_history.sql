@@ -1,7 +1,7 @@
 {#- One row per flight: how the same carrier's flights on the same route, and all flights from the same
     origin in the same scheduled hour, fared over the 28 days before the flight - counting only days whose
     departures had all happened before the flight's as-of time (see `known_by_lag_days`). -#}
-{#- A table, not a view: the feature mart and three data tests read it; the range joins run once. -#}
+{#- A table, not a view: the feature mart and three data tests read it; the joins run once. -#}
 {{ config(materialized='table') }}
 {%- set horizon_hours = var('prediction_horizon_hours') | int -%}
 {#- Day D's flights have as-of times from D 00:00 - horizon on. A history day H counts only if every
@@ -80,37 +80,90 @@ origin_hour_days as (
 
 ),
 
+-- the history is the same for every flight of a route (or origin and hour) on a date: computed once per
+-- such date over its 28 history dates, as equi-joins (macros/dates_back.sql), then joined to the flights
+route_dates as (
+
+    select distinct
+        carrier_code,
+        origin_airport_code,
+        dest_airport_code,
+        flight_date
+    from flights
+
+),
+
+route_history_dates as (
+
+    {{ flight_delays.dates_back(
+        'route_dates',
+        ['carrier_code', 'origin_airport_code', 'dest_airport_code', 'flight_date'],
+        dbt.dateadd('day', -known_by_lag_days, 'flight_date'), window_days - 1, 'history_date'
+    ) }}
+
+),
+
 route_history as (
 
     select
-        flights.flight_id,
+        route_history_dates.carrier_code,
+        route_history_dates.origin_airport_code,
+        route_history_dates.dest_airport_code,
+        route_history_dates.flight_date,
         sum(route_days.departed_flights) as departed_flights,
         sum(route_days.dep_delayed_15_flights) as dep_delayed_15_flights,
         sum(route_days.total_dep_delay_minutes) as total_dep_delay_minutes
-    from flights
+    from route_history_dates
     inner join route_days
-        on flights.carrier_code = route_days.carrier_code
-        and flights.origin_airport_code = route_days.origin_airport_code
-        and flights.dest_airport_code = route_days.dest_airport_code
-        and route_days.flight_date <= {{ dbt.dateadd('day', -known_by_lag_days, 'flights.flight_date') }}
-        and route_days.flight_date > {{ dbt.dateadd('day', -(known_by_lag_days + window_days), 'flights.flight_date') }}
-    group by flights.flight_id
+        on route_history_dates.carrier_code = route_days.carrier_code
+        and route_history_dates.origin_airport_code = route_days.origin_airport_code
+        and route_history_dates.dest_airport_code = route_days.dest_airport_code
+        and route_history_dates.history_date = route_days.flight_date
+    group by
+        route_history_dates.carrier_code,
+        route_history_dates.origin_airport_code,
+        route_history_dates.dest_airport_code,
+        route_history_dates.flight_date
+
+),
+
+origin_hour_dates as (
+
+    select distinct
+        origin_airport_code,
+        cast(floor(scheduled_dep_hhmm / 100) as integer) as scheduled_dep_hour_local,
+        flight_date
+    from flights
+
+),
+
+origin_hour_history_dates as (
+
+    {{ flight_delays.dates_back(
+        'origin_hour_dates',
+        ['origin_airport_code', 'scheduled_dep_hour_local', 'flight_date'],
+        dbt.dateadd('day', -known_by_lag_days, 'flight_date'), window_days - 1, 'history_date'
+    ) }}
 
 ),
 
 origin_hour_history as (
 
     select
-        flights.flight_id,
+        origin_hour_history_dates.origin_airport_code,
+        origin_hour_history_dates.scheduled_dep_hour_local,
+        origin_hour_history_dates.flight_date,
         sum(origin_hour_days.departed_flights) as departed_flights,
         sum(origin_hour_days.dep_delayed_15_flights) as dep_delayed_15_flights
-    from flights
+    from origin_hour_history_dates
     inner join origin_hour_days
-        on flights.origin_airport_code = origin_hour_days.origin_airport_code
-        and cast(floor(flights.scheduled_dep_hhmm / 100) as integer) = origin_hour_days.scheduled_dep_hour_local
-        and origin_hour_days.flight_date <= {{ dbt.dateadd('day', -known_by_lag_days, 'flights.flight_date') }}
-        and origin_hour_days.flight_date > {{ dbt.dateadd('day', -(known_by_lag_days + window_days), 'flights.flight_date') }}
-    group by flights.flight_id
+        on origin_hour_history_dates.origin_airport_code = origin_hour_days.origin_airport_code
+        and origin_hour_history_dates.scheduled_dep_hour_local = origin_hour_days.scheduled_dep_hour_local
+        and origin_hour_history_dates.history_date = origin_hour_days.flight_date
+    group by
+        origin_hour_history_dates.origin_airport_code,
+        origin_hour_history_dates.scheduled_dep_hour_local,
+        origin_hour_history_dates.flight_date
 
 ),
 
@@ -132,9 +185,14 @@ final as (
 
     from flights
     left join route_history
-        on flights.flight_id = route_history.flight_id
+        on flights.carrier_code = route_history.carrier_code
+        and flights.origin_airport_code = route_history.origin_airport_code
+        and flights.dest_airport_code = route_history.dest_airport_code
+        and flights.flight_date = route_history.flight_date
     left join origin_hour_history
-        on flights.flight_id = origin_hour_history.flight_id
+        on flights.origin_airport_code = origin_hour_history.origin_airport_code
+        and cast(floor(flights.scheduled_dep_hhmm / 100) as integer) = origin_hour_history.scheduled_dep_hour_local
+        and flights.flight_date = origin_hour_history.flight_date
 
 )
 
