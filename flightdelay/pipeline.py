@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import resource
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,11 +216,19 @@ def step_build(settings: Settings) -> dict[str, object]:
         }
 
 
+def in_child_process(function: Callable, *args: object) -> object:
+    """Call `function` in a fresh process and return its result: the memory it used (pandas frames of whole
+    marts, at scale several GiB) goes back to the OS when the process ends, instead of staying with this one
+    for the rest of the run."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
 def step_validate(settings: Settings) -> dict[str, object]:
     """GX gates on raw files, the lake and the audit marts; critical failures stop the run."""
     from flightdelay.quality import validate_boundaries
 
-    report = validate_boundaries(settings, AUDIT_SCHEMA)
+    report = in_child_process(validate_boundaries, settings, AUDIT_SCHEMA)
     facts = {
         "suites": len(report.results),
         "expectations": report.expectations,
@@ -253,19 +263,13 @@ def step_publish(settings: Settings) -> dict[str, object]:
                 for t in tables}
 
 
-# What the training-frame gate reads; the wide feature columns stay on disk for ml/train.py.
-TRAINING_GATE_COLUMNS = ["flight_id", "flight_date", "is_dep_delayed_15"]
-
-
 def step_train(settings: Settings) -> dict[str, object]:
-    import pandas as pd
-
     from flightdelay.modeling import TimeSplit, export_channels, run_training
-    from flightdelay.quality import validate_training_frame
+    from flightdelay.quality import validate_training_channel
 
     counts = export_channels(settings)
-    train_frame = pd.read_parquet(settings.ml_dir / "channels" / "train", columns=TRAINING_GATE_COLUMNS)
-    gate = validate_training_frame(settings, train_frame, TimeSplit.from_settings(settings).validation_start)
+    gate = in_child_process(validate_training_channel, settings, settings.ml_dir / "channels" / "train",
+                            TimeSplit.from_settings(settings).validation_start)
     if gate.blocking_failures:
         raise StepFailed("training frame gate failed:\n  - " + "\n  - ".join(gate.blocking_failures))
     try:

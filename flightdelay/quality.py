@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -340,7 +341,7 @@ def arrow_backed_frame(table: pa.Table) -> pd.DataFrame:
     """Strings stay in Arrow buffers (pandas' pyarrow string dtype): millions of ids as Python str objects
     take ten times the memory, and the allocator keeps it after the frame is gone."""
     strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    return table.to_pandas(types_mapper=strings.get)
+    return table.to_pandas(types_mapper=strings.get, self_destruct=True, split_blocks=True)
 
 
 def columns_checked(asset: str) -> list[str]:
@@ -380,23 +381,30 @@ def validate_boundaries(settings: Settings, marts_schema: str) -> GateReport:
     context = _context(settings)
     report = GateReport()
     with settings.connect_warehouse(read_only=True) as con:
-        con.execute("set TimeZone = 'UTC'")
         raw_flights = con.execute("select count(*) from raw.flights").fetchone()[0]
         departed = con.execute(f"select count(*) from {marts_schema}.fct_flights where has_departed").fetchone()[0]
 
-        def mart(name: str) -> pd.DataFrame:
+    def read(frame: Callable[[duckdb.DuckDBPyConnection], pd.DataFrame]) -> pd.DataFrame:
+        # a connection per frame: closing it frees DuckDB's buffers before GX works on the frame
+        with settings.connect_warehouse(read_only=True) as con:
+            con.execute("set TimeZone = 'UTC'")
+            return frame(con)
+
+    def mart(name: str) -> Callable[[duckdb.DuckDBPyConnection], pd.DataFrame]:
+        def frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             table = con.execute(f"select {', '.join(columns_checked(name))} from {marts_schema}.{name}")
             return arrow_backed_frame(table.fetch_arrow_table())
+        return frame
 
-        # One frame at a time: each is validated and released before the next is read.
-        frames: dict[str, tuple[Callable[[], pd.DataFrame], dict]] = {
-            "raw_files": (lambda: raw_files_frame(settings, con), {}),
-            "lake_weather": (lambda: lake_weather_frame(settings, con), {}),
-            "fct_flights": (lambda: mart("fct_flights"), {"raw_flights": raw_flights}),
-            "ml_flight_delay_features": (lambda: mart("ml_flight_delay_features"), {"departed_flights": departed}),
-        }
-        for asset, (read, parameters) in frames.items():
-            report.results += run_asset(context, asset, read(), parameters)
+    # One frame at a time: each is validated and released before the next is read.
+    frames: dict[str, tuple[Callable[[duckdb.DuckDBPyConnection], pd.DataFrame], dict]] = {
+        "raw_files": (lambda con: raw_files_frame(settings, con), {}),
+        "lake_weather": (lambda con: lake_weather_frame(settings, con), {}),
+        "fct_flights": (mart("fct_flights"), {"raw_flights": raw_flights}),
+        "ml_flight_delay_features": (mart("ml_flight_delay_features"), {"departed_flights": departed}),
+    }
+    for asset, (frame, parameters) in frames.items():
+        report.results += run_asset(context, asset, read(frame), parameters)
     report.docs_note = _localize_docs(settings)
     return report
 
@@ -409,3 +417,15 @@ def validate_training_frame(settings: Settings, train: pd.DataFrame, validation_
     report = GateReport(run_asset(_context(settings), "ml_training_frame", frame))
     report.docs_note = _localize_docs(settings)
     return report
+
+
+# What the training-channel gate reads; the wide feature columns stay on disk for ml/train.py.
+TRAINING_GATE_COLUMNS = ["flight_id", "flight_date", "is_dep_delayed_15"]
+
+
+def validate_training_channel(settings: Settings, channel: Path, validation_start: date) -> GateReport:
+    """The training-frame gate over the channel folder ml/train.py will read."""
+    import pyarrow.parquet as pq
+
+    train = arrow_backed_frame(pq.read_table(channel, columns=TRAINING_GATE_COLUMNS))
+    return validate_training_frame(settings, train, validation_start)
