@@ -171,8 +171,10 @@ def features_critical() -> list:
         gxe.ExpectColumnValuesToBeInSet(column="is_dep_delayed_15", value_set=[0, 1]),
         gxe.ExpectColumnValuesToBeBetween(column="scheduled_dep_hour_local", min_value=0, max_value=24),
         gxe.ExpectColumnMeanToBeBetween(column="is_dep_delayed_15", min_value=0.05, max_value=0.6),
+        # ignore_row_if="neither": a missing time fails the check instead of being skipped (and GX need not copy
+        # the frame to drop such rows first)
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="scheduled_departure_at_utc", column_B="as_of_at_utc",
-                                                    or_equal=False),
+                                                    or_equal=False, ignore_row_if="neither"),
         *_between({**WEATHER_RANGES, "weather_age_minutes": (0, 180)}),
         # Most flights must have weather: a broken join or an empty lake shows up here.
         gxe.ExpectColumnValuesToNotBeNull(column="temp_f", mostly=0.95),

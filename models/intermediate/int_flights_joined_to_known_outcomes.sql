@@ -46,18 +46,11 @@ earlier_departures as (
 -- each flight once per scheduled hour its look-back window touches: an equi-join key for the range joins
 as_of_hours as (
 
-    {% for hours_back in range(window_hours + 1) -%}
-        select
-            flight_id,
-            carrier_code,
-            origin_airport_code,
-            dest_airport_code,
-            as_of_at_utc,
-            {{ hours_back }} as hours_back,
-            {{ flight_delays.add_hours(dbt.date_trunc('hour', 'as_of_at_utc'), -hours_back) }} as scheduled_hour_at_utc
-        from flights
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ flight_delays.hours_back(
+        'flights',
+        ['flight_id', 'carrier_code', 'origin_airport_code', 'dest_airport_code', 'as_of_at_utc'],
+        'as_of_at_utc', window_hours, 'scheduled_hour_at_utc'
+    ) }}
 
 ),
 

@@ -20,6 +20,26 @@ observations as (
 
 ),
 
+observations_by_hour as (
+
+    select
+        *,
+        {{ dbt.date_trunc('hour', 'observed_at_utc') }} as observed_hour_at_utc
+    from observations
+
+),
+
+-- each observation once per clock hour its 6-hour window touches (macros/unrolled_windows.sql)
+current_observation_hours as (
+
+    {{ flight_delays.hours_back(
+        'observations',
+        ['station_id', 'observed_at_utc', 'sea_level_pressure_inhg'],
+        'observed_at_utc', 6, 'earlier_hour_at_utc'
+    ) }}
+
+),
+
 -- a self-join on a 6-hour window instead of RANGE frames, which Redshift lacks
 windowed as (
 
@@ -35,9 +55,10 @@ windowed as (
         earlier_obs.wind_speed_mph as earlier_wind_speed_mph,
         earlier_obs.observed_at_utc > {{ flight_delays.add_hours('current_obs.observed_at_utc', -3) }}
             as is_within_3h
-    from observations as current_obs
-    inner join observations as earlier_obs
+    from current_observation_hours as current_obs
+    inner join observations_by_hour as earlier_obs
         on current_obs.station_id = earlier_obs.station_id
+        and current_obs.earlier_hour_at_utc = earlier_obs.observed_hour_at_utc
         and current_obs.observed_at_utc >= earlier_obs.observed_at_utc
         and earlier_obs.observed_at_utc > {{ flight_delays.add_hours('current_obs.observed_at_utc', -6) }}
 
