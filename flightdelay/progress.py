@@ -3,8 +3,11 @@ on a terminal, nothing extra in logs and CI."""
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 
 from tqdm import tqdm
 
@@ -27,3 +30,11 @@ def run_with_progress(command: list[str], description: str, **popen_kwargs) -> s
                         bar.update(0)
                         bar.refresh()
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def in_child_process(function: Callable, *args: object) -> object:
+    """Call `function` in a forked child and return its result. Whatever memory the call used (pandas frames
+    of whole marts: GiBs at scale) goes back to the OS when the child ends, instead of staying with this
+    process for the rest of the run; the modules this process has imported are already there."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
+        return pool.submit(function, *args).result()

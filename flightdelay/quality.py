@@ -26,6 +26,7 @@ import pyarrow as pa  # noqa: E402
 from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
 
 from flightdelay import docs_assets  # noqa: E402
+from flightdelay.progress import in_child_process  # noqa: E402
 from flightdelay.settings import Settings  # noqa: E402
 
 DATASOURCE = "warehouse_frames"
@@ -378,37 +379,39 @@ def _localize_docs(settings: Settings) -> str:
         return f"pages still load assets from CDNs: {missing}"
 
 
+BOUNDARY_ASSETS = ("raw_files", "lake_weather", "fct_flights", "ml_flight_delay_features")
+
+
 def validate_boundaries(settings: Settings, marts_schema: str) -> GateReport:
-    """Raw files, the lake, and the marts in `marts_schema` (the audit schema before publishing)."""
-    context = _context(settings)
-    report = GateReport()
+    """Raw files, the lake, and the marts in `marts_schema` (the audit schema before publishing).
+
+    Each asset is read and validated in a child process of its own: GX works on pandas copies of the frame,
+    and at 10M flights the feature mart's alone peaks at several GiB; run one after another in one process,
+    the memory of each stayed with the next."""
     with settings.connect_warehouse(read_only=True) as con:
         raw_flights = con.execute("select count(*) from raw.flights").fetchone()[0]
         departed = con.execute(f"select count(*) from {marts_schema}.fct_flights where has_departed").fetchone()[0]
-
-    def read(frame: Callable[[duckdb.DuckDBPyConnection], pd.DataFrame]) -> pd.DataFrame:
-        # a connection per frame: closing it frees DuckDB's buffers before GX works on the frame
-        with settings.connect_warehouse(read_only=True) as con:
-            con.execute("set TimeZone = 'UTC'")
-            return frame(con)
-
-    def mart(name: str) -> Callable[[duckdb.DuckDBPyConnection], pd.DataFrame]:
-        def frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-            table = con.execute(f"select {', '.join(columns_checked(name))} from {marts_schema}.{name}")
-            return arrow_backed_frame(table.fetch_arrow_table())
-        return frame
-
-    # One frame at a time: each is validated and released before the next is read.
-    frames: dict[str, tuple[Callable[[duckdb.DuckDBPyConnection], pd.DataFrame], dict]] = {
-        "raw_files": (lambda con: raw_files_frame(settings, con), {}),
-        "lake_weather": (lambda con: lake_weather_frame(settings, con), {}),
-        "fct_flights": (mart("fct_flights"), {"raw_flights": raw_flights}),
-        "ml_flight_delay_features": (mart("ml_flight_delay_features"), {"departed_flights": departed}),
-    }
-    for asset, (frame, parameters) in frames.items():
-        report.results += run_asset(context, asset, read(frame), parameters)
+    parameters = {"fct_flights": {"raw_flights": raw_flights},
+                  "ml_flight_delay_features": {"departed_flights": departed}}
+    report = GateReport()
+    for asset in BOUNDARY_ASSETS:
+        report.results += in_child_process(validate_asset, settings, marts_schema, asset, parameters.get(asset, {}))
     report.docs_note = _localize_docs(settings)
     return report
+
+
+def validate_asset(settings: Settings, marts_schema: str, asset: str, parameters: dict) -> list[GateResult]:
+    """Read one asset's frame (only the columns its suites check) and run its suites."""
+    with settings.connect_warehouse(read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        if asset == "raw_files":
+            frame = raw_files_frame(settings, con)
+        elif asset == "lake_weather":
+            frame = lake_weather_frame(settings, con)
+        else:
+            table = con.execute(f"select {', '.join(columns_checked(asset))} from {marts_schema}.{asset}")
+            frame = arrow_backed_frame(table.fetch_arrow_table())
+    return run_asset(_context(settings), asset, frame, parameters)
 
 
 def validate_training_frame(settings: Settings, train: pd.DataFrame, validation_start: date) -> GateReport:

@@ -3,15 +3,15 @@
     A departure scheduled at S is known to be 15+ minutes late (or cancelled) from S + 15 min on; its delay is
     only known once it left, so before then it counts as "late so far" by T - S minutes (censored). -#}
 {{ config(materialized='table') }}
-{#- Look-back per side, hours; the column names say them: change them together. The carrier side counts
-    only statuses, which depend on the scheduled minute alone, so it joins departures counted per scheduled
-    minute: at national scale a carrier has several departures a minute, and the join shrinks as much. -#}
-{%- set windows = [
-    ('origin', 'origin_airport_code', 6),
-    ('dest', 'dest_airport_code', 6),
-] -%}
+{#- Look-back per side, hours; the column names say them: change them together.
+    Each side is computed at the coarsest grain its features depend on, then joined to the flights: the origin
+    side per flight (it splits by the flight's own carrier), the destination side per destination and as-of time,
+    the carrier side per carrier and as-of time. The carrier side counts statuses only, which depend on the
+    scheduled minute alone, so it joins departures counted per carrier and minute. At national scale many
+    flights share a destination or carrier and an as-of time, and the joins shrink as much. -#}
+{%- set origin_window_hours = 6 -%}
+{%- set dest_window_hours = 6 -%}
 {%- set carrier_window_hours = 3 -%}
-{%- set window_hours = [windows | map(attribute=2) | max, carrier_window_hours] | max -%}
 with
 
 flights as (
@@ -43,35 +43,79 @@ earlier_departures as (
 
 ),
 
--- each flight once per scheduled hour its look-back window touches: an equi-join key for the range joins
-as_of_hours as (
+dest_as_of_times as (
+
+    select distinct
+        dest_airport_code,
+        as_of_at_utc
+    from flights
+
+),
+
+carrier_as_of_times as (
+
+    select distinct
+        carrier_code,
+        as_of_at_utc
+    from flights
+
+),
+
+-- once per scheduled hour the look-back window touches: an equi-join key for the range joins
+origin_as_of_hours as (
 
     {{ flight_delays.hours_back(
-        'flights',
-        ['flight_id', 'carrier_code', 'origin_airport_code', 'dest_airport_code', 'as_of_at_utc'],
-        'as_of_at_utc', window_hours, 'scheduled_hour_at_utc'
+        'flights', ['flight_id', 'carrier_code', 'origin_airport_code', 'as_of_at_utc'],
+        'as_of_at_utc', origin_window_hours, 'scheduled_hour_at_utc'
     ) }}
 
 ),
 
-{% for side, key, side_window_hours in windows %}
+dest_as_of_hours as (
+
+    {{ flight_delays.hours_back(
+        'dest_as_of_times', ['dest_airport_code', 'as_of_at_utc'],
+        'as_of_at_utc', dest_window_hours, 'scheduled_hour_at_utc'
+    ) }}
+
+),
+
+carrier_as_of_hours as (
+
+    {{ flight_delays.hours_back(
+        'carrier_as_of_times', ['carrier_code', 'as_of_at_utc'],
+        'as_of_at_utc', carrier_window_hours, 'scheduled_hour_at_utc'
+    ) }}
+
+),
+
+{%- set sides = [
+    ('origin', 'origin_airport_code', origin_window_hours, ['flight_id'], true),
+    ('dest', 'dest_airport_code', dest_window_hours, ['dest_airport_code', 'as_of_at_utc'], false),
+] -%}
+{% for side, key, side_window_hours, grain, splits_by_carrier in sides %}
     {{ side }}_departures_in_window as (
 
         select
-            as_of_hours.flight_id,
+            {%- for column in grain %}
+            {{ side }}_as_of_hours.{{ column }},
+            {%- endfor %}
             earlier_departures.dep_delay_minutes,
             earlier_departures.is_cancelled,
-            as_of_hours.carrier_code = earlier_departures.carrier_code as is_same_carrier,
-            {{ flight_delays.minutes_between('earlier_departures.scheduled_departure_at_utc', 'as_of_hours.as_of_at_utc') }}
+            {%- if splits_by_carrier %}
+            {{ side }}_as_of_hours.carrier_code = earlier_departures.carrier_code as is_same_carrier,
+            {%- endif %}
+            {{ flight_delays.minutes_between('earlier_departures.scheduled_departure_at_utc',
+                                             side ~ '_as_of_hours.as_of_at_utc') }}
                 as minutes_since_scheduled
-        from as_of_hours
+        from {{ side }}_as_of_hours
         inner join earlier_departures
-            on as_of_hours.{{ key }} = earlier_departures.{{ key }}
-            and as_of_hours.scheduled_hour_at_utc = earlier_departures.scheduled_hour_at_utc
-        where as_of_hours.hours_back <= {{ side_window_hours }}
-            and earlier_departures.scheduled_departure_at_utc <= as_of_hours.as_of_at_utc
+            on {{ side }}_as_of_hours.{{ key }} = earlier_departures.{{ key }}
+            and {{ side }}_as_of_hours.scheduled_hour_at_utc = earlier_departures.scheduled_hour_at_utc
+        where {{ side }}_as_of_hours.hours_back <= {{ side_window_hours }}
+            and earlier_departures.scheduled_departure_at_utc <= {{ side }}_as_of_hours.as_of_at_utc
             and earlier_departures.scheduled_departure_at_utc
-            > {{ flight_delays.add_hours('as_of_hours.as_of_at_utc', -side_window_hours) }}
+            > {{ flight_delays.add_hours(side ~ '_as_of_hours.as_of_at_utc', -side_window_hours) }}
 
     ),
 
@@ -79,8 +123,10 @@ as_of_hours as (
     {{ side }}_visible_outcomes as (
 
         select
-            flight_id,
+            {{ grain | join(', ') }},
+            {%- if splits_by_carrier %}
             is_same_carrier,
+            {%- endif %}
             minutes_since_scheduled,
             {{ flight_delays.is_status_known() }} as is_status_known,
             {{ flight_delays.is_known_late_15() }} as is_known_late_15,
@@ -108,19 +154,20 @@ carrier_departures_by_minute as (
 carrier_departures_in_window as (
 
     select
-        as_of_hours.flight_id,
+        carrier_as_of_hours.carrier_code,
+        carrier_as_of_hours.as_of_at_utc,
         carrier_departures_by_minute.departures,
         carrier_departures_by_minute.late_15_departures,
-        {{ flight_delays.minutes_between('carrier_departures_by_minute.scheduled_departure_at_utc', 'as_of_hours.as_of_at_utc') }}
+        {{ flight_delays.minutes_between('carrier_departures_by_minute.scheduled_departure_at_utc',
+                                         'carrier_as_of_hours.as_of_at_utc') }}
             as minutes_since_scheduled
-    from as_of_hours
+    from carrier_as_of_hours
     inner join carrier_departures_by_minute
-        on as_of_hours.carrier_code = carrier_departures_by_minute.carrier_code
-        and as_of_hours.scheduled_hour_at_utc = carrier_departures_by_minute.scheduled_hour_at_utc
-    where as_of_hours.hours_back <= {{ carrier_window_hours }}
-        and carrier_departures_by_minute.scheduled_departure_at_utc <= as_of_hours.as_of_at_utc
+        on carrier_as_of_hours.carrier_code = carrier_departures_by_minute.carrier_code
+        and carrier_as_of_hours.scheduled_hour_at_utc = carrier_departures_by_minute.scheduled_hour_at_utc
+    where carrier_departures_by_minute.scheduled_departure_at_utc <= carrier_as_of_hours.as_of_at_utc
         and carrier_departures_by_minute.scheduled_departure_at_utc
-        > {{ flight_delays.add_hours('as_of_hours.as_of_at_utc', -carrier_window_hours) }}
+        > {{ flight_delays.add_hours('carrier_as_of_hours.as_of_at_utc', -carrier_window_hours) }}
 
 ),
 
@@ -146,12 +193,13 @@ origin_aggregated as (
 dest_aggregated as (
 
     select
-        flight_id,
+        dest_airport_code,
+        as_of_at_utc,
         sum(is_status_known) as departures_known_6h,
         sum(is_known_late_15) as late_15_6h,
         avg(late_so_far_minutes) as avg_late_so_far_minutes_6h
     from dest_visible_outcomes
-    group by flight_id
+    group by dest_airport_code, as_of_at_utc
 
 ),
 
@@ -159,11 +207,12 @@ carrier_aggregated as (
 
     -- the board's rule (macros/departure_board.sql) applied to a minute's departures at once
     select
-        flight_id,
+        carrier_code,
+        as_of_at_utc,
         sum({{ flight_delays.is_status_known() }} * departures) as departures_known_3h,
         sum({{ flight_delays.is_status_known() }} * late_15_departures) as late_15_3h
     from carrier_departures_in_window
-    group by flight_id
+    group by carrier_code, as_of_at_utc
 
 ),
 
@@ -198,9 +247,11 @@ final as (
     left join origin_aggregated
         on flights.flight_id = origin_aggregated.flight_id
     left join dest_aggregated
-        on flights.flight_id = dest_aggregated.flight_id
+        on flights.dest_airport_code = dest_aggregated.dest_airport_code
+        and flights.as_of_at_utc = dest_aggregated.as_of_at_utc
     left join carrier_aggregated
-        on flights.flight_id = carrier_aggregated.flight_id
+        on flights.carrier_code = carrier_aggregated.carrier_code
+        and flights.as_of_at_utc = carrier_aggregated.as_of_at_utc
 
 )
 
