@@ -97,14 +97,11 @@ carrier_as_of_hours as (
     {{ side }}_departures_in_window as (
 
         select
-            {%- for column in grain %}
-            {{ side }}_as_of_hours.{{ column }},
-            {%- endfor %}
+            {{ side }}_as_of_hours.{{ grain | join(', ' ~ side ~ '_as_of_hours.') }},
             earlier_departures.dep_delay_minutes,
             earlier_departures.is_cancelled,
-            {%- if splits_by_carrier %}
-            {{ side }}_as_of_hours.carrier_code = earlier_departures.carrier_code as is_same_carrier,
-            {%- endif %}
+            {{ (side ~ '_as_of_hours.carrier_code = earlier_departures.carrier_code as is_same_carrier,')
+               if splits_by_carrier }}
             {{ flight_delays.minutes_between('earlier_departures.scheduled_departure_at_utc',
                                              side ~ '_as_of_hours.as_of_at_utc') }}
                 as minutes_since_scheduled
@@ -124,9 +121,7 @@ carrier_as_of_hours as (
 
         select
             {{ grain | join(', ') }},
-            {%- if splits_by_carrier %}
-            is_same_carrier,
-            {%- endif %}
+            {{ 'is_same_carrier,' if splits_by_carrier }}
             minutes_since_scheduled,
             {{ flight_delays.is_status_known() }} as is_status_known,
             {{ flight_delays.is_known_late_15() }} as is_known_late_15,
