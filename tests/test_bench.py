@@ -20,7 +20,7 @@ from bench.generate import (
     vary_flights,
     vary_weather,
 )
-from bench.run import flow_env, results_table
+from bench.run import flow_env, peer_table, results_table
 from flightdelay.sample import MAJOR_AIRPORT_STATIONS, write_sample
 
 
@@ -121,6 +121,8 @@ def test_split_follows_the_generated_years_and_the_table_renders(tmp_path):
                                                              "peak_rss_mib": 2048.0},
               "stages": [{"name": "train", "seconds": 50.0}], "test_roc_auc": 0.77, "baseline_test_roc_auc": 0.63,
               "machine": {"cores": 2, "memory_gib": 23.5}}
+    failed_peer = peer_table([{**result, "peer": {"failed": "the all-Spark peer at SF=3 failed (exit 1)"}}])
+    assert "| SF=3 | 1,010,328 | 100.0 | the all-Spark peer at SF=3 failed (exit 1) |" in failed_peer
     table = results_table([result]).splitlines()
     assert table[2].startswith("| SF=3 | 1,010,328 | 100.0 | 150.0 | 2.00 |")
     assert "| 50.0 |" in table[2] and "0.7700" in table[2]
