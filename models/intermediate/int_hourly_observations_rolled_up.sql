@@ -3,7 +3,6 @@
     before the row's own time are used, so joining a flight to its as-of observation leaks nothing. -#}
 {#- A table, not a view: every flight's as-of lookup reads it, so the windows are computed once. -#}
 {{ config(materialized='table') }}
-
 with
 
 observations as (
@@ -71,19 +70,21 @@ final as (
         station_id,
 
         -- numerics
-        sum(case when is_within_3h then earlier_precip_in end) as precip_3h_in,
-        sum(earlier_precip_in) as precip_6h_in,
+        -- sums and means over exact decimals: float sums depend on the order the join delivers rows in,
+        -- which is not fixed, and a rerun must reproduce every feature to the last bit
+        {{ flight_delays.exact_sum('case when is_within_3h then earlier_precip_in end') }} as precip_3h_in,
+        {{ flight_delays.exact_sum('earlier_precip_in') }} as precip_6h_in,
         min(case when is_within_3h then earlier_visibility_mi end) as min_visibility_3h_mi,
         max(case when is_within_3h then earlier_wind_gust_mph end) as max_wind_gust_3h_mph,
         max(case when is_within_3h then earlier_wind_speed_mph end) as max_wind_speed_3h_mph,
         -- change against the reports 3 to 2 hours earlier (one report on the hourly cycle)
-        max(sea_level_pressure_inhg) - avg(
+        max(sea_level_pressure_inhg) - cast(avg(
             case
                 when earlier_observed_at_utc <= {{ flight_delays.add_hours('observed_at_utc', -2) }}
                     and earlier_observed_at_utc >= {{ flight_delays.add_hours('observed_at_utc', -3) }}
-                    then earlier_pressure_inhg
+                    then cast(earlier_pressure_inhg as {{ dbt.type_numeric() }})
             end
-        ) as pressure_change_3h_inhg,
+        ) as {{ dbt.type_float() }}) as pressure_change_3h_inhg,
         count(*) as observations_6h,
 
         -- timestamps
