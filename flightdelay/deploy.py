@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flightdelay.modeling import CHANNELS  # the folders export_channels writes
 from flightdelay.settings import Settings
 
 STEPS = ("stage", "catalog", "emr", "redshift", "sagemaker")
@@ -55,7 +56,6 @@ XGBOOST_FRAMEWORK_VERSION = "1.7-1"
 EMR_RELEASE = "emr-7.5.0"
 GLUE_CATALOG_FACTORY = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
-CHANNELS = ("train", "validation", "test")  # the ML channels staged to S3 and handed to the training job
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import pandas as pd
 from flightdelay.settings import Settings
 
 FEATURE_MART = "marts.ml_flight_delay_features"
+CHANNELS = ("train", "validation", "test")  # the channel folders ml/train.py reads (SM_CHANNEL_*)
 PREDICTIONS_TABLE = "ml.flight_delay_predictions"
 
 
@@ -51,7 +52,7 @@ def export_channels(settings: Settings) -> dict[str, int]:
     channels_dir = settings.ml_dir / "channels"
     counts = {}
     with settings.connect_warehouse(read_only=True) as con:
-        for channel in ("train", "validation", "test"):
+        for channel in CHANNELS:
             folder = channels_dir / channel
             folder.mkdir(parents=True, exist_ok=True)
             for old in folder.glob("*.parquet"):
