@@ -10,22 +10,30 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import shutil
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
+from typing import BinaryIO
 
-from flightdelay.load import FIELDS, canonical_header
+from flightdelay.load import FIELDS, canonical_header, sha256_of
 from flightdelay.settings import Settings
 
 
 class IngestError(ValueError):
-    """A file that cannot be ingested; the message names it and says why."""
+    """A file that cannot be ingested; the message names it and says why. `results` holds what the same
+    call did ingest."""
+
+    def __init__(self, message: str, results: list[IngestResult] | None = None):
+        super().__init__(message)
+        self.results = results or []
 
 
 BTS_REQUIRED = tuple(f.source for f in FIELDS if f.required)
-LCD_REQUIRED = ("STATION", "DATE", "REPORT_TYPE")
+# and REPORT_TYPE or an Hourly* column: LCD files cut down to STATION, DATE and a few Hourly* columns are common
+LCD_REQUIRED = ("STATION", "DATE")
 CDO_REQUIRED = ("STATION", "DATE")
 CDO_ELEMENTS = ("TMAX", "TMIN", "TAVG", "PRCP", "SNOW", "AWND")
 # ID(11) YEAR(4) MONTH(2) ELEMENT(4) then day groups: the start of every GHCN-Daily line
@@ -46,11 +54,12 @@ class IngestResult:
     rows_read: int
     rows_loaded: int
     rows_quarantined: int
+    blank_lines: int = 0
     note: str = ""
 
     @property
     def reconciles(self) -> bool:
-        return self.rows_read == self.rows_loaded + self.rows_quarantined
+        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.blank_lines
 
 
 def _csv_header(text: str) -> list[str]:
@@ -68,6 +77,8 @@ def classify_header(path: Path, header: list[str]) -> str:
     if not bts_missing:
         return "bts_csv"
     lcd_missing = [c for c in LCD_REQUIRED if c not in upper]
+    if not any(h == "REPORT_TYPE" or h.startswith("HOURLY") for h in upper):
+        lcd_missing.append("'REPORT_TYPE' or one of the Hourly* columns")
     if not lcd_missing:
         return "lcd_hourly"
     cdo_missing = [c for c in CDO_REQUIRED if c not in upper]
@@ -81,6 +92,36 @@ def classify_header(path: Path, header: list[str]) -> str:
     )
 
 
+# A header is short; reading more than this to find the first line would read a hostile file whole.
+HEADER_PROBE_BYTES = 64 * 1024
+# Outputs below this size are never refused for their compression ratio: small CSVs compress very well.
+RATIO_FLOOR_BYTES = 64 << 20
+
+
+def _first_line(handle: BinaryIO) -> str:
+    return handle.readline(HEADER_PROBE_BYTES).decode("utf-8-sig", errors="replace").rstrip("\r\n")
+
+
+def _check_name(path: Path, name: str) -> str:
+    """A landing name is the file's own name: it must be a plain name a shell, Spark and S3 keep as is."""
+    if not name or name in (".", "..") or name.startswith(".") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise IngestError(f"{path}: the name {name!r} cannot be landed (empty, hidden or with control characters); "
+                          "rename the file and ingest it again")
+    return name
+
+
+def _zip_member(path: Path) -> zipfile.ZipInfo:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise IngestError(f"{path}: not a readable zip archive ({error}); download it again") from None
+    members = [m for m in infos if m.filename.lower().endswith(".csv") and not m.is_dir()]
+    if len(members) != 1:
+        raise IngestError(f"{path}: a BTS monthly .zip holds one CSV; found {[m.filename for m in infos]}")
+    return members[0]
+
+
 def detect(path: Path) -> Detected:
     path = Path(path)
     if not path.is_file():
@@ -88,42 +129,111 @@ def detect(path: Path) -> Detected:
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: file is empty")
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.namelist() if m.lower().endswith(".csv") and not m.endswith("/")]
-            if len(members) != 1:
-                raise IngestError(f"{path}: a BTS monthly .zip holds one CSV; found {members or archive.namelist()}")
-            with archive.open(members[0]) as handle:
-                first_line = handle.readline().decode("utf-8-sig", errors="replace")
+        member = _zip_member(path)
+        try:
+            with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
+                first_line = _first_line(handle)
+        except (RuntimeError, NotImplementedError, zipfile.BadZipFile, OSError, EOFError) as error:
+            raise IngestError(f"{path}: cannot read {member.filename} inside the zip ({error}); "
+                              "download it again, unencrypted") from None
         if classify_header(path, _csv_header(first_line)) != "bts_csv":
-            raise IngestError(f"{path}: the CSV inside ({members[0]}) is not a BTS On-Time Reporting file")
-        return Detected(path, "bts_zip", Path(members[0]).name)
+            raise IngestError(f"{path}: the CSV inside ({member.filename}) is not a BTS On-Time Reporting file")
+        # zips made on Windows separate folders with backslashes; the member's folders are never used
+        return Detected(path, "bts_zip", _check_name(path, PureWindowsPath(member.filename).name))
     with path.open("rb") as handle:
-        first_line = handle.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")
+        first_line = _first_line(handle)
     if DLY_LINE.match(first_line):
-        return Detected(path, "ghcn_dly", path.name if path.suffix == ".dly" else path.name + ".dly")
-    return Detected(path, classify_header(path, _csv_header(first_line)), path.name)
+        name = path.name if path.suffix == ".dly" else path.name + ".dly"
+        return Detected(path, "ghcn_dly", _check_name(path, name))
+    return Detected(path, classify_header(path, _csv_header(first_line)), _check_name(path, path.name))
 
 
 LANDING_DIRS = {"bts_csv": "bts", "bts_zip": "bts", "lcd_hourly": "lcd", "cdo_daily": "cdo", "ghcn_dly": "ghcn"}
+PARTIAL = ".partial-"
 
 
-def land(settings: Settings, detected: Detected) -> Path:
-    """Copy (or unzip) the file into the raw zone the steps read; an identical file already there stays."""
-    target_dir = settings.raw_dir / LANDING_DIRS[detected.format]
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / detected.landing_name
-    if detected.format == "bts_zip":
-        with zipfile.ZipFile(detected.path) as archive:
-            member = next(m for m in archive.namelist() if Path(m).name == detected.landing_name)
-            data = archive.read(member)
-        if not (target.exists() and target.read_bytes() == data):
-            target.write_bytes(data)
-        return target
-    if target.exists() and target.resolve() == detected.path.resolve():
-        return target
-    if not (target.exists() and target.read_bytes() == detected.path.read_bytes()):
-        shutil.copyfile(detected.path, target)
-    return target
+def landing_target(settings: Settings, detected: Detected) -> Path:
+    return settings.raw_dir / LANDING_DIRS[detected.format] / detected.landing_name
+
+
+def unzip_member(settings: Settings, path: Path, target: Path) -> None:
+    """Stream the zip's CSV to `target`, refusing a zip bomb: more than `max_unzipped_bytes`, or more than
+    `max_zip_ratio` times the compressed size (counted as it expands: declared sizes can lie)."""
+    member = _zip_member(path)
+    limit = min(settings.max_unzipped_bytes,
+                max(int(settings.max_zip_ratio * max(member.compress_size, 1)), RATIO_FLOOR_BYTES))
+    if member.file_size > limit:
+        raise IngestError(_bomb(path, member, member.file_size, limit, settings))
+    written = 0
+    with zipfile.ZipFile(path) as archive, archive.open(member) as source, target.open("wb") as out:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            written += len(block)
+            if written > limit:
+                raise IngestError(_bomb(path, member, written, limit, settings))
+            out.write(block)
+
+
+def _bomb(path: Path, member: zipfile.ZipInfo, size: int, limit: int, settings: Settings) -> str:
+    return (f"{path}: {member.filename} expands to more than {limit:,} bytes ({size:,} so far, from "
+            f"{member.compress_size:,} compressed); refused as a possible zip bomb. If the file is genuine, raise "
+            f"FLIGHTDELAY_MAX_UNZIPPED_BYTES (now {settings.max_unzipped_bytes:,}) or FLIGHTDELAY_MAX_ZIP_RATIO "
+            f"(now {settings.max_zip_ratio:g})")
+
+
+def stage(settings: Settings, detected: Detected) -> Path:
+    """A private copy beside the landing place, under a name no step reads (`.<name>.partial-<pid>`): what
+    is loaded from it lands by a rename only once it was read and loaded."""
+    target = landing_target(settings, detected)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}{PARTIAL}{os.getpid()}")
+    try:
+        if detected.format == "bts_zip":
+            unzip_member(settings, detected.path, temp)
+        else:
+            shutil.copyfile(detected.path, temp)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+@dataclass(frozen=True)
+class Landed:
+    target: Path
+    replaced: Path | None  # where the earlier file of the same name was kept
+    note: str
+
+
+def commit_landing(settings: Settings, temp: Path, target: Path) -> Landed:
+    """Rename the staged copy into place. An earlier, different file of the same name (a re-delivered month)
+    is never overwritten silently: it is kept under raw/_replaced/ and the report says so."""
+    if target.exists() and sha256_of(target) == sha256_of(temp):
+        temp.unlink()
+        return Landed(target, None, "")
+    replaced = None
+    if target.exists():
+        replaced = settings.raw_dir / "_replaced" / target.parent.name / f"{target.stem}.{sha256_of(target)[:12]}" \
+            f"{target.suffix}"
+        replaced.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(target, replaced)
+    os.replace(temp, target)
+    note = f"replaces the earlier {target.name}, kept as {replaced}" if replaced else ""
+    return Landed(target, replaced, note)
+
+
+def undo_landing(landed: Landed) -> None:
+    landed.target.unlink(missing_ok=True)
+    if landed.replaced is not None:
+        os.replace(landed.replaced, landed.target)
+
+
+def remove_stale_partials(settings: Settings) -> None:
+    """Staged copies left by a killed ingest (its process is gone) are removed."""
+    for folder in {settings.raw_dir / name for name in LANDING_DIRS.values()}:
+        for partial in folder.glob(f".*{PARTIAL}*") if folder.is_dir() else ():
+            pid = partial.name.rsplit(PARTIAL, 1)[-1]
+            if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+                partial.unlink(missing_ok=True)
 
 
 DATA_SUFFIXES = (".csv", ".zip", ".dly")
@@ -144,50 +254,115 @@ def collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     return files, skipped
 
 
+def refuse_name_clashes(settings: Settings, detected: list[Detected]) -> list[Detected]:
+    """Two different files that would land under one name (same base name from different folders) are
+    refused before anything lands; the same file named twice is ingested once."""
+    by_target: dict[Path, Detected] = {}
+    unique = []
+    for d in detected:
+        target = landing_target(settings, d)
+        other = by_target.setdefault(target, d)
+        if other is d:
+            unique.append(d)
+        elif sha256_of(other.path) != sha256_of(d.path):
+            raise IngestError(f"{d.path} and {other.path} would both land as {target}: two different files of one "
+                              "name would replace each other. Rename one (for example add the month or the source) "
+                              "and ingest again; nothing was landed")
+    return unique
+
+
 def ingest(settings: Settings, paths: list[Path]) -> list[IngestResult]:
     from flightdelay import pipeline
 
     files, skipped = collect(paths)
     if not files:
         raise IngestError(f"nothing to ingest: no .csv, .zip or .dly files under {[str(p) for p in paths]}")
-    detected = [detect(path) for path in files]  # refuse before landing anything
+    detected = refuse_name_clashes(settings, [detect(path) for path in files])  # refuse before landing anything
+    remove_stale_partials(settings)
 
-    landed = {d: land(settings, d) for d in detected}
     results: list[IngestResult] = []
-    flight_files = [landed[d] for d in detected if d.format in ("bts_csv", "bts_zip")]
-    if flight_files:
-        from flightdelay.load import load_flights
-
-        loads = load_flights(settings.warehouse_path, flight_files, airport_id_map=settings.airport_id_map)
-        by_name = {load.source_file: load for load in loads}
-        for d in detected:
-            if d.format in ("bts_csv", "bts_zip"):
-                load = by_name[landed[d].name]
-                results.append(IngestResult(str(d.path), d.format, load.rows_read, load.rows_loaded,
-                                            load.rows_rejected, "" if load.status == "loaded" else load.status))
+    failures: list[str] = []
+    flights = [d for d in detected if d.format in ("bts_csv", "bts_zip")]
+    if flights:
+        results += _ingest_flights(settings, flights, failures)
     weather = [d for d in detected if d.format in ("lcd_hourly", "cdo_daily", "ghcn_dly")]
     if weather:
-        # the lake is rebuilt from the whole raw weather zone, the files just landed included
-        result = pipeline.run_weather_job(settings, allow_daily_only=True)
-        per_file = {row["source_file"]: row for row in [*result["files"], *(result.get("cdo_files") or [])]}
-        for d in weather:
-            row = per_file.get(landed[d].name)
-            if row is None:
-                raise IngestError(f"{d.path}: landed as {landed[d]} but the weather job did not report it")
-            results.append(IngestResult(str(d.path), d.format, row["rows_read"], row["rows_loaded"],
-                                        row["rows_quarantined"]))
+        results += _ingest_weather(settings, weather, pipeline)
+    if failures:
+        raise IngestError("\n".join(failures) + ("\nThe other files were ingested." if results else ""), results)
     broken = [r for r in results if not r.reconciles]
     if broken:
-        raise IngestError(f"rows read != loaded + quarantined: {broken}")
-    results += [IngestResult(str(path), "skipped", 0, 0, 0, "not a data file suffix") for path in skipped]
+        raise IngestError(f"rows read != loaded + quarantined + blank: {broken}")
+    results += [IngestResult(str(path), "skipped", 0, 0, 0, note="not a data file suffix") for path in skipped]
+    return results
+
+
+def _ingest_flights(settings: Settings, flights: list[Detected], failures: list[str]) -> list[IngestResult]:
+    """Each file is staged, loaded from the staged copy under its landing name, and landed only when its
+    load committed; a file that cannot be read is refused whole and nothing of it lands."""
+    from flightdelay.load import DuckDBFlightLoader, LoadError
+
+    results = []
+    with DuckDBFlightLoader(settings.warehouse_path, settings.airport_id_map) as loader:
+        for d in flights:
+            try:
+                temp = stage(settings, d)
+            except IngestError as refused:
+                failures.append(f"REFUSED {refused}")
+                continue
+            try:
+                load = loader.load_file(temp, source_name=d.landing_name)
+            except LoadError as error:
+                temp.unlink(missing_ok=True)
+                failures.append(f"REFUSED {str(error).replace(str(temp), str(d.path))}; nothing of it was landed")
+                continue
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            if load.status.startswith("duplicate"):
+                temp.unlink()  # landing it would make every later `load` find the same flights twice
+                note = f"not landed: the same bytes were loaded as {load.status.removeprefix('duplicate of ')}"
+            else:
+                landed = commit_landing(settings, temp, landing_target(settings, d))
+                note = "; ".join(n for n in ("" if load.status == "loaded" else load.status, landed.note) if n)
+            results.append(IngestResult(str(d.path), d.format, load.rows_read, load.rows_loaded, load.rows_rejected,
+                                        load.blank_lines, note))
+    return results
+
+
+def _ingest_weather(settings: Settings, weather: list[Detected], pipeline) -> list[IngestResult]:
+    """The Spark job reads the raw weather zone, so the files land first; if the job fails they are taken
+    out again (and what they replaced put back), so nothing stays landed that was not read."""
+    landed: dict[Detected, Landed] = {}
+    try:
+        for d in weather:
+            landed[d] = commit_landing(settings, stage(settings, d), landing_target(settings, d))
+        result = pipeline.run_weather_job(settings, allow_daily_only=True)
+    except BaseException as failure:
+        for done in landed.values():
+            undo_landing(done)
+        if isinstance(failure, IngestError):
+            raise
+        if isinstance(failure, Exception):
+            raise IngestError(f"{[str(d.path) for d in weather]}: the weather job failed, so none of them was "
+                              f"landed: {failure}") from failure
+        raise
+    per_file = {row["source_file"]: row for row in [*result["files"], *(result.get("cdo_files") or [])]}
+    results = []
+    for d in weather:
+        row = per_file.get(d.landing_name)
+        if row is None:
+            raise IngestError(f"{d.path}: landed as {landed[d].target} but the weather job did not report it")
+        results.append(IngestResult(str(d.path), d.format, row["rows_read"], row["rows_loaded"],
+                                    row["rows_quarantined"], row.get("blank_lines", 0), landed[d].note))
     return results
 
 
 def render(results: list[IngestResult]) -> str:
     width = max([len(Path(r.source).name) for r in results] + [4])
-    lines = [f"{'file':<{width}}  {'format':<10}  {'read':>9}  {'loaded':>9}  {'quarantined':>11}"]
+    lines = [f"{'file':<{width}}  {'format':<10}  {'read':>9}  {'loaded':>9}  {'quarantined':>11}  {'blank':>6}"]
     for r in results:
         note = f"  ({r.note})" if r.note else ""
         lines.append(f"{Path(r.source).name:<{width}}  {r.format:<10}  {r.rows_read:>9,}  {r.rows_loaded:>9,}  "
-                     f"{r.rows_quarantined:>11,}{note}")
+                     f"{r.rows_quarantined:>11,}  {r.blank_lines:>6,}{note}")
     return "\n".join(lines)

@@ -154,7 +154,7 @@ class FileLoad:
     rows_loaded: int
     rows_rejected: int
     blank_lines: int = 0
-    lines_read: int | None = None  # physical lines after the header
+    lines_read: int | None = None  # physical lines in the file, the header included
 
     @property
     def reconciles(self) -> bool:
@@ -229,21 +229,24 @@ def _shown(value_sql: str) -> str:
             "|| ''''")
 
 
-def _rule(field: FieldSpec, present: bool) -> tuple[str, str]:
+def _rule(field: FieldSpec, label: str | None) -> tuple[str, str]:
     """(typed value expression, reason expression: null when the value is fine) over the temp table
-    `landed`, whose columns are named after FIELDS: no name taken from a file reaches this SQL."""
-    if not present:
+    `landed`, whose columns are named after FIELDS: no name taken from a file reaches this SQL. `label` is
+    the column the value came from, as the reason names it (DEP_DELAY_NEW standing in for DEP_DELAY);
+    None when the file lacks the field."""
+    if label is None:
         reason = f"'{field.source}: required value is missing'" if field.required else "null"
         return f"cast(null as {SQL_TYPES[field.kind]})", reason
     v = f"nullif(trim(\"{field.column}\"), '')"
     shown = _shown(v)
-    cannot = f"'{field.source}: cannot parse ' || {shown} || ' as {field.kind}'"
+    name = _q(f"{label}: ")
+    cannot = f"{name} || 'cannot parse ' || {shown} || ' as {field.kind}'"
     if field.kind == "date":
         parsed = "cast(coalesce(" + ", ".join(f"try_strptime({v}, {_q(fmt)})" for fmt in DATE_FORMATS) + ") as date)"
         low, high = DATE_RANGE
         valid = f"{parsed} between date '{low}' and date '{high}'"
         typed = f"case when {valid} then {parsed} end"
-        reason = (f"case when {parsed} is null then {cannot} when not ({valid}) then '{field.source}: ' || {shown} "
+        reason = (f"case when {parsed} is null then {cannot} when not ({valid}) then {name} || {shown} "
                   f"|| ' is outside the plausible range [{low}, {high}]' end")
     elif field.kind == "hhmm":
         as_int = f"try_cast({v} as integer)"
@@ -267,15 +270,15 @@ def _rule(field: FieldSpec, present: bool) -> tuple[str, str]:
         if field.kind == "int":
             typed = f"try_cast({typed} as integer)"
         reason = (f"case when {parsed} is null then {cannot} "
-                  f"when not isfinite({parsed}) then '{field.source}: ' || {shown} || ' is not a finite number' "
-                  f"when not ({valid}) then '{field.source}: ' || {shown} || ' is not {expected}' end")
+                  f"when not isfinite({parsed}) then {name} || {shown} || ' is not a finite number' "
+                  f"when not ({valid}) then {name} || {shown} || ' is not {expected}' end")
     else:
         pattern = {"carrier": "[A-Z0-9]{2,3}", "airport": "[A-Z0-9]{3}", "text": "[!-~]{1,10}"}[field.kind]
         valid = f"regexp_full_match({v}, '{pattern}')"
         typed = f"case when {valid} then {v} end"
         reason = f"case when not {valid} then {cannot} end"
     if field.required:
-        reason = f"case when {v} is null then '{field.source}: required value is missing' else {reason} end"
+        reason = f"case when {v} is null then {name} || 'required value is missing' else {reason} end"
     else:
         reason = f"case when {v} is not null then {reason} end"
     return typed, reason
@@ -294,9 +297,11 @@ class _Layout:
     def columns(self) -> list[str]:
         return [*self.positions, *self.mapped_ids]
 
-    @property
-    def present(self) -> dict[str, bool]:
-        return {f.source: f.column in self.positions or f.column in self.mapped_ids for f in FIELDS}
+    def label(self, field: FieldSpec) -> str | None:
+        """The file's column a field's value comes from (None: the file lacks it)."""
+        if field.column in self.positions:
+            return self.header[self.positions[field.column]]
+        return field.source if field.column in self.mapped_ids else None
 
     @property
     def used(self) -> set[int]:
@@ -386,7 +391,10 @@ class DuckDBFlightLoader:
                 [name, sha],
             ).fetchone()
             load = FileLoad(name, sha, "unchanged", *counts)
+            self.con.execute("begin transaction")
             self._audit(load)
+            reconciliation.write(self.con, "flights", [load.counts])  # checked again in this run
+            self.con.execute("commit")
             return load
         return self._load(path, name, sha)
 
@@ -471,8 +479,7 @@ class DuckDBFlightLoader:
         try:
             layout, records = self._stage(path)
             counts = records.counts
-            present = layout.present
-            rules = [_rule(f, present[f.source]) for f in FIELDS]
+            rules = [_rule(f, layout.label(f)) for f in FIELDS]
             typed = ",\n".join(f"{expr} as {f.column}" for f, (expr, _) in zip(FIELDS, rules, strict=True))
             reasons = ", ".join(reason for _, reason in rules)
             con.execute(
@@ -503,7 +510,7 @@ class DuckDBFlightLoader:
                 rejected = con.execute(
                     "select count(*) from raw.flights_rejected where source_file = ?", [name]).fetchone()[0]
                 load = FileLoad(name, sha, "loaded", counts.rows_read, loaded, rejected, counts.blank_lines,
-                                lines_read=max(count_lines(path) - counts.header_line, 0))
+                                lines_read=count_lines(path))
                 if not load.reconciles:
                     raise LoadError(
                         f"{path}: reconciliation failed: read {load.rows_read} != loaded {loaded} + rejected "

@@ -26,6 +26,7 @@ import pyarrow as pa  # noqa: E402
 from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
 
 from flightdelay import docs_assets  # noqa: E402
+from flightdelay.load import count_lines  # noqa: E402
 from flightdelay.progress import in_child_process  # noqa: E402
 from flightdelay.settings import Settings  # noqa: E402
 
@@ -81,17 +82,8 @@ def _between(ranges: dict[str, tuple[float, float]], mostly: float = 1.0) -> lis
             for c, (lo, hi) in ranges.items()]
 
 
-WEATHER_RANGES = {
-    "temp_f": (-60, 130),
-    "dew_point_f": (-80, 100),
-    "relative_humidity_pct": (0, 100),
-    "wind_direction_deg": (0, 360),
-    "wind_speed_mph": (0, 150),
-    "wind_gust_mph": (0, 200),
-    "precip_in": (0, 10),
-    "sea_level_pressure_inhg": (27, 32),
-    "visibility_mi": (0, 10),
-}
+# The ranges the Spark weather job nulls values outside of: defined once, in raw_contracts.ranges.
+from raw_contracts.ranges import WEATHER_RANGES  # noqa: E402
 
 
 def raw_files_critical() -> list:
@@ -225,11 +217,12 @@ def _count_data_lines(path) -> int | None:
 def raw_files_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     frame = con.execute("""
         with loads as (
-            select source_file, file_sha256, rows_read, loaded_at
+            select source_file, file_sha256, rows_read, lines_read, loaded_at
             from raw.load_audit where status = 'loaded'
         ),
         latest as (
-            select source_file, arg_max(file_sha256, loaded_at) as file_sha256, max(loaded_at) as loaded_at
+            select source_file, arg_max(file_sha256, loaded_at) as file_sha256, max(loaded_at) as loaded_at,
+                   arg_max(lines_read, loaded_at) as lines_read
             from loads group by source_file
         ),
         previous as (
@@ -240,23 +233,29 @@ def raw_files_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.Da
             group by loads.source_file
         )
         select s.source_kind, s.source_file, s.rows_read, s.rows_loaded, s.rows_quarantined,
-               s.rows_loaded + s.rows_quarantined as rows_accounted_for,
+               s.rows_loaded + s.rows_quarantined + coalesce(s.blank_lines, 0) as rows_accounted_for,
+               l.lines_read,
                s.rows_quarantined / greatest(s.rows_read, 1) as quarantined_share,
                case when s.source_kind = 'flights' and p.previous_rows_read > 0
                     then s.rows_read / p.previous_rows_read else 1.0 end as rows_vs_previous_load,
                date_diff('minute', s.checked_at, now()::timestamp) / 60.0 as hours_since_checked
         from raw.data_quality_summary as s
         left join previous as p on s.source_kind = 'flights' and s.source_file = p.source_file
+        left join latest as l on s.source_kind = 'flights' and s.source_file = l.source_file
         order by s.source_kind, s.source_file""").df()
     folders = {"flights": settings.flights_raw_dir, "weather": settings.weather_raw_dir,
                "weather_daily": settings.cdo_daily_raw_dir}
+    # The loader recorded how many physical lines the file had when it read it (a quoted line break makes two
+    # lines one record); recounting the landed file checks it was read to the end and is the file loaded.
     frame["file_data_lines"] = [
-        _count_data_lines(folders[kind] / name) for kind, name in zip(frame.source_kind, frame.source_file,
-                                                                       strict=True)
+        _count_data_lines(folders[kind] / name) if pd.isna(lines)
+        else count_lines(folders[kind] / name) - int(lines - rows) if (folders[kind] / name).exists() else None
+        for kind, name, lines, rows in zip(frame.source_kind, frame.source_file, frame.lines_read, frame.rows_read,
+                                           strict=True)
     ]
     # A file no longer on disk cannot be recounted: compare it with itself rather than fail.
     frame["file_data_lines"] = frame["file_data_lines"].fillna(frame["rows_read"]).astype("int64")
-    return frame
+    return frame.drop(columns=["lines_read"])
 
 
 def humidity_from_temperatures(temp_f: pd.Series, dew_point_f: pd.Series) -> pd.Series:

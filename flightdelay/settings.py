@@ -57,6 +57,10 @@ class Settings:
     # DuckDB's own default is 80% of RAM; with a cap its joins and sorts spill to disk instead (profiles.yml
     # reads the same variable for dbt).
     duckdb_memory_limit: str = "4GB"
+    # Zip bombs: the most a zipped download may expand to, in bytes and as a multiple of its compressed size
+    # (a BTS month with every column is about 250 MB, ten times its zip).
+    max_unzipped_bytes: int = 4 << 30
+    max_zip_ratio: float = 100.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -139,4 +143,6 @@ def load_settings() -> Settings:
         spark_master=os.environ.get("FLIGHTDELAY_SPARK_MASTER", "local[2]"),
         cdo_units=os.environ.get("FLIGHTDELAY_CDO_UNITS", "standard"),
         duckdb_memory_limit=os.environ.get("FLIGHTDELAY_DUCKDB_MEMORY_LIMIT", "4GB"),
+        max_unzipped_bytes=int(os.environ.get("FLIGHTDELAY_MAX_UNZIPPED_BYTES", str(4 << 30))),
+        max_zip_ratio=float(os.environ.get("FLIGHTDELAY_MAX_ZIP_RATIO", "100")),
     )

@@ -63,6 +63,7 @@ class LineCounts:
 
 
 PREVIEW_CHARS = 60
+HEAD_BYTES = 4_096
 QUARANTINE_TEXT_CHARS = 2_000
 
 
@@ -83,6 +84,7 @@ class CsvRecords:
     def __init__(self, handle: BinaryIO, limits: Limits = Limits()):
         self.limits = limits
         self.counts = LineCounts()
+        self._overlong: dict[int, bytes] = {}  # the start of each line over the byte limit, by line number
         self._lines = self._physical_lines(handle)
         self._pending: deque[tuple[int, bytes | None]] = deque()
         csv.field_size_limit(max(csv.field_size_limit(), limits.max_line_bytes * limits.max_record_lines))
@@ -110,6 +112,7 @@ class CsvRecords:
                     if not more or more.endswith(b"\n"):
                         break
                 number += 1
+                self._overlong[number] = chunk[:HEAD_BYTES]
                 yield number, None
                 continue
             if chunk.endswith(b"\n"):
@@ -181,7 +184,7 @@ class CsvRecords:
                 return
             number, data = item
             if data is None:
-                yield BadRecord(number, f"line is longer than {limits.max_line_bytes:,} bytes", "")
+                yield self._overlong_record(number)
                 continue
             if not data.strip():
                 self.counts.blank_lines += 1
@@ -218,6 +221,16 @@ class CsvRecords:
             # A quote opened on this line and never closed in a way that makes a record: a stray quote.
             yield BadRecord(number, self._unterminated_reason(first_line), _quarantine_text(first_line))
             self._pending.extendleft(reversed(consumed))  # the lines after it are records of their own
+
+    def _overlong_record(self, number: int) -> BadRecord:
+        """A line over the byte limit was skipped, not held: its start names the field that runs on (the one
+        after the last delimiter there, assuming no quoted delimiters before it)."""
+        head = self._overlong.pop(number, b"")
+        text = head.decode("utf-8", "replace")
+        index = text.count(",")
+        value = text.rsplit(",", 1)[-1]
+        return BadRecord(number, f"{self._field_name(index)}: line is longer than {self.limits.max_line_bytes:,} "
+                         f"bytes, this value runs on: {preview(value)}", _quarantine_text(head))
 
     def _unterminated_reason(self, line: bytes) -> str:
         fields = next(csv.reader([line.decode("utf-8", "surrogateescape")], strict=False))

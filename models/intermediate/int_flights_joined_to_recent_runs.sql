@@ -87,7 +87,8 @@ final as (
         flights.flight_id,
 
         -- numerics
-        coalesce(aggregated.runs, 0) as flight_number_runs_7d,
+        -- unknown, not zero, when the file carried no flight number
+        case when flights.flight_number is not null then coalesce(aggregated.runs, 0) end as flight_number_runs_7d,
         {{ flight_delays.safe_ratio('aggregated.runs_late_15', 'aggregated.runs_known') }}
             as flight_number_late_15_share_7d,
         aggregated.avg_late_so_far_minutes as flight_number_avg_late_so_far_minutes_7d,

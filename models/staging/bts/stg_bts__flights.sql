@@ -26,12 +26,43 @@ source as (
 
 ),
 
+-- Extracts without a flight number (course and Kaggle files, the BTS form with few boxes ticked) key a
+-- flight by date, carrier, origin, destination and scheduled minute; the rare flights that share all five
+-- (two aircraft on one route in the same minute) are numbered in file order.
+numbered as (
+
+    select
+        *,
+        cast(null as bigint) as same_minute_ordinal
+    from source
+    where op_carrier_fl_num is not null
+
+    union all
+
+    select
+        *,
+        row_number() over (
+            partition by fl_date, op_unique_carrier, origin, dest, crs_dep_time
+            order by source_file, source_line
+        ) as same_minute_ordinal
+    from source
+    where op_carrier_fl_num is null
+
+),
+
 renamed as (
 
     select
         -- ids
-        {{ flight_delays.surrogate_key(['fl_date', 'op_unique_carrier', 'op_carrier_fl_num', 'origin', 'crs_dep_time']) }}
-            as flight_id,
+        case
+            when op_carrier_fl_num is not null
+                then {{ flight_delays.surrogate_key(
+                    ['fl_date', 'op_unique_carrier', 'op_carrier_fl_num', 'origin', 'crs_dep_time']
+                ) }}
+            else {{ flight_delays.surrogate_key(
+                ['fl_date', 'op_unique_carrier', 'origin', 'dest', 'crs_dep_time', 'same_minute_ordinal']
+            ) }}
+        end as flight_id,
         op_unique_carrier as carrier_code,
         origin as origin_airport_code,
         dest as dest_airport_code,
@@ -63,7 +94,7 @@ renamed as (
         {{ flight_delays.hhmm_to_timestamp('fl_date', 'crs_dep_time') }} as scheduled_departure_at_local,
         loaded_at
 
-    from source
+    from numbered
 
 )
 
