@@ -163,12 +163,13 @@ class CsvRecords:
         width = len(self.header)
         found = len(record.fields)
         if found != width:
+            counts = f"(expected {width} fields as in the header, found {found})"
             if found > width:
-                detail = f"extra value {preview(record.fields[width])} after {self._field_name(width - 1)}"
+                reason = (f"{self._field_name(width - 1)}: followed by an extra value {preview(record.fields[width])} "
+                          f"{counts}")
             else:
-                detail = f"{self._field_name(found)} and every field after it are missing"
-            return BadRecord(record.line, f"expected {width} fields (as in the header), found {found}: {detail}",
-                             record.text)
+                reason = f"{self._field_name(found)}: missing, and every field after it {counts}"
+            return BadRecord(record.line, reason, record.text)
         for index, value in enumerate(record.fields):
             if len(value) > self.limits.max_field_chars:
                 return BadRecord(record.line, f"{self._field_name(index)}: value of {len(value):,} characters is "

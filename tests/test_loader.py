@@ -43,7 +43,7 @@ def test_every_line_is_loaded_or_rejected_with_file_line_and_field(tmp_path):
     rejected = rows(warehouse, "select source_line, rejection_reason from raw.flights_rejected order by 1")
     assert rejected == [
         (3, "FL_DATE: cannot parse '13/45/2013 12:00:00 AM' as date"),
-        (4, "expected 17 fields (as in the header), found 5: DEST and every field after it are missing"),
+        (4, "DEST: missing, and every field after it (expected 17 fields as in the header, found 5)"),
         (5, "OP_CARRIER_FL_NUM: cannot parse '1x' as int; CRS_DEP_TIME: cannot parse '2561' as hhmm"),
         (6, "FL_DATE: required value is missing"),
     ]
