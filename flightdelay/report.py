@@ -167,7 +167,8 @@ def model_charts(evaluation: dict) -> list[Chart]:
 
 def quality_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return _query(con, """
-        select source_kind, source_file, rows_read, rows_loaded, rows_quarantined
+        select source_kind, source_file, rows_read, rows_loaded, rows_quarantined,
+               coalesce(blank_lines, 0) as blank_lines
         from raw.data_quality_summary
         order by source_kind, source_file""")
 
