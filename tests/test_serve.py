@@ -1,58 +1,210 @@
 """The inference server under the SageMaker container contract, over real HTTP: /ping, /invocations with
-CSV and JSON, the same probabilities as batch scoring, 4xx with a clear message for malformed input."""
+CSV and JSON, the same probabilities as batch scoring, a 4xx JSON error naming the row and field for
+malformed input, never a 200 with a shifted or padded row, slow clients dropped, a bounded worker pool.
+
+The integration tests serve the model of a whole `flightdelay run`; the others serve a small model that
+`ml.train` fits in about a second on synthetic channels (`train_small_model`), which tests/test_serve_fuzz.py
+uses too."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
+from ml import serve
+from ml.train import (
+    ID_COLUMN,
+    LABEL,
+    NUMERIC_FEATURES,
+    load_model,
+    parse_args,
+    predict,
+    run,
+)
 from tests.conftest import PROJECT_ROOT, FlowRun
 
-pytestmark = pytest.mark.integration
+# ---------------------------------------------------------------- helpers shared with test_serve_fuzz.py
+
+CARRIERS, AIRPORTS = ["AA", "DL", "UA", "WN"], ["ATL", "DEN", "JFK", "ORD", "SFO"]
 
 
-@pytest.fixture(scope="module")
-def server(january_run: FlowRun):
-    assert january_run.first.returncode == 0
+def feature_frame(n: int, seed: int) -> pd.DataFrame:
+    """Flights with every model column; the label depends on a few features so that the model learns
+    something; about 5% of the numeric values missing, as in the mart."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        ID_COLUMN: [f"F{seed}-{i}" for i in range(n)],
+        "flight_date": pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 28, n), "D"),
+        "carrier_code": rng.choice(CARRIERS, n),
+        "origin_airport_code": rng.choice(AIRPORTS, n),
+        "dest_airport_code": rng.choice(AIRPORTS, n),
+    })
+    for column in NUMERIC_FEATURES:
+        values = rng.normal(20, 10, n).round(2)
+        values[rng.random(n) < 0.05] = np.nan
+        frame[column] = values
+    score = (np.nan_to_num(frame["temp_f"].to_numpy()) - 20) / 8 + (frame["carrier_code"] == "WN") * 1.5
+    frame[LABEL] = (rng.random(n) < 1 / (1 + np.exp(-score))).astype(int)
+    return frame
+
+
+def train_small_model(root: Path) -> Path:
+    """A real model from the real training code (`ml.train.run`), on 1,000 synthetic flights."""
+    for name, n, seed in [("train", 800, 1), ("validation", 200, 2)]:
+        (root / name).mkdir(parents=True)
+        feature_frame(n, seed).to_parquet(root / name / "part-0.parquet")
+    run(parse_args(["--train", str(root / "train"), "--validation", str(root / "validation"),
+                    "--test", str(root / "no-test-channel"), "--model-dir", str(root / "model"),
+                    "--output-data-dir", str(root / "output"), "--num_round", "20", "--min_child_weight", "1",
+                    "--nthread", "1"]))
+    return root / "model"
+
+
+def request_frame(n: int, seed: int) -> pd.DataFrame:
+    """What a client sends: the id and the features, no label."""
+    return feature_frame(n, seed).drop(columns=[LABEL, "flight_date"])
+
+
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "ml.serve", "--model-dir",
-                                str(january_run.artifacts / "ml" / "model"), "--port", str(port)],
-                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Served:
+    url: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+    captured: str | None = None  # the log, kept when the server stops (its folder goes)
+
+    def output(self) -> str:
+        return self.captured if self.captured is not None else self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def start_server(model_dir: Path, *options: str) -> Iterator[Served]:
+    """`python -m ml.serve` on 127.0.0.1 and a free port, until /ping answers; stopped on exit."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "serve.log"
+        with log.open("w") as sink:
+            process = subprocess.Popen([sys.executable, "-m", "ml.serve", "--model-dir", str(model_dir),
+                                        "--port", str(port), *options],
+                                       cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        served = Served(f"http://127.0.0.1:{port}", port, process, log)
         try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail(f"server did not answer /ping: {process.stdout.read()}")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"{served.url}/ping", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    if process.poll() is not None:
+                        pytest.fail(f"server exited with {process.returncode}: {served.output()}")
+                    time.sleep(0.2)
+            else:
+                pytest.fail(f"server did not answer /ping: {served.output()}")
+            yield served
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            served.captured = log.read_text(errors="replace")
 
 
-def post(url: str, body: str, content_type: str, accept: str = "application/json") -> tuple[int, str]:
-    request = urllib.request.Request(f"{url}/invocations", data=body.encode(), method="POST",
+def post(url: str, body: str | bytes, content_type: str, accept: str = "application/json") -> tuple[int, str]:
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(f"{url}/invocations", data=data, method="POST",
                                      headers={"Content-Type": content_type, "Accept": accept})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+@dataclass
+class Reply:
+    status: int | None  # None: no status line came back (the connection closed or timed out first)
+    headers: dict[str, str]
+    body: bytes
+
+    def error(self) -> str:
+        return json.loads(self.body)["error"]
+
+
+def parse_reply(data: bytes) -> Reply:
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        return Reply(None, {}, data)
+    headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+    return Reply(int(parts[1]), {k.strip().lower(): v.strip() for k, v in headers.items()}, body)
+
+
+def raw_request(port: int, data: bytes, *, half_close: bool = True, timeout: float = 10.0) -> Reply:
+    """`data` as sent, over a plain socket; the whole reply, read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the server answered and closed before taking all of it; read what it said
+            pass
+        return read_reply(sock)
+
+
+def read_reply(sock: socket.socket) -> Reply:
+    chunks = []
+    with contextlib.suppress(OSError):
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return parse_reply(b"".join(chunks))
+
+
+def http_post(path: str, body: bytes, content_type: str | None = "text/csv", extra: str = "",
+              length: int | str | None = None) -> bytes:
+    """A raw POST; `length` None: the body's true length; '' leaves the header out."""
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1"]
+    if content_type is not None:
+        lines.append(f"Content-Type: {content_type}")
+    length = len(body) if length is None else length
+    if length != "":
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode() + body  # UTF-8: fuzzed headers too
+
+
+# ---------------------------------------------------------------- the model of a whole run (integration)
+
+
+@pytest.fixture(scope="module")
+def server(january_run: FlowRun):
+    assert january_run.first.returncode == 0
+    with start_server(january_run.artifacts / "ml" / "model") as served:
+        yield served.url
 
 
 def sample_rows(january_run: FlowRun, n: int = 200):
@@ -65,6 +217,7 @@ def sample_rows(january_run: FlowRun, n: int = 200):
     return frame
 
 
+@pytest.mark.integration
 def test_invocations_match_batch_scoring_over_http(server: str, january_run: FlowRun):
     frame = sample_rows(january_run)
     batch = dict(zip(frame["flight_id"], frame["delay_probability"], strict=True))
@@ -83,6 +236,7 @@ def test_invocations_match_batch_scoring_over_http(server: str, january_run: Flo
     assert max(abs(p - batch[f]) for p, f in zip(lines, features.head(20)["flight_id"], strict=True)) < 1e-6
 
 
+@pytest.mark.integration
 def test_malformed_input_gets_a_4xx_that_says_why(server: str, january_run: FlowRun):
     frame = sample_rows(january_run, 3).drop(columns=["delay_probability"])
     status, body = post(server, frame.drop(columns=["temp_f"]).to_csv(index=False), "text/csv")
@@ -90,8 +244,253 @@ def test_malformed_input_gets_a_4xx_that_says_why(server: str, january_run: Flow
     broken = frame.astype(object)
     broken.loc[broken.index[1], "wind_speed_mph"] = "windy"
     status, body = post(server, broken.to_csv(index=False), "text/csv")
-    assert status == 400 and json.loads(body)["error"] == "row 2, column wind_speed_mph: 'windy' is not a number"
+    assert status == 400 and json.loads(body)["error"] == "row 2, field wind_speed_mph: 'windy' is not a number"
     status, body = post(server, "{not json", "application/json")
     assert status == 400 and json.loads(body)["error"].startswith("body is not valid JSON")
     status, body = post(server, "x", "application/x-parquet")
     assert status == 415 and "use text/csv or application/json" in json.loads(body)["error"]
+
+
+# ---------------------------------------------------------------- a small real model (fast)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory) -> Path:
+    return train_small_model(tmp_path_factory.mktemp("small_model"))
+
+
+@pytest.fixture(scope="module")
+def small_server(small_model: Path) -> Iterator[Served]:
+    with start_server(small_model, "--timeout", "1.5", "--workers", "4") as served:
+        yield served
+    assert "Traceback" not in served.output()
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return request_frame(12, seed=3)
+
+
+def expected(model_dir: Path, frame: pd.DataFrame) -> list[float]:
+    booster, spec = load_model(model_dir)
+    return predict(booster, spec, frame).astype("float64").tolist()
+
+
+def csv_lines(frame: pd.DataFrame) -> list[str]:
+    return frame.to_csv(index=False).splitlines()
+
+
+def assert_error(reply: Reply, status: int, *fragments: str) -> str:
+    assert reply.status == status, (reply.status, reply.body[:300])
+    assert reply.headers["content-type"] == "application/json"
+    message = reply.error()
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_valid_csv_and_json_score_as_batch_scoring_does(small_server: Served, small_model: Path, frame):
+    want = expected(small_model, frame)
+    status, body = post(small_server.url, frame.to_csv(index=False), "text/csv")
+    assert status == 200, body
+    got = json.loads(body)["predictions"]
+    assert [row["flight_id"] for row in got] == frame[ID_COLUMN].tolist()
+    assert [row["delay_probability"] for row in got] == want
+    instances = json.loads(frame.to_json(orient="records"))
+    status, body = post(small_server.url, json.dumps({"instances": instances}), "application/json",
+                        accept="text/csv")
+    assert status == 200, body
+    assert [float(line) for line in body.split()] == want
+    # no flight_id column, CRLF line ends, a byte order mark, spaces around a number: all unambiguous
+    spaced = frame.drop(columns=[ID_COLUMN]).astype(object)
+    spaced["temp_f"] = [f" {v}\t" if pd.notna(v) else "" for v in frame["temp_f"]]
+    text = "\ufeff" + spaced.to_csv(index=False, lineterminator="\r\n")
+    status, body = post(small_server.url, text, "text/csv; charset=utf-8")
+    assert status == 200, body
+    assert [row["delay_probability"] for row in json.loads(body)["predictions"]] == want
+
+
+def test_a_trailing_comma_or_a_short_row_is_a_400_not_a_shifted_score(small_server: Served, frame):
+    lines = csv_lines(frame)
+    fields = len(frame.columns)
+    shifted = "\n".join([lines[0], lines[1], lines[2] + ",", *lines[3:]])
+    reply = raw_request(small_server.port, http_post("/invocations", shifted.encode()))
+    assert_error(reply, 400, f"row 2 (line 3): expected {fields} fields like the header, found {fields + 1}")
+    # every row one longer than the header: pandas took the first column as the index and scored the rest
+    status, body = post(small_server.url, "\n".join([lines[0]] + [line + "," for line in lines[1:]]), "text/csv")
+    assert status == 400 and "row 1 (line 2)" in json.loads(body)["error"]
+    short = "\n".join([lines[0], lines[1].rsplit(",", 2)[0], *lines[2:]])
+    status, body = post(small_server.url, short, "text/csv")
+    assert status == 400
+    assert json.loads(body)["error"] == (f"row 1 (line 2): expected {fields} fields like the header, found "
+                                         f"{fields - 2} (nothing for {', '.join(frame.columns[-2:])})")
+    status, body = post(small_server.url, "\n".join([lines[0] + ",", *lines[1:]]), "text/csv")
+    assert status == 400 and "has no name (a trailing comma?)" in json.loads(body)["error"]
+    status, body = post(small_server.url, "\n".join([lines[0], lines[1], "", lines[2]]), "text/csv")
+    assert status == 400 and json.loads(body)["error"].startswith("row 2 (line 3) is blank")
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    ("abc", "'abc' is not a number"),
+    ("inf", "'inf' is not a number"),
+    ("-Infinity", "'-Infinity' is not a number"),
+    ("nan", "'nan' is not a number"),
+    ("0x10", "'0x10' is not a number"),
+    ("1_000", "'1_000' is not a number"),
+    ("1e39", "'1e39' is outside the float32 range"),
+    ("-3.5e38", "'-3.5e38' is outside the float32 range"),
+    (str(10**400), "is outside the float32 range"),
+    ("1e400", "'1e400' is outside the float32 range"),
+])
+def test_csv_numbers_must_be_finite_decimals_within_float32(small_server: Served, frame, value: str, why: str):
+    broken = frame.astype(object)
+    broken.loc[broken.index[2], "scheduled_dep_hour_local"] = value
+    status, body = post(small_server.url, broken.to_csv(index=False), "text/csv")
+    assert status == 400, body
+    assert json.loads(body)["error"].startswith("row 3, field scheduled_dep_hour_local: ")
+    assert why in json.loads(body)["error"]
+
+
+def test_malformed_csv_and_encoding(small_server: Served, frame):
+    lines = csv_lines(frame)
+    unterminated = "\n".join([lines[0], lines[1], '"' + lines[2]])
+    status, body = post(small_server.url, unterminated, "text/csv")
+    assert status == 400 and "row 2 (line 3): malformed CSV: unexpected end of data" in json.loads(body)["error"]
+    reply = raw_request(small_server.port, http_post("/invocations", lines[0].encode() + b"\n\xff\xfe,1\n"))
+    assert_error(reply, 400, "body is not valid UTF-8: byte 0xff at offset")
+    status, body = post(small_server.url, "\n".join([lines[0], lines[0]]), "text/csv")
+    assert status == 400 and "row 1, field" in json.loads(body)["error"]
+    status, body = post(small_server.url, lines[0] + "\n", "text/csv")
+    assert status == 400 and json.loads(body)["error"].startswith("no rows to score")
+    status, body = post(small_server.url, "", "text/csv")
+    assert status == 400 and json.loads(body)["error"].startswith("empty CSV body")
+    status, body = post(small_server.url, "temp_f,temp_f\n1,2\n", "text/csv")
+    assert status == 400 and "appears twice" in json.loads(body)["error"]
+    status, body = post(small_server.url, frame.to_csv(index=False), "text/csv; charset=latin-1")
+    assert status == 415 and "send UTF-8" in json.loads(body)["error"]
+
+
+@pytest.mark.parametrize(("mutate", "fragment"), [
+    (lambda p: p["instances"][1].update(temp_f="1e39") or p, "row 2, field temp_f: '1e39' is outside the float32"),
+    (lambda p: json.dumps(p).replace('"temp_f": 1.0', '"temp_f": 1e39', 1),
+     "row 1, field temp_f: 1E+39 is outside the float32 range"),
+    (lambda p: json.dumps(p).replace('"temp_f": 1.0', f'"temp_f": {10**400}', 1), "row 1, field temp_f: 1000"),
+    (lambda p: json.dumps(p).replace('"temp_f": 1.0', '"temp_f": NaN', 1), "NaN is not a JSON number"),
+    (lambda p: json.dumps(p).replace('"temp_f": 1.0', '"temp_f": Infinity', 1), "Infinity is not a JSON number"),
+    (lambda p: p["instances"][2].update(temp_f=True) or p, "row 3, field temp_f: expected a number or null, found a"),
+    (lambda p: p["instances"][0].update(temp_f=[1, 2]) or p, "row 1, field temp_f: expected a string, a number or"),
+    (lambda p: p["instances"][0].update(carrier_code={"a": 1}) or p, "row 1, field carrier_code: expected a"),
+    (lambda p: p["instances"][3].update(carrier_code=7) or p, "row 4, field carrier_code: expected a string or null"),
+    (lambda p: p["instances"][1].pop("temp_f") and p, "row 2: fields differ from row 1 (missing ['temp_f']"),
+    (lambda p: p["instances"][1].update(extra=1) or p, "row 2: fields differ from row 1 (missing [], extra"),
+    (lambda p: {"instances": [*p["instances"][:2], 5]}, "row 3: expected an object"),
+    (lambda p: {"instances": {"temp_f": 1}}, "found an object"),
+    (lambda p: {"rows": p["instances"]}, 'JSON object has no "instances" key'),
+    (lambda p: [], "no instances to score"),
+    (lambda p: '"x"', "found a string"),
+    (lambda p: "[" * 100_000, "body is not valid JSON"),
+    (lambda p: "1" * 5000, "body is not valid JSON"),
+    (lambda p: p["instances"][0].update(flight_id=[1]) or p, "row 1, field flight_id: expected a string"),
+    (lambda p: {"instances": [{k: v for k, v in p["instances"][0].items() if k != "temp_f"}]},
+     "missing feature columns ['temp_f']"),
+])
+def test_json_must_have_objects_of_the_same_fields_and_typed_values(small_server: Served, frame, mutate, fragment):
+    payload = {"instances": json.loads(frame.head(5).to_json(orient="records"))}
+    for instance in payload["instances"]:
+        instance["temp_f"] = 1.0  # something the replacements above can find
+    body = mutate(payload)
+    status, answer = post(small_server.url, body if isinstance(body, str) else json.dumps(body), "application/json")
+    assert 400 <= status < 500, answer
+    assert fragment in json.loads(answer)["error"]
+
+
+def test_http_framing_errors_are_4xx_json(small_server: Served, frame):
+    port, body = small_server.port, frame.to_csv(index=False).encode()
+    assert_error(raw_request(port, http_post("/invocations", body, length=-1)), 400,
+                 "Content-Length '-1' is not a byte count")
+    assert_error(raw_request(port, http_post("/invocations", body, length="12abc")), 400, "is not a byte count")
+    assert_error(raw_request(port, http_post("/invocations", body, length="")), 411, "no Content-Length header")
+    assert_error(raw_request(port, http_post("/invocations", body, length=serve.MAX_BODY_BYTES + 1)), 413,
+                 f"exceeds the limit of {serve.MAX_BODY_BYTES}")
+    assert_error(raw_request(port, http_post("/invocations", body, length="9" * 40)), 413)
+    assert_error(raw_request(port, http_post("/invocations", b"5\r\nabcde\r\n0\r\n\r\n", length="",
+                                             extra="Transfer-Encoding: chunked\r\n")), 411, "not supported")
+    assert_error(raw_request(port, http_post("/invocations", body, extra="Transfer-Encoding: chunked\r\n")), 400,
+                 "both Transfer-Encoding and Content-Length")
+    assert_error(raw_request(port, http_post("/invocations", body, extra=f"Content-Length: {len(body)}\r\n")), 400,
+                 "sent 2 times")
+    assert_error(raw_request(port, http_post("/invocations", body[:100], length=len(body))), 400,
+                 f"body ended after 100 of the {len(body)} bytes")
+    assert_error(raw_request(port, http_post("/invocations", body, content_type=None)), 415, "no Content-Type")
+    assert_error(raw_request(port, http_post("/invocations", body, content_type="text/plain")), 415)
+    assert_error(raw_request(port, b"GET /nowhere HTTP/1.1\r\n\r\n"), 404, "no route '/nowhere'")
+    reply = raw_request(port, b"GET /invocations HTTP/1.1\r\n\r\n")
+    assert_error(reply, 405, "'GET' is not allowed on /invocations; use POST")
+    assert reply.headers["allow"] == "POST"
+    assert_error(raw_request(port, http_post("/ping", b"")), 405)
+    assert_error(raw_request(port, b"GET /ping\r\n\r\n"), 400, "is not 'METHOD /path HTTP/1.1'")
+    assert_error(raw_request(port, b"GET /ping HTTP/2.0\r\n\r\n"), 400)
+    assert_error(raw_request(port, b"\r\n"), 400)
+    assert_error(raw_request(port, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n"), 414)
+    assert_error(raw_request(port, b"GET /ping HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"), 431)
+    assert raw_request(port, b"GET /ping HTTP/1.1\r\n\r\n").status == 200
+
+
+def test_a_slow_client_is_dropped_with_a_408_within_the_timeout(small_server: Served):
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", small_server.port), timeout=10) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\n")
+        reply = read_reply(sock)  # the header block never ends
+    assert_error(reply, 408, "not received within 1.5 s")
+    assert time.monotonic() - started < 5
+    # a byte every 0.3 s never lets one recv time out; the request deadline still ends it
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", small_server.port), timeout=10) as sock:
+        for byte in b"POST /invocations HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
+            sock.sendall(bytes([byte]))
+            if select.select([sock], [], [], 0.3)[0] or time.monotonic() - started > 8:
+                break  # the server has answered (or never will): stop sending
+        reply = read_reply(sock)
+    assert_error(reply, 408)
+    assert time.monotonic() - started < 5
+    assert raw_request(small_server.port, b"GET /ping HTTP/1.1\r\n\r\n").status == 200
+
+
+def test_a_full_worker_pool_answers_503_after_a_bounded_wait(small_model: Path):
+    with start_server(small_model, "--timeout", "3", "--workers", "2", "--queue-wait", "0.5") as served:
+        stalls = [socket.create_connection(("127.0.0.1", served.port), timeout=10) for _ in range(2)]
+        try:
+            for sock in stalls:
+                sock.sendall(b"POST /invocations HTTP/1.1\r\n")  # holds a worker until the 3 s timeout
+            time.sleep(0.3)
+            started = time.monotonic()
+            reply = raw_request(served.port, b"GET /ping HTTP/1.1\r\n\r\n")
+            waited = time.monotonic() - started
+            assert_error(reply, 503, "server busy: no worker free within 0.5 s")
+            assert 0.4 < waited < 2.5
+            assert [read_reply(sock).status for sock in stalls] == [408, 408]
+        finally:
+            for sock in stalls:
+                sock.close()
+        assert raw_request(served.port, b"GET /ping HTTP/1.1\r\n\r\n").status == 200
+    assert "Traceback" not in served.output()
+
+
+def test_sagemaker_handlers_parse_strictly_and_raise_bad_request_with_a_status(small_model: Path, frame):
+    model = serve.model_fn(str(small_model))
+    want = expected(small_model, frame)
+    for body in (frame.to_csv(index=False), frame.to_csv(index=False).encode()):
+        answer, content_type = serve.output_fn(serve.predict_fn(serve.input_fn(body, "text/csv"), model), "text/csv")
+        assert content_type == "text/csv" and [float(x) for x in answer.split()] == want
+    # a frame handed straight to predict_fn, with pandas' NaN for missing values, scores as batch scoring does
+    assert serve.predict_fn(frame, model)["delay_probability"].tolist() == want
+    with pytest.raises(serve.BadRequest) as error:
+        serve.input_fn(b"x", "application/x-parquet")
+    assert error.value.status == 415
+    lines = csv_lines(frame)
+    with pytest.raises(serve.BadRequest, match=r"^row 1 \(line 2\): expected"):
+        serve.input_fn("\n".join([lines[0], lines[1] + ","]), "text/csv")
+    broken = frame.astype(object)
+    broken.loc[broken.index[4], "distance_miles"] = np.inf
+    with pytest.raises(serve.BadRequest, match=r"^row 5, field distance_miles: inf is outside the float32 range"):
+        serve.predict_fn(broken, model)
