@@ -117,24 +117,34 @@ def _month_of(name: str) -> str:
     return f"year={match.group(1)}/month={int(match.group(2)):02d}" if match else "undated"
 
 
+def _numbered_keys(name: str) -> tuple[str, str]:
+    """(numbered copy, its COPY manifest) of a BTS file. Both under staging/bts_numbered/, the prefix the Redshift
+    role may read (deploy/iam); the manifests in a folder of their own, apart from the data."""
+    month = _month_of(name)
+    return f"staging/bts_numbered/{month}/{name}", f"staging/bts_numbered/manifests/{month}/{name}.manifest"
+
+
 def plan_stage(settings: Settings, config: DeployConfig) -> Plan:
-    from flightdelay.redshift_load import numbered_copy
+    from flightdelay.redshift_load import copy_manifest, numbered_copy
 
     plan = Plan()
     plan.calls.append(("s3", "create_bucket_if_missing", {"Bucket": config.bucket, "Region": config.region}))
     for path in sorted(settings.flights_raw_dir.glob("*.csv")):
         key = f"raw/bts/{_month_of(path.name)}/{path.name}"
         plan.uploads.append((path, key))
-        plan.uploads.append((numbered_copy(path.read_bytes()),
-                             f"staging/bts_numbered/{_month_of(path.name)}/{path.name}"))
+        numbered_key, manifest_key = _numbered_keys(path.name)
+        plan.uploads.append((numbered_copy(path.read_bytes()), numbered_key))
+        plan.uploads.append((copy_manifest(config.uri(numbered_key)), manifest_key))
     for folder, prefix in ((settings.weather_raw_dir, "raw/lcd"), (settings.cdo_daily_raw_dir, "raw/cdo"),
                            (settings.ghcn_daily_raw_dir, "raw/ghcn")):
         plan.uploads += [(path, f"{prefix}/{path.name}") for path in sorted(folder.glob("*")) if path.is_file()]
     plan.uploads.append((settings.seeds_dir / "airport_weather_stations.csv",
                          "raw/reference/airport_weather_stations.csv"))
+    from spark_prep import PY_FILES, PY_PACKAGES, package_zip
+
     spark_prep = settings.project_root / "spark_prep"
-    plan.uploads += [(spark_prep / name, f"code/spark_prep/{name}")
-                     for name in ("weather_job.py", "cdo_daily.py", "ghcn_daily.py")]
+    plan.uploads += [(spark_prep / name, f"code/spark_prep/{name}") for name in ("weather_job.py", *PY_FILES)]
+    plan.uploads += [(package_zip(settings.project_root, name), f"code/spark_prep/{name}.zip") for name in PY_PACKAGES]
     plan.uploads.append((_sourcedir_tarball(settings), "code/ml/sourcedir.tar.gz"))
     for channel in CHANNELS:
         plan.uploads += [(path, f"ml/channels/{channel}/{path.name}")
@@ -190,9 +200,12 @@ def plan_catalog(config: DeployConfig) -> Plan:
 
 
 def spark_submit_args(config: DeployConfig) -> list[str]:
+    from spark_prep import PY_FILES, PY_PACKAGES
+
+    py_files = [*PY_FILES, *[f"{name}.zip" for name in PY_PACKAGES]]  # as plan_stage uploads them
     return [
         "spark-submit", "--deploy-mode", "cluster",
-        "--py-files", ",".join(config.uri(f"code/spark_prep/{name}") for name in ("cdo_daily.py", "ghcn_daily.py")),
+        "--py-files", ",".join(config.uri(f"code/spark_prep/{name}") for name in py_files),
         config.uri("code/spark_prep/weather_job.py"),
         "--raw-weather", config.uri("raw/lcd/"),
         "--stations", config.uri("raw/reference/airport_weather_stations.csv"),
@@ -244,16 +257,22 @@ def plan_emr(config: DeployConfig) -> Plan:
 
 
 def plan_redshift(settings: Settings, config: DeployConfig) -> Plan:
+    """The tables, the Spectrum external schema, then one `begin` ... `commit` transaction per BTS file
+    (`execute_redshift_sql` runs it as one). The external DDL comes first and outside any transaction: Redshift
+    refuses CREATE EXTERNAL SCHEMA/TABLE and external ALTER TABLE inside a transaction block."""
     from flightdelay.load import read_header
-    from flightdelay.redshift_load import CopyJob, copy_statements, ddl
+    from flightdelay.redshift_load import CopyJob, data_line_count, ddl, file_transaction
 
     plan = Plan()
     plan.sql += ddl()
-    for path in sorted(settings.flights_raw_dir.glob("*.csv")):
-        job = CopyJob(config.uri(f"staging/bts_numbered/{_month_of(path.name)}/{path.name}"), path.name,
-                      read_header(path))
-        plan.sql += copy_statements(job, config.copy_role, config.region)
     plan.sql += spectrum_statements(settings, config)
+    for path in sorted(settings.flights_raw_dir.glob("*.csv")):
+        data = path.read_bytes()
+        numbered_key, manifest_key = _numbered_keys(path.name)
+        job = CopyJob(s3_uri=config.uri(numbered_key), manifest_uri=config.uri(manifest_key), source_file=path.name,
+                      header=read_header(path), file_sha256=hashlib.sha256(data).hexdigest(),
+                      rows_read=data_line_count(data))
+        plan.sql += file_transaction(job, config.copy_role, config.region)
     plan.commands.append(["dbt", "build", "--target", "redshift", "--profiles-dir", str(settings.project_root),
                           "--project-dir", str(settings.project_root)])
     return plan
@@ -512,6 +531,69 @@ def _transform(sagemaker, config: DeployConfig, training_job_name: str) -> str:
     return f"{training_job_name}-test-scores"
 
 
+def _sql_units(statements: list[str]) -> list[tuple[bool, list[str]]]:
+    """(is a transaction, its statements): each `begin` ... `commit` span is one unit, every other statement
+    one of its own."""
+    from flightdelay.redshift_load import BEGIN, COMMIT
+
+    units: list[tuple[bool, list[str]]] = []
+    opened: int | None = None  # position of the open `begin`
+    for position, statement in enumerate(statements, start=1):
+        word = statement.strip().lower()
+        if word == BEGIN:
+            if opened is not None:
+                raise ValueError(f"Redshift SQL statement {position}: expected `{COMMIT}` to close the `{BEGIN}` "
+                                 f"of statement {opened}, found another `{BEGIN}`")
+            opened = position
+            units.append((True, []))
+        elif word == COMMIT:
+            if opened is None:
+                raise ValueError(f"Redshift SQL statement {position}: found `{COMMIT}` with no `{BEGIN}` open")
+            opened = None
+        elif opened is not None:
+            units[-1][1].append(statement)
+        else:
+            units.append((False, [statement]))
+    if opened is not None:
+        raise ValueError(f"Redshift SQL: expected `{COMMIT}` for the `{BEGIN}` of statement {opened}, "
+                         f"found the end of the {len(statements)} statements")
+    return units
+
+
+def execute_redshift_sql(connection, statements: list[str]) -> int:
+    """Run the plan's SQL on a DB-API connection (redshift_connector; psycopg2 in the tests) and return how many
+    statements ran. A `begin` ... `commit` span runs as one real transaction: autocommit off, commit at its end,
+    rollback on any error, so a file's load either replaces all of its rows or leaves the previous load as it
+    was. The statements outside a span run with autocommit on: Redshift refuses the Spectrum DDL (external
+    schema and tables) inside a transaction block, and the `create ... if not exists` tables need none."""
+    from flightdelay.redshift_load import COMMIT
+
+    ran = 0
+    for transactional, unit in _sql_units(statements):
+        connection.autocommit = not transactional
+        cursor = connection.cursor()
+        statement = ""
+        try:
+            for statement in unit:
+                cursor.execute(statement)
+                ran += 1
+            if transactional:
+                statement = COMMIT  # Redshift can refuse the commit itself (serializable isolation)
+                connection.commit()
+        except Exception as error:
+            if not transactional:
+                raise RuntimeError(f"Redshift statement failed: {statement[:300]}: {error}") from error
+            connection.rollback()
+            connection.autocommit = True  # the connection is left as it was found, whatever the caller does next
+            # the first statement of a file's transaction deletes by its source_file: it names the file
+            raise RuntimeError(
+                f"Redshift transaction rolled back, the previous rows are kept: failed at {statement[:300]}: "
+                f"{error} (the transaction begins with: {unit[0][:300] if unit else '(empty)'})"
+            ) from error
+    connection.autocommit = True
+    return ran
+
+
 def _run_redshift(settings: Settings, plan: Plan) -> int:
     import os
 
@@ -522,12 +604,11 @@ def _run_redshift(settings: Settings, plan: Plan) -> int:
                                                                               "flight_delays"),
         port=int(os.environ.get("FLIGHTDELAY_REDSHIFT_PORT", "5439")), user=os.environ["FLIGHTDELAY_REDSHIFT_USER"],
         password=os.environ.get("FLIGHTDELAY_REDSHIFT_PASSWORD", ""))
-    connection.autocommit = True  # external DDL cannot run inside a transaction
-    cursor = connection.cursor()
-    for statement in plan.sql:
-        cursor.execute(statement)
-    connection.close()
+    try:
+        ran = execute_redshift_sql(connection, plan.sql)
+    finally:
+        connection.close()
     for command in plan.commands:
         subprocess.run(command, check=True, cwd=settings.project_root,
                        env={**os.environ, "FLIGHTDELAY_DBT_TARGET": "redshift"})
-    return len(plan.sql)
+    return ran

@@ -131,11 +131,13 @@ def transform_daily_table(ranked: DataFrame) -> DataFrame:
 def transform_quarantine(parsed: DataFrame, ranked: DataFrame) -> DataFrame:
     rejected = parsed.filter(F.col("rejection_reason").isNotNull()).select(
         "source_file", F.col("ghcnd_station_id").alias("station_id"), "raw_date",
-        F.lit("CDO daily").alias("report_type"), F.col("rejection_reason").alias("quarantine_reason"),
+        F.lit("CDO daily").alias("report_type"), F.lit("rejected").alias("quarantine_kind"),
+        F.col("rejection_reason").alias("quarantine_reason"),
     )
     duplicates = ranked.filter(F.col("duplicate_rank") > 1).select(
         "source_file", F.col("ghcnd_station_id").alias("station_id"), "raw_date",
-        F.lit("CDO daily").alias("report_type"),
-        F.lit("duplicate: a more complete row exists for this station and day").alias("quarantine_reason"),
+        F.lit("CDO daily").alias("report_type"), F.lit("duplicate").alias("quarantine_kind"),
+        F.concat(F.lit("duplicate: STATION '"), F.col("ghcnd_station_id"), F.lit("' DATE '"), F.col("raw_date"),
+                 F.lit("': a more complete row exists for this station and day")).alias("quarantine_reason"),
     )
     return rejected.unionByName(duplicates)

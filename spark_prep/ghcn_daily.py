@@ -20,9 +20,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 try:  # package import, or a file next to it under spark-submit --py-files
-    from spark_prep import cdo_daily
+    from spark_prep import cdo_daily, lcd_records
 except ImportError:  # pragma: no cover
     import cdo_daily
+    import lcd_records
 
 # element -> divisor from the file's integer to the CDO metric export's unit
 SCALE = {"TMAX": 10, "TMIN": 10, "TAVG": 10, "PRCP": 10, "SNOW": 1, "AWND": 10}
@@ -31,10 +32,12 @@ FIRST_DAY_COLUMN = 22
 MISSING = "-9999"
 
 
-def extract(spark: SparkSession, path: str) -> DataFrame:
+def extract(spark: SparkSession, paths: str | list[str]) -> DataFrame:
+    """The non-blank lines of the files at `paths` (patterns that match only themselves: see
+    lcd_records.literal_pattern), each with its file's exact name."""
     return (
-        spark.read.text(path)
-        .withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))
+        spark.read.text(paths)
+        .withColumn("source_file", lcd_records.file_name_column())
         .filter(F.trim(F.col("value")) != "")
     )
 

@@ -79,3 +79,30 @@ def test_real_jfk_extract_reconciles(spark, tmp_path):
     row = spark.sql("select * from weather_cdo_real.cdo_daily_summaries where summary_date = date '2014-12-01'"
                     ).collect()[0]
     assert (row.tavg_f, row.tmax_f, row.tmin_f, row.airport_code) == (54.0, 62.0, 42.0, "JFK")
+
+
+def test_daily_files_are_read_by_their_exact_names(spark, tmp_path):
+    from dataclasses import replace
+
+    from tests.test_weather_load import job_settings
+
+    write_lcd(tmp_path / "lcd", [("2014-01-01T00:51:00", "FM-15", "30")])
+    cdo = tmp_path / "cdo"
+    cdo.mkdir()
+    header = '"STATION","DATE","TMAX"\n'
+    # as a glob pattern the first name also matches the second; `+` and `%` are where URL decoding goes wrong
+    (cdo / "jfk daily [2014] 100%+1.csv").write_text(header + '"USW00094789","2014-01-05","50"\n')
+    (cdo / "jfk daily 2 100%+1.csv").write_text(header + '"USW00094789","2014-01-06","51"\n')
+    ghcn = tmp_path / "ghcn"
+    ghcn.mkdir()
+    day_groups = "  100  W" + "-9999   " * 30  # day 1: 10.0 °C, then missing
+    (ghcn / "USW00094789 (copy).dly").write_text(f"USW00094789201402TMAX{day_groups}\n")
+    (ghcn / "readme.txt").write_text("not a .dly file\n")
+    settings = replace(job_settings(tmp_path, tmp_path / "lcd"),
+                       raw_cdo_daily_path=job.to_uri(str(cdo / "jfk daily [2014] 100%+1.csv")),
+                       raw_ghcn_daily_path=job.to_uri(str(ghcn)))
+
+    result = job.run(spark, settings)
+
+    assert sorted((f["source_file"], f["rows_read"], f["rows_loaded"]) for f in result.cdo_files) == [
+        ("USW00094789 (copy).dly", 1, 1), ("jfk daily [2014] 100%+1.csv", 1, 1)]

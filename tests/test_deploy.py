@@ -88,7 +88,14 @@ def test_deploy_requests_against_moto(january_run: FlowRun, moto_server: dict[st
     numbered = s3.get_object(Bucket=BUCKET, Key="staging/bts_numbered/year=2013/month=01/bts_ontime_2013_01.csv")
     first, second = numbered["Body"].read().decode().splitlines()[:2]
     assert first.startswith("SOURCE_LINE,FL_DATE,") and second.startswith("2,")
-    assert {"code/spark_prep/weather_job.py", "code/spark_prep/cdo_daily.py", "code/ml/sourcedir.tar.gz",
+    # Redshift COPY reads this manifest, not the key, which it would take as a prefix of every key it starts
+    manifest = s3.get_object(Bucket=BUCKET, Key="staging/bts_numbered/manifests/year=2013/month=01/"
+                             "bts_ontime_2013_01.csv.manifest")
+    assert json.loads(manifest["Body"].read()) == {"entries": [
+        {"url": f"s3://{BUCKET}/staging/bts_numbered/year=2013/month=01/bts_ontime_2013_01.csv", "mandatory": True}]}
+    shipped = ["code/spark_prep/cdo_daily.py", "code/spark_prep/ghcn_daily.py", "code/spark_prep/lake_tables.py",
+               "code/spark_prep/lcd_records.py", "code/spark_prep/raw_contracts.zip"]
+    assert {"code/spark_prep/weather_job.py", *shipped, "code/ml/sourcedir.tar.gz",
             "raw/reference/airport_weather_stations.csv", "ml/channels/train/part-0000.parquet"} <= keys
     assert any(k.startswith("raw/lcd/LCD_74486094789") for k in keys)
 
@@ -112,6 +119,8 @@ def test_deploy_requests_against_moto(january_run: FlowRun, moto_server: dict[st
     args = step["Config"]["Args"]
     assert step["Name"] == "flightdelay weather prep" and step["Config"]["Jar"] == "command-runner.jar"
     assert args[:4] == ["spark-submit", "--deploy-mode", "cluster", "--py-files"]
+    # everything weather_job.py imports from the project ships with it, and is in the bucket
+    assert args[4].split(",") == [f"s3://{BUCKET}/{key}" for key in shipped]
     assert args[args.index("--raw-weather") + 1] == f"s3://{BUCKET}/raw/lcd/"
     assert args[args.index("--lake") + 1] == f"s3://{BUCKET}/lake"
     assert args[args.index("--metastore") + 1] == "external"
@@ -186,9 +195,19 @@ def test_dry_run_prints_the_whole_plan_and_its_sql_parses(january_run: FlowRun):
                     "# sagemaker.create_transform_job", "dbt build --target redshift"):
         assert section in out, section
     sql_block = out.split("# Redshift SQL\n")[1].split("\n# command")[0]
-    statements = [s.strip() for s in sql_block.split(";\n") if s.strip()]
+    statements = [s.strip() for s in (sql_block + "\n").split(";\n") if s.strip()]  # the last ends in ";"
     copies = [s for s in statements if s.startswith("copy ")]
     assert len(copies) == 1  # one BTS file in the January run
+    # the external (Spectrum) DDL first, outside any transaction, as Redshift requires; then the file's load as
+    # one transaction that starts by deleting the file's earlier rows
+    begin = statements.index("begin")
+    assert statements[begin:].count("begin") == 1 and statements[-1] == "commit"
+    assert any(s.startswith("create external schema") for s in statements[:begin])
+    assert not any(s.startswith(("create external", "alter table weather.")) for s in statements[begin:])
+    assert statements[begin + 1:begin + 3] == [
+        f"delete from raw.{table} where source_file = 'bts_ontime_2013_01.csv'" for table in ("flights",
+                                                                                             "flights_rejected")]
+    assert copies[0] in statements[begin:]
     for statement in statements:
         if statement.startswith("create external schema"):
             continue  # no sqlglot grammar; covered in test_redshift_sql
@@ -196,9 +215,10 @@ def test_dry_run_prints_the_whole_plan_and_its_sql_parses(january_run: FlowRun):
         assert not isinstance(tree, exp.Command), statement[:80]
     copy = sqlglot.parse_one(copies[0], read="redshift")
     assert isinstance(copy, exp.Copy)
-    assert copy.args["files"][0].name == f"s3://{BUCKET}/staging/bts_numbered/year=2013/month=01/bts_ontime_2013_01.csv"
+    assert copy.args["files"][0].name == (f"s3://{BUCKET}/staging/bts_numbered/manifests/year=2013/month=01/"
+                                          "bts_ontime_2013_01.csv.manifest")
     assert copy.args["credentials"].args["iam_role"].name == ROLE
-    assert [c.name for c in copy.this.expressions][:3] == ["source_line", "fl_date", "op_unique_carrier"]
+    assert [c.name for c in copy.this.expressions][:3] == ["source_line", "c1_fl_date", "c2_op_unique_carrier"]
 
 
 def test_iam_policy_documents_are_valid_and_scoped():

@@ -8,14 +8,18 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
+from raw_contracts.ranges import WEATHER_RANGES
 from spark_prep import weather_job as job
 
-LCD_SCHEMA = (
-    "STATION string, DATE string, REPORT_TYPE string, HourlyDryBulbTemperature string, "
-    "HourlyDewPointTemperature string, HourlyRelativeHumidity string, HourlyWindDirection string, "
-    "HourlyWindSpeed string, HourlyWindGustSpeed string, HourlyPrecipitation string, "
-    "HourlySeaLevelPressure string, HourlyVisibility string, source_file string"
-)
+# LCD column names, as the files spell them
+DATE, TYPE, TEMP, DEW, RH = "DATE", "REPORT_TYPE", "HourlyDryBulbTemperature", "HourlyDewPointTemperature", \
+    "HourlyRelativeHumidity"
+WIND_DIR, WIND, GUST, PRECIP = "HourlyWindDirection", "HourlyWindSpeed", "HourlyWindGustSpeed", "HourlyPrecipitation"
+SLP, VIS = "HourlySeaLevelPressure", "HourlyVisibility"
+
+RECORD_COLUMNS = ("source_file", "source_line", *job.LCD_COLUMNS, "has_report_type")
+RECORD_SCHEMA = ", ".join(["source_file string", "source_line bigint", *[f"{c} string" for c in job.LCD_COLUMNS],
+                           "has_report_type boolean"])
 STATIONS_SCHEMA = (
     "airport_code string, station_id string, usaf_id string, wban_id string, station_name string, "
     "lst_utc_offset_hours int"
@@ -24,68 +28,121 @@ STATIONS_SCHEMA = (
 
 @pytest.fixture()
 def stations(spark):
-    return spark.createDataFrame(
-        [("JFK", "74486094789", "744860", "94789", "JFK", -5)], STATIONS_SCHEMA
-    )
+    return spark.createDataFrame([Row(airport_code="JFK", station_id="74486094789", usaf_id="744860",
+                                      wban_id="94789", station_name="JFK", lst_utc_offset_hours=-5)], STATIONS_SCHEMA)
 
 
-def lcd(spark, rows):
-    """Rows as (DATE, REPORT_TYPE, temp, dew, rh, dir, speed, gust, precip, slp, vis[, STATION])."""
-    full = []
-    for r in rows:
-        station = r[11] if len(r) > 11 else "74486094789"
-        full.append((station, *r[:11], "lcd.csv"))
-    return spark.createDataFrame(full, LCD_SCHEMA)
+def lcd(spark, rows: list[dict], has_report_type: bool = True):
+    """Records as transform_records gives them: each dict names the LCD columns it sets (the others are
+    null, STATION is JFK's); the n-th row is at line n + 1 of lcd.csv."""
+    defaults = {c: None for c in RECORD_COLUMNS} | {"source_file": "lcd.csv", "STATION": "74486094789",
+                                                    "has_report_type": has_report_type}
+    full = [defaults | {"source_line": line} | row for line, row in enumerate(rows, start=2)]
+    return spark.createDataFrame([tuple(r[c] for c in RECORD_COLUMNS) for r in full], RECORD_SCHEMA)
 
 
-def parse(spark, stations, rows):
-    raw = job.transform_with_all_columns(lcd(spark, rows))
-    return job.transform_parse_observations(job.transform_hourly_reports(raw), stations)
+def parse(spark, stations, rows, has_report_type: bool = True):
+    records = lcd(spark, rows, has_report_type)
+    return job.transform_parse_observations(job.transform_hourly_reports(records), stations)
+
+
+def choose(spark, stations, records):
+    """The observations kept (by raw DATE) and the quarantine reasons, as the job computes them."""
+    parsed = job.transform_parse_observations(job.transform_hourly_reports(records), stations)
+    chosen = job.transform_choose_hourly_reports(parsed)
+    ranked = job.transform_rank_duplicates(chosen.filter("superseded_reason is null"))
+    quarantine = job.transform_quarantine(records, parsed, ranked, chosen)
+    assert records.count() == ranked.filter("duplicate_rank = 1").count() + quarantine.count()
+    return ranked, quarantine
 
 
 def test_keeps_hourly_and_special_reports_not_summaries(spark):
-    raw = lcd(spark, [
-        ("2013-01-01T00:51:00", "FM-15", "30", "", "", "", "", "", "", "", ""),
-        ("2013-01-01T01:10:00", "FM-16", "30", "", "", "", "", "", "", "", ""),
-        ("2013-01-01T23:59:00", "SOD  ", "", "", "", "", "", "", "", "", ""),
-        ("2013-01-31T23:59:00", "SOM  ", "", "", "", "", "", "", "", "", ""),
-        ("2013-01-01T02:51:00", "FM-15 ", "31", "", "", "", "", "", "", "", ""),
+    records = lcd(spark, [
+        {DATE: "2013-01-01T00:51:00", TYPE: "FM-15", TEMP: "30"},
+        {DATE: "2013-01-01T01:10:00", TYPE: "FM-16", TEMP: "30"},
+        {DATE: "2013-01-01T23:59:00", TYPE: "SOD  "},
+        {DATE: "2013-01-31T23:59:00", TYPE: "SOM  "},
+        {DATE: "2013-01-01T02:51:00", TYPE: "FM-15 ", TEMP: "31"},
     ])
-    kept = job.transform_hourly_reports(raw).select("DATE").collect()
+    kept = job.transform_hourly_reports(records).select("DATE").collect()
     assert [r.DATE for r in kept] == ["2013-01-01T00:51:00", "2013-01-01T01:10:00", "2013-01-01T02:51:00"]
 
 
 def test_special_report_used_only_for_an_hour_without_a_routine_one(spark, stations):
-    raw = job.transform_with_all_columns(lcd(spark, [
+    records = lcd(spark, [
         # hour 00 (LST): routine report present -> the special is not needed
-        ("2013-01-01T00:51:00", "FM-15", "30", "", "", "", "", "", "", "", ""),
-        ("2013-01-01T00:20:00", "FM-16", "29", "", "", "", "", "", "", "", ""),
+        {DATE: "2013-01-01T00:51:00", TYPE: "FM-15", TEMP: "30"},
+        {DATE: "2013-01-01T00:20:00", TYPE: "FM-16", TEMP: "29"},
         # hour 01: no routine report -> the latest special stands in, the earlier one is quarantined
-        ("2013-01-01T01:10:00", "FM-16", "28", "", "", "", "", "", "", "", ""),
-        ("2013-01-01T01:40:00", "FM-16", "27", "", "", "", "", "", "", "", ""),
-        ("2013-01-01T23:59:00", "SOD", "", "", "", "", "", "", "", "", ""),
-    ]))
-    parsed = job.transform_parse_observations(job.transform_hourly_reports(raw), stations)
-    chosen = job.transform_choose_hourly_reports(parsed)
-    ranked = job.transform_rank_duplicates(chosen.filter("superseded_reason is null"))
+        {DATE: "2013-01-01T01:10:00", TYPE: "FM-16", TEMP: "28"},
+        {DATE: "2013-01-01T01:40:00", TYPE: "FM-16", TEMP: "27"},
+        {DATE: "2013-01-01T23:59:00", TYPE: "SOD"},
+        {DATE: "2013-01-02T00:51:00"},  # REPORT_TYPE empty in a file that has the column
+    ])
+    ranked, quarantine = choose(spark, stations, records)
     kept = sorted((r.raw_date, r.report_type, r.temp_f) for r in ranked.collect())
     assert kept == [("2013-01-01T00:51:00", "FM-15", 30.0), ("2013-01-01T01:40:00", "FM-16", 27.0)]
-    quarantine = job.transform_quarantine(raw, parsed, ranked, chosen)
-    reasons = sorted((r.raw_date, r.quarantine_reason) for r in quarantine.collect())
+    reasons = sorted((r.source_line, r.quarantine_kind, r.quarantine_reason) for r in quarantine.collect())
     assert reasons == [
-        ("2013-01-01T00:20:00", "FM-16: a routine FM-15 report exists for this station and hour"),
-        ("2013-01-01T01:10:00", "FM-16: a later special report of the same hour is used"),
-        ("2013-01-01T23:59:00", "REPORT_TYPE: 'SOD' is not an hourly report (FM-15 or FM-16)"),
+        (3, "special_superseded",
+         "REPORT_TYPE 'FM-16': not used, a routine FM-15 report exists for this station and hour"),
+        (4, "special_superseded", "REPORT_TYPE 'FM-16': not used, a later special report of the same hour is used"),
+        (6, "other_report_type", "REPORT_TYPE: 'SOD' is not an hourly report (FM-15 or FM-16)"),
+        (7, "other_report_type", "REPORT_TYPE: empty (expected FM-15 or FM-16)"),
     ]
-    assert raw.count() == ranked.count() + quarantine.count()
+
+
+def test_without_report_type_the_observation_nearest_minute_51_is_the_hours_routine_one(spark, stations):
+    records = lcd(spark, [
+        # hour 00: a special at :12 and the routine report at :51 (distances 39 and 0 minutes)
+        {DATE: "2013-01-01T00:12:00", TEMP: "29", WIND: "5"},
+        {DATE: "2013-01-01T00:51:00", TEMP: "30"},
+        # hour 01: :48 and :54 are both 3 minutes from :51 -> the one with more measurements
+        {DATE: "2013-01-01T01:48:00", TEMP: "31", WIND: "5", VIS: "10.00"},
+        {DATE: "2013-01-01T01:54:00", TEMP: "32"},
+        # hour 02: equally far and equally complete -> the latest
+        {DATE: "2013-01-01T02:46:00", TEMP: "33"},
+        {DATE: "2013-01-01T02:56:00", TEMP: "34"},
+        # hour 03: a lone special report is all there is
+        {DATE: "2013-01-01T03:05:00", TEMP: "35"},
+    ], has_report_type=False)
+    ranked, quarantine = choose(spark, stations, records)
+    assert sorted((r.raw_date, r.report_type) for r in ranked.collect()) == [
+        ("2013-01-01T00:51:00", None), ("2013-01-01T01:48:00", None), ("2013-01-01T02:56:00", None),
+        ("2013-01-01T03:05:00", None)]
+    rule = ("not used, the routine observation of this station and hour is taken to be the one nearest to minute 51, "
+            "then the most complete, then the latest")
+    assert sorted((r.source_line, r.quarantine_kind, r.quarantine_reason) for r in quarantine.collect()) == [
+        (2, "not_routine", f"REPORT_TYPE absent (DATE '2013-01-01T00:12:00'): {rule}: "
+                           "DATE '2013-01-01T00:51:00' (lcd.csv line 3)"),
+        (5, "not_routine", f"REPORT_TYPE absent (DATE '2013-01-01T01:54:00'): {rule}: "
+                           "DATE '2013-01-01T01:48:00' (lcd.csv line 4)"),
+        (6, "not_routine", f"REPORT_TYPE absent (DATE '2013-01-01T02:46:00'): {rule}: "
+                           "DATE '2013-01-01T02:56:00' (lcd.csv line 7)"),
+    ]
+
+
+def test_a_routine_report_of_a_full_file_wins_over_a_cut_down_files_observation(spark, stations):
+    full = lcd(spark, [{DATE: "2013-01-01T00:51:00", TYPE: "FM-15", TEMP: "30"}])
+    cut = lcd(spark, [{"source_file": "cut.csv", DATE: "2013-01-01T00:58:00", TEMP: "31"},
+                      {"source_file": "cut.csv", DATE: "2013-01-01T01:51:00", TEMP: "32"}], has_report_type=False)
+    ranked, quarantine = choose(spark, stations, full.unionByName(cut))
+    assert sorted((r.source_file, r.raw_date) for r in ranked.collect()) == [
+        ("cut.csv", "2013-01-01T01:51:00"), ("lcd.csv", "2013-01-01T00:51:00")]
+    [superseded] = quarantine.collect()
+    assert (superseded.source_file, superseded.source_line, superseded.quarantine_reason) == (
+        "cut.csv", 2, "REPORT_TYPE absent (DATE '2013-01-01T00:58:00'): not used, a routine FM-15 report exists "
+                      "for this station and hour")
 
 
 def test_lcd_value_quirks(spark, stations):
     out = parse(spark, stations, [
         # suspect suffix, trace precipitation, variable wind, missing and blank values
-        ("2013-01-01T00:51:00", "FM-15", "30s", "M", "", "VRB", "5", "", "T", "30.01", "10.00"),
+        {DATE: "2013-01-01T00:51:00", TYPE: "FM-15", TEMP: "30s", DEW: "M", RH: "", WIND_DIR: "VRB", WIND: "5",
+         PRECIP: "T", SLP: "30.01", VIS: "10.00"},
         # amended value (*), calm wind, a non-numeric leftover
-        ("2013-01-01T01:51:00", "FM-15", "31*", "20", "60", "000", "0", "", "0.02", "xx", "0.25"),
+        {DATE: "2013-01-01T01:51:00", TYPE: "FM-15", TEMP: "31*", DEW: "20", RH: "60", WIND_DIR: "000", WIND: "0",
+         PRECIP: "0.02", SLP: "xx", VIS: "0.25"},
     ]).orderBy("observed_at_lst").collect()
     first, second = out
     assert first.temp_f == 30.0 and first.has_suspect_value is True
@@ -102,17 +159,41 @@ def test_lcd_value_quirks(spark, stations):
 
 def test_implausible_values_are_nulled_and_named(spark, stations):
     row = parse(spark, stations, [
-        ("2013-02-12T03:51:00", "FM-15", "30", "20", "60", "020", "1048", "", "0.00", "30.01", "10.00"),
+        {DATE: "2013-02-12T03:51:00", TYPE: "FM-15", TEMP: "30", DEW: "20", RH: "60", WIND_DIR: "020", WIND: "1048",
+         PRECIP: "0.00", SLP: "30.01", VIS: "10.00"},
     ]).collect()[0]
     assert row.wind_speed_mph is None
     assert row.implausible_fields == "wind_speed_mph"
+    assert row.unparsed_fields == ""  # it parsed: named once, as implausible
     assert row.temp_f == 30.0
+
+
+def test_non_finite_values_are_implausible(spark, stations):
+    # try_cast('NaN' / 'Infinity' / '1e309' as double) is a number, not null: each must be nulled and named.
+    rows = parse(spark, stations, [
+        {DATE: "2013-02-12T01:51:00", TYPE: "FM-15", TEMP: "NaN", DEW: "20"},
+        {DATE: "2013-02-12T02:51:00", TYPE: "FM-15", TEMP: "Infinity", WIND: "-inf"},
+        {DATE: "2013-02-12T03:51:00", TYPE: "FM-15", TEMP: "1e309", SLP: "-1e309", VIS: "nan"},
+    ]).orderBy("observed_at_lst").collect()
+    assert [(r.temp_f, r.wind_speed_mph, r.sea_level_pressure_inhg, r.visibility_mi) for r in rows] == [
+        (None, None, None, None)] * 3
+    assert [r.implausible_fields for r in rows] == [
+        "temp_f", "temp_f,wind_speed_mph", "temp_f,sea_level_pressure_inhg,visibility_mi"]
+    assert rows[0].dew_point_f == 20.0 and {r.unparsed_fields for r in rows} == {""}
+
+
+def test_the_job_and_the_quality_gates_use_the_one_definition_of_plausible_ranges():
+    from flightdelay import quality
+
+    assert quality.WEATHER_RANGES is WEATHER_RANGES
+    assert not hasattr(job, "PLAUSIBLE_RANGES")
+    assert set(WEATHER_RANGES) == set(job.MEASUREMENTS.values())
 
 
 def test_local_standard_time_to_utc_ignores_daylight_saving(spark, stations):
     rows = parse(spark, stations, [
-        ("2013-01-15T10:51:00", "FM-15", "30", "", "", "", "", "", "", "", ""),
-        ("2013-07-15T10:51:00", "FM-15", "80", "", "", "", "", "", "", "", ""),
+        {DATE: "2013-01-15T10:51:00", TYPE: "FM-15", TEMP: "30"},
+        {DATE: "2013-07-15T10:51:00", TYPE: "FM-15", TEMP: "80"},
     ]).orderBy("observed_at_lst").collect()
     # LCD times are local *standard* time all year: always UTC-5 in New York.
     assert rows[0].observed_at_utc == dt.datetime(2013, 1, 15, 15, 51)
@@ -121,9 +202,9 @@ def test_local_standard_time_to_utc_ignores_daylight_saving(spark, stations):
 
 def test_bad_date_and_unknown_station_get_a_reason(spark, stations):
     rows = parse(spark, stations, [
-        ("2013-13-45T00:51:00", "FM-15", "30", "", "", "", "", "", "", "", ""),
-        ("2013-01-01T00:51:00", "FM-15", "30", "", "", "", "", "", "", "", "", "99999999999"),
-        ("2013-01-01T00:51:00", "FM-15", "30", "", "", "", "", "", "", "", ""),
+        {DATE: "2013-13-45T00:51:00", TYPE: "FM-15", TEMP: "30"},
+        {DATE: "2013-01-01T00:51:00", TYPE: "FM-15", TEMP: "30", "STATION": "99999999999"},
+        {DATE: "2013-01-01T00:51:00", TYPE: "FM-15", TEMP: "30"},
     ]).select("station_id", "rejection_reason").collect()
     reasons = sorted((r.rejection_reason or "") for r in rows)
     assert reasons == [
@@ -134,11 +215,12 @@ def test_bad_date_and_unknown_station_get_a_reason(spark, stations):
 
 
 def test_duplicates_resolved_by_completeness_then_values(spark, stations):
+    full = {TYPE: "FM-15", DEW: "39", RH: "60", WIND_DIR: "310", WIND: "6", PRECIP: "0.00", SLP: "30.01", VIS: "10.00"}
     parsed = parse(spark, stations, [
-        ("2013-11-03T01:51:00", "FM-15", "50", "", "", "", "", "", "", "", ""),
-        ("2013-11-03T01:51:00", "FM-15", "51", "39", "60", "310", "6", "", "0.00", "30.01", "10.00"),
-        ("2013-11-03T01:51:00", "FM-15", "52", "39", "60", "310", "6", "", "0.00", "30.01", "10.00"),
-        ("2013-11-03T02:51:00", "FM-15", "49", "", "", "", "", "", "", "", ""),
+        {DATE: "2013-11-03T01:51:00", TYPE: "FM-15", TEMP: "50"},
+        {DATE: "2013-11-03T01:51:00", TEMP: "51", **full},
+        {DATE: "2013-11-03T01:51:00", TEMP: "52", **full},
+        {DATE: "2013-11-03T02:51:00", TYPE: "FM-15", TEMP: "49"},
     ])
     deduplicated = job.transform_deduplicate(parsed.filter("rejection_reason is null"))
     # The most complete rows tie; the tie is broken on the values, whatever the input order.
@@ -148,11 +230,21 @@ def test_duplicates_resolved_by_completeness_then_values(spark, stations):
     assertDataFrameEqual(reordered.select("temp_f"), expected)
 
 
+def test_an_exact_duplicate_is_quarantined_naming_where_the_loaded_copy_is(spark, stations):
+    same = {DATE: "2013-11-03T01:51:00", TYPE: "FM-15", TEMP: "50"}
+    ranked, quarantine = choose(spark, stations, lcd(spark, [same, same]))
+    assert [r.source_line for r in ranked.filter("duplicate_rank = 1").collect()] == [2]  # the first copy
+    [copy] = quarantine.collect()
+    assert (copy.source_line, copy.quarantine_kind, copy.quarantine_reason) == (
+        3, "duplicate", "duplicate: STATION '74486094789' DATE '2013-11-03T01:51:00' (2013-11-03 06:51 UTC) is also "
+                        "at lcd.csv line 2, which is loaded (at least as complete)")
+
+
 def test_daily_summaries_group_by_local_standard_day(spark, stations):
     parsed = parse(spark, stations, [
-        ("2013-01-01T00:51:00", "FM-15", "30", "", "", "", "10", "", "0.10", "", "10.00"),
-        ("2013-01-01T23:51:00", "FM-15", "40", "", "", "", "20", "25", "T", "", "2.00"),
-        ("2013-01-02T00:51:00", "FM-15", "20", "", "", "", "5", "", "0.05", "", "10.00"),
+        {DATE: "2013-01-01T00:51:00", TYPE: "FM-15", TEMP: "30", WIND: "10", PRECIP: "0.10", VIS: "10.00"},
+        {DATE: "2013-01-01T23:51:00", TYPE: "FM-15", TEMP: "40", WIND: "20", GUST: "25", PRECIP: "T", VIS: "2.00"},
+        {DATE: "2013-01-02T00:51:00", TYPE: "FM-15", TEMP: "20", WIND: "5", PRECIP: "0.05", VIS: "10.00"},
     ])
     hourly = job.transform_hourly_table(job.transform_deduplicate(parsed))
     daily = job.transform_daily_summaries(hourly).select(
@@ -167,12 +259,3 @@ def test_daily_summaries_group_by_local_standard_day(spark, stations):
             avg_wind_speed_mph=5.0, max_wind_gust_mph=None, min_visibility_mi=10.0, observation_count=1,
             observation_month="2013-01", station_id="74486094789"),
     ])
-
-
-def test_missing_optional_columns_become_null(spark, stations):
-    raw = spark.createDataFrame(
-        [("74486094789", "2013-01-01T00:51:00", "FM-15", "30", "lcd.csv")],
-        "STATION string, DATE string, REPORT_TYPE string, HourlyDryBulbTemperature string, source_file string",
-    )
-    row = job.transform_parse_observations(job.transform_with_all_columns(raw), stations).collect()[0]
-    assert row.temp_f == 30.0 and row.visibility_mi is None and row.rejection_reason is None
