@@ -41,7 +41,8 @@ LAKE_TABLES = {  # Glue table -> (columns, partition keys); types as Spark write
          ("wind_gust_mph", "double"), ("precip_in", "double"), ("sea_level_pressure_inhg", "double"),
          ("visibility_mi", "double"), ("is_variable_wind", "boolean"), ("has_trace_precip", "boolean"),
          ("has_suspect_value", "boolean"), ("unparsed_fields", "string"), ("implausible_fields", "string"),
-         ("observed_at_lst", "timestamp"), ("observed_at_utc", "timestamp"), ("source_file", "string")],
+         ("observed_at_lst", "timestamp"), ("observed_at_utc", "timestamp"), ("source_file", "string"),
+         ("source_line", "bigint")],
         ["station_id", "observation_month"]),
     "daily_summaries": (
         [("wban_id", "string"), ("airport_code", "string"), ("tmax_f", "double"), ("tmin_f", "double"),

@@ -104,9 +104,10 @@ def _first_line(handle: BinaryIO) -> str:
 
 def _check_name(path: Path, name: str) -> str:
     """A landing name is the file's own name: it must be a plain name a shell, Spark and S3 keep as is."""
-    if not name or name in (".", "..") or name.startswith(".") or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise IngestError(f"{path}: the name {name!r} cannot be landed (empty, hidden or with control characters); "
-                          "rename the file and ingest it again")
+    # Hadoop (the Spark job's file listing) skips names starting with "." or "_" as hidden.
+    if not name or name[0] in "._" or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise IngestError(f"{path}: the name {name!r} cannot be landed (empty, starting with '.' or '_', which "
+                          "Spark skips as hidden, or with control characters); rename the file and ingest it again")
     return name
 
 

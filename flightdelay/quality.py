@@ -84,6 +84,7 @@ def _between(ranges: dict[str, tuple[float, float]], mostly: float = 1.0) -> lis
 
 # The ranges the Spark weather job nulls values outside of: defined once, in raw_contracts.ranges.
 from raw_contracts.ranges import FLIGHT_RANGES, WEATHER_RANGES  # noqa: E402
+from raw_contracts.records import CsvRecords  # noqa: E402
 
 
 def raw_files_critical() -> list:
@@ -215,6 +216,18 @@ def _count_data_lines(path) -> int | None:
     return lines + (0 if ends_with_newline else 1) - 1  # minus the header
 
 
+def _count_records(path: Path) -> int | None:
+    """Records and blank lines after the header as the LCD reader splits them (a quoted line break joins two
+    lines into one record), read again from the landed file."""
+    if not path.exists():
+        return None
+    with path.open("rb") as handle:
+        reader = CsvRecords(handle)
+        for _ in reader:
+            pass
+    return reader.counts.rows_read
+
+
 def raw_files_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     frame = con.execute("""
         with loads as (
@@ -249,7 +262,8 @@ def raw_files_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.Da
     # The loader recorded how many physical lines the file had when it read it (a quoted line break makes two
     # lines one record); recounting the landed file checks it was read to the end and is the file loaded.
     frame["file_data_lines"] = [
-        _count_data_lines(folders[kind] / name) if pd.isna(lines)
+        (_count_records(folders[kind] / name) if kind == "weather" else _count_data_lines(folders[kind] / name))
+        if pd.isna(lines)
         else count_lines(folders[kind] / name) - int(lines - rows) if (folders[kind] / name).exists() else None
         for kind, name, lines, rows in zip(frame.source_kind, frame.source_file, frame.lines_read, frame.rows_read,
                                            strict=True)

@@ -68,9 +68,11 @@ QUARANTINE_TEXT_CHARS = 2_000
 
 
 def preview(value: str) -> str:
-    """A value as a reason shows it: quoted, control characters escaped, long values cut."""
+    """A value as a reason shows it: in quotes, long values cut, bytes that are not UTF-8 as \\xff and control
+    characters as \\x01 (escaped once, so the reason shows what the file holds)."""
     shown = value if len(value) <= PREVIEW_CHARS else value[:PREVIEW_CHARS] + "..."
-    return repr(shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    text = shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "'" + "".join(char if char.isprintable() else repr(char)[1:-1] for char in text) + "'"
 
 
 def _has_surrogate(value: str) -> bool:

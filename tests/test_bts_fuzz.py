@@ -61,7 +61,7 @@ def _kinds(header: list[str]) -> dict[str, tuple]:
         "flag 2": field("CANCELLED", b"2.00"),
         "tail with spaces": field("TAIL_NUM", b"N1 23"),
         "negative air time": field("AIR_TIME", b"-3.00"),
-        "invalid UTF-8 in a used field": field("ORIGIN", b"\xff\xfe", "invalid UTF-8 in '\\\\xff\\\\xfe'"),
+        "invalid UTF-8 in a used field": field("ORIGIN", b"\xff\xfe", "invalid UTF-8 in '\\xff\\xfe'"),
         "10 kB field": field("TAIL_NUM", b"N" + b"9" * 10_000, "value of 10,001 characters"),
         "extra field": ((lambda f: [*f, b"extra"]), "rejected", "WEATHER_DELAY", "an extra value 'extra'"),
         "missing fields": ((lambda f: f[:-2]), "rejected", "DISTANCE", "found 15"),

@@ -152,7 +152,7 @@ def test_one_bad_row_never_sinks_the_file(tmp_path):
     [load] = load_flights(tmp_path / "wh.duckdb", [path])
     assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (5, 1, 4)
     reasons = dict(rows(tmp_path / "wh.duckdb", "select source_line, rejection_reason from raw.flights_rejected"))
-    assert reasons[2].startswith("ORIGIN: invalid UTF-8 in '\\\\xff\\\\xfeR'")
+    assert reasons[2].startswith("ORIGIN: invalid UTF-8 in '\\xff\\xfeR'")
     assert reasons[3].startswith("TAIL_NUM: line is longer than 1,048,576 bytes, this value runs on: 'N9999")
     assert reasons[4] == "OP_CARRIER_FL_NUM: '99999999999' is not a whole number inside the plausible range [1, 9999]"
     assert reasons[5] == "OP_CARRIER_FL_NUM: 'inf' is not a finite number"

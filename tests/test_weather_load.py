@@ -178,7 +178,7 @@ def test_every_record_is_loaded_or_quarantined_at_its_physical_line(spark, tmp_p
         ("lcd.csv", 12, "other_report_type")]
     reasons = [row[3] for row in quarantined]
     assert reasons[0].startswith("NAME: ") and "JFK INTL" in reasons[0]  # where the stray quote opened
-    assert reasons[1] == "HourlyDryBulbTemperature: not UTF-8 text: " + repr("3\\xff4")
+    assert reasons[1] == "HourlyDryBulbTemperature: not UTF-8 text: '3\\xff4'"
     assert reasons[2].startswith("HourlyVisibility: ") and "'x'" in reasons[2]  # followed by an extra value
     assert reasons[3] == "REPORT_TYPE: 'SOD' is not an hourly report (FM-15 or FM-16)"
 
