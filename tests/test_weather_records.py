@@ -46,7 +46,7 @@ def test_records_keep_their_physical_line_and_every_line_is_counted():
         ("bad", 8, None, None),
         ("bad", 9, None, None),
     ]
-    assert rows[3]["problem"] == "HourlyDryBulbTemperature: not UTF-8 text: " + repr("3\\xff3")
+    assert rows[3]["problem"] == "HourlyDryBulbTemperature: not UTF-8 text: '3\\xff3'"
     assert "REPORT_TYPE" in rows[4]["problem"] and "missing" in rows[4]["problem"]  # CsvRecords' wording
     assert rows[4]["raw_text"] == '"74486094789","JFK","2013-01-01T04:51:00","34"'
     [file_row] = [r for r in rows if r["row_kind"] == "file"]
