@@ -121,7 +121,7 @@ final as (
         -- numerics
         bucket_order,
         count(*) as departed_flights,
-        sum(case when is_dep_delayed_15 then 1 else 0 end) as dep_delayed_15_flights,
+        cast(sum(case when is_dep_delayed_15 then 1 else 0 end) as bigint) as dep_delayed_15_flights,
         {{ flight_delays.safe_ratio('sum(case when is_dep_delayed_15 then 1 else 0 end)', 'count(*)') }}
             as dep_delay_15_rate,
         avg(dep_delay_minutes) as avg_dep_delay_minutes

@@ -27,9 +27,10 @@ final as (
         cast({{ flight_delays.date_part('month', 'calendar_date') }} as integer) as month_number,
         cast({{ flight_delays.date_part('day', 'calendar_date') }} as integer) as day_of_month,
         cast({{ flight_delays.date_part('dow', 'calendar_date') }} as integer) as day_of_week,
-        days_until_next_holiday,
-        days_since_previous_holiday,
-        days_to_nearest_holiday,
+        -- bigint on every engine (PostgreSQL's date difference is an integer), as the contract says
+        cast(days_until_next_holiday as bigint) as days_until_next_holiday,
+        cast(days_since_previous_holiday as bigint) as days_since_previous_holiday,
+        cast(days_to_nearest_holiday as bigint) as days_to_nearest_holiday,
 
         -- booleans
         is_holiday,
