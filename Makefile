@@ -13,7 +13,10 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
 DOCS_PORT ?= 8080
 
-.PHONY: setup run test lint validate docs clean bench
+.PHONY: setup system-packages run test lint conventions hooks validate docs clean bench
+
+# pre-commit keeps its state inside the venv: nothing written to ~/.cache, nothing for git to track.
+export PRE_COMMIT_HOME := $(abspath $(VENV))/pre-commit
 
 setup: $(STAMP)
 
@@ -36,12 +39,26 @@ run: setup
 validate: setup
 	$(BIN)/flightdelay validate
 
-# SQLFluff compiles the project with dbt against an in-memory DuckDB, so it needs no built warehouse.
-lint: setup
-	$(BIN)/ruff check flightdelay spark_prep ml tests bench
-	FLIGHTDELAY_WAREHOUSE=:memory: $(BIN)/sqlfluff lint models analyses --processes 2 --disable-progress-bar
+# The Debian packages the tests need (Java, PostgreSQL, Chromium and its driver): installed when run as
+# root, otherwise the exact apt-get command and a failure. .ci/run installs with the same script.
+system-packages:
+	@PYTHON=$(PYTHON) bash scripts/install_system_packages.sh test
 
-test: setup lint
+# The git hooks of .pre-commit-config.yaml on every tracked file: ruff, SQLFluff (it compiles the project
+# with dbt against an in-memory DuckDB, so it needs no built warehouse), yamllint, the GitHub workflow
+# linters (jactionlint, zizmor; offline), dbt parse and the convention gate. New files count once `git add`ed.
+lint: setup
+	$(BIN)/pre-commit run --all-files --color never
+
+# The convention gate alone: dbt-bouncer.yml's house rules on the manifest of `dbt parse`.
+conventions: setup
+	bash scripts/check_conventions.sh
+
+# Run the same hooks on every `git commit`.
+hooks: setup
+	$(BIN)/pre-commit install
+
+test: system-packages setup lint
 	$(BIN)/pytest -q
 
 # Benchmark the whole flow at scale factor SF (1 = the bundled sample); results in bench/results/, BENCHMARKS.md.
@@ -51,7 +68,7 @@ bench: setup
 
 # Generate the dbt docs site (needs a built warehouse: `make run` first) and serve it.
 docs: setup
-	DBT_PROFILES_DIR=$(CURDIR) $(BIN)/dbt docs generate
+	DBT_PROFILES_DIR=$(CURDIR) $(BIN)/dbt docs generate --target prod
 	DBT_PROFILES_DIR=$(CURDIR) $(BIN)/dbt docs serve --port $(DOCS_PORT) --host 127.0.0.1 --no-browser
 
 clean:
