@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from flightdelay import pipeline
+from flightdelay import pipeline, project_lock
 from flightdelay.settings import load_settings
 
 STEP_HELP = {
@@ -78,7 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def writes(args: argparse.Namespace) -> bool:
+    """Commands that change the warehouse, the lake, raw files or artifacts take the project lock."""
+    return args.command != "doctor" and not (args.command == "deploy" and args.dry_run)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 a step failed (tests, gates), 2 bad input or a refused file, 3 another command
+    holds the project lock (flightdelay/project_lock.py)."""
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     settings = load_settings()
     if args.horizon_hours is not None:
@@ -91,6 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         checks = doctor.run_checks(settings)
         print(doctor.render(checks))
         return 0 if all(check.ok for check in checks) else 1
+    lock = project_lock.ProjectLock(settings, argv) if writes(args) else None
+    try:
+        if lock is not None:
+            lock.acquire()
+    except project_lock.ProjectBusy as busy:
+        print(f"\nBUSY: {busy}", file=sys.stderr)
+        return project_lock.EXIT_BUSY
+    except ValueError as error:
+        print(f"\nERROR: {error}", file=sys.stderr)
+        return 2
     try:
         if args.command == "ingest":
             from flightdelay import ingest
@@ -98,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 results = ingest.ingest(settings, args.paths)
             except ingest.IngestError as refused:
+                if refused.results:
+                    print(ingest.render(refused.results))
                 print(f"\nREFUSED: {refused}", file=sys.stderr)
                 return 2
             print(ingest.render(results))
@@ -120,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"\nERROR: {error}", file=sys.stderr)
         return 2
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 

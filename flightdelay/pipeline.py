@@ -11,10 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flightdelay import reconciliation
+from flightdelay import reconciliation, wap
 from flightdelay.progress import in_child_process, run_with_progress
 from flightdelay.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 class StepFailed(RuntimeError):
@@ -76,7 +80,8 @@ def run_weather_job(settings: Settings, allow_daily_only: bool = False) -> dict:
     if sorted(settings.cdo_daily_raw_dir.glob("*.csv")):
         command += ["--raw-cdo-daily", str(settings.cdo_daily_raw_dir), "--cdo-units", settings.cdo_units]
     if sorted(settings.ghcn_daily_raw_dir.glob("*.dly")):
-        command += ["--raw-ghcn-daily", str(settings.ghcn_daily_raw_dir / "*.dly")]
+        # the folder, not a pattern: the job takes paths literally and reads the folder's .dly files
+        command += ["--raw-ghcn-daily", str(settings.ghcn_daily_raw_dir)]
     with log_path.open("w") as log:
         completed = run_with_progress(command, "Spark weather job", env=spark_environment(),
                                       cwd=settings.project_root, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -84,16 +89,17 @@ def run_weather_job(settings: Settings, allow_daily_only: bool = False) -> dict:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
         raise StepFailed(f"Spark weather job failed (exit {completed.returncode}); log {log_path}:\n{tail}")
     result = json.loads(completed.stdout.strip().splitlines()[-1])
-    weather_files = [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"],
-                                               f["rows_quarantined"]) for f in result["files"]]
+
+    def counts(files: list[dict]) -> list[reconciliation.FileCounts]:
+        return [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"],
+                                          f.get("blank_lines", 0)) for f in files]
+
+    weather_files = counts(result["files"])
     result["_totals"] = reconciliation.record(settings.warehouse_path, "weather", weather_files)
     result["_per_file"] = reconciliation.per_file_lines(weather_files)
     if result.get("cdo_files"):
-        result["_daily_totals"] = reconciliation.record(
-            settings.warehouse_path, "weather_daily",
-            [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"])
-             for f in result["cdo_files"]],
-        )
+        result["_daily_totals"] = reconciliation.record(settings.warehouse_path, "weather_daily",
+                                                        counts(result["cdo_files"]))
     return result
 
 
@@ -108,8 +114,11 @@ def step_prep(settings: Settings) -> dict[str, object]:
         **facts,
         "data quality": reconciliation.summary_line(result["_totals"], "LCD rows"),
         "per file": result["_per_file"],
+        "quarantined: records that cannot be read": result.get("rows_unreadable", 0),
         "quarantined: other report types": result["rows_other_report_types"],
         "quarantined: special reports (FM-16) not needed": result.get("special_reports_superseded", 0),
+        "quarantined: not the routine observation of their hour (files without REPORT_TYPE)":
+            result.get("observations_not_routine", 0),
         "quarantined: unparseable or unknown station": result["rows_rejected"],
         "quarantined: duplicates": result["duplicates_resolved"],
         "rows with implausible values nulled": result["rows_with_implausible_values"],
@@ -117,6 +126,7 @@ def step_prep(settings: Settings) -> dict[str, object]:
         "daily summaries": result["daily_rows"],
         "stations": result["stations"],
         "recovered": result["recovered"],
+        "not read from the LCD folder": result.get("files_left_out") or 0,
     }
 
 
@@ -128,10 +138,10 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
         raise StepFailed(f"no BTS flight files in {settings.flights_raw_dir}; run `flightdelay sample` first")
     loads = load_flights(settings.warehouse_path, files, progress=sys.stderr.isatty(),
                          airport_id_map=settings.airport_id_map)
+    # the loader recorded each file's reconciliation in the same transaction as its rows
     latest = {load.source_file: load for load in loads if not load.status.startswith("duplicate")}
-    flight_files = [reconciliation.FileCounts(name, load.rows_read, load.rows_loaded, load.rows_rejected)
-                    for name, load in latest.items()]
-    totals = reconciliation.record(settings.warehouse_path, "flights", flight_files)
+    flight_files = [load.counts for load in latest.values()]
+    totals = reconciliation.totals(flight_files)
     duplicates = [f"{load.source_file} ({load.status})" for load in loads if load.status.startswith("duplicate")]
     with settings.connect_warehouse(read_only=True) as con:
         total = con.execute("select count(*) from raw.flights").fetchone()[0]
@@ -156,7 +166,14 @@ PUBLISHED_SCHEMA = "marts"
 
 def dbt_invoke(settings: Settings, args: list[str], extra_vars: dict[str, object] | None = None) -> None:
     """Run dbt as users do, in its own process: dbt-duckdb keeps its DuckDB instance open for the
-    life of a process, which would lock the warehouse file against the steps after it."""
+    life of a process, which would lock the warehouse file against the steps after it.
+
+    Always with an explicit prod target: a plain `dbt build` goes to profiles.yml's `dev` target."""
+    flow_targets = ("local", "postgres", "redshift")
+    if settings.dbt_target not in flow_targets:
+        raise StepFailed(f"FLIGHTDELAY_DBT_TARGET is {settings.dbt_target!r}: the flow builds and publishes the "
+                         f"prod warehouse, on one of {', '.join(flow_targets)} (local is DuckDB, profiles.yml's "
+                         "`prod`); dev targets are for dbt by hand")
     dbt = Path(sys.executable).with_name("dbt")
     command = [
         str(dbt) if dbt.exists() else "dbt",
@@ -199,27 +216,130 @@ def start_audit_from_published(settings: Settings) -> list[str]:
     return copied
 
 
+def _refuse_interrupted_prep(settings: Settings) -> None:
+    """A `prep` that was killed leaves its run's folder in the lake's staging area (spark_prep/weather_job.py:
+    the next prep rolls a copy marked ready forward and discards one that is not). Until then the lake's
+    tables may mix two runs: the weather job swaps the hourly table before it writes the daily one, and
+    each table partition by partition. Marts built over that would pass on a half-updated lake."""
+    staging = settings.lake_dir / "weather" / "_staging"
+    runs = [*(path for path in staging.glob("*/*") if path.parent.name != "_trash"), *staging.glob("_trash/*/*")]
+    if runs:
+        ready = any((path / "_READY_TO_SWAP").exists() for path in runs)
+        raise StepFailed(f"an interrupted `flightdelay prep` left {sorted(runs)[0]} in the lake's staging area "
+                         f"({'a swap it started and did not finish' if ready else 'a copy it did not finish'}): "
+                         "the lake's tables may mix two runs. Run `flightdelay prep` to finish it, then "
+                         "`flightdelay build`")
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else text
+
+
 def step_build(settings: Settings) -> dict[str, object]:
-    """dbt build (models + data tests) into the audit schema; the published marts are not touched."""
-    args = ["build"]
-    if settings.full_refresh:
-        args.append("--full-refresh")
-    elif settings.dbt_target == "local":
-        start_audit_from_published(settings)
-    dbt_invoke(settings, args, {"marts_schema": AUDIT_SCHEMA})
-    with settings.connect_warehouse(read_only=True) as con:
-        return {
+    """dbt build (models + data tests) into the audit schema; the published marts are not touched.
+
+    The build is recorded in the write-audit-publish ledger (flightdelay/wap.py) as started before anything
+    writes to the audit schema, so from then on no earlier validation lets `publish` copy it; it is marked
+    built, with the fingerprint of what dbt wrote, only after dbt passed."""
+    _refuse_interrupted_prep(settings)
+    with settings.connect_warehouse() as con:
+        wap.ensure_ledger(con)
+        build_id = wap.start_build(con)
+    try:
+        args = ["build"]
+        if settings.full_refresh:
+            args.append("--full-refresh")
+        elif settings.dbt_target == "local":
+            start_audit_from_published(settings)
+        dbt_invoke(settings, args, {"marts_schema": AUDIT_SCHEMA})
+    except BaseException as failure:
+        try:
+            with settings.connect_warehouse() as con:
+                wap.fail_build(con, build_id, f"{type(failure).__name__}: {failure}")
+        except Exception as unrecorded:  # the build stays `started`, which no validation or publish accepts either
+            failure.add_note(f"(could not record build {build_id} as failed: {unrecorded})")
+        raise
+    with settings.connect_warehouse() as con:
+        content = wap.fingerprint(con, AUDIT_SCHEMA)
+        wap.finish_build(con, build_id, content)
+        counts = {
             f"{AUDIT_SCHEMA}.{name}": con.execute(f"select count(*) from {AUDIT_SCHEMA}.{name}").fetchone()[0]
             for name in ("fct_flights", "ml_flight_delay_features", "dim_airports", "dim_carriers", "dim_dates")
         }
+    return {"build id": build_id, **counts}
+
+
+def _built_build(con: duckdb.DuckDBPyConnection, settings: Settings, action: str) -> wap.Build:
+    """The current build if it finished; otherwise say why `action` cannot proceed and what to run."""
+    build = wap.latest_build(con)
+    if build is None:
+        raise StepFailed(f"nothing to {action}: no audit build is recorded in {settings.warehouse_path} "
+                         f"(table {wap.SCHEMA}.builds); run `flightdelay build`, then `flightdelay validate`")
+    if build.status == wap.FAILED:
+        raise StepFailed(f"cannot {action}: the last build {build.build_id} failed "
+                         f"({_first_line(build.detail or '')}); {AUDIT_SCHEMA} holds what it left. Fix it and run "
+                         "`flightdelay build`, then `flightdelay validate`")
+    if build.status != wap.BUILT:
+        raise StepFailed(f"cannot {action}: the last build {build.build_id} (started "
+                         f"{build.started_at:%Y-%m-%d %H:%M:%S} UTC) never finished: it was interrupted, or is still "
+                         "running; run `flightdelay build`, then `flightdelay validate`")
+    return build
+
+
+def _changed_since_build(build: wap.Build, content: wap.Fingerprint) -> str:
+    return (f"{AUDIT_SCHEMA} is not what build {build.build_id} wrote: "
+            + "; ".join(content.differences(build.tables))
+            + f" (fingerprint {build.fingerprint[:12]} at build, {content.digest[:12]} now). Something wrote to "
+            f"{AUDIT_SCHEMA} after the build (dbt run by hand?)")
 
 
 def step_validate(settings: Settings) -> dict[str, object]:
-    """GX gates on raw files, the lake and the audit marts; critical failures stop the run."""
+    """GX gates on raw files, the lake and the audit marts; critical failures stop the run.
+
+    Records in the ledger whether the gates passed on exactly the content the current build wrote: its
+    fingerprint is checked before the gates run and again after, and a pass is recorded only if both match."""
     from flightdelay.quality import validate_boundaries
 
-    report = validate_boundaries(settings, AUDIT_SCHEMA)
+    with settings.connect_warehouse() as con:
+        wap.ensure_ledger(con)
+        build = _built_build(con, settings, "validate")
+        before = wap.fingerprint(con, AUDIT_SCHEMA)
+        validation = wap.start_validation(con, build.build_id, before.digest)
+        if before.digest != build.fingerprint:
+            problem = _changed_since_build(build, before)
+            wap.finish_validation(con, validation, False, problem)
+            raise StepFailed(f"{problem}; nothing was validated. Run `flightdelay build`, then `flightdelay validate`")
+    try:
+        report = validate_boundaries(settings, AUDIT_SCHEMA)
+    except BaseException as failure:
+        try:
+            with settings.connect_warehouse() as con:
+                wap.finish_validation(con, validation, False,
+                                      f"validation did not finish: {type(failure).__name__}: {failure}")
+        except Exception as unrecorded:  # left unfinished, which publish refuses as well
+            failure.add_note(f"(could not record the validation as failed: {unrecorded})")
+        raise
+    with settings.connect_warehouse() as con:
+        current = wap.latest_build(con)
+        after = wap.fingerprint(con, AUDIT_SCHEMA)
+        problem = None
+        if current is None or current.build_id != build.build_id:
+            problem = (f"{AUDIT_SCHEMA} changed while build {build.build_id} was being validated: build "
+                       f"{current.build_id if current else '(none)'} started meanwhile")
+        elif after.digest != before.digest:
+            problem = (f"{AUDIT_SCHEMA} changed while build {build.build_id} was being validated: "
+                       + "; ".join(after.differences(before.tables)))
+        if problem:
+            wap.finish_validation(con, validation, False, problem)
+            raise StepFailed(f"{problem}; no pass was recorded. Run `flightdelay build`, then `flightdelay validate`")
+        summary = (f"{len(report.results)} suites, {report.expectations} expectations, "
+                   f"{len(report.blocking_failures)} critical failures, {len(report.warnings)} warnings")
+        if report.blocking_failures:
+            summary += ": " + "; ".join(report.blocking_failures)
+        wap.finish_validation(con, validation, not report.blocking_failures, summary)
     facts = {
+        "build id": build.build_id,
         "suites": len(report.results),
         "expectations": report.expectations,
         "critical failures": len(report.blocking_failures),
@@ -236,21 +356,50 @@ def step_validate(settings: Settings) -> dict[str, object]:
     return facts
 
 
+def _publishable(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[wap.Build, wap.Fingerprint]:
+    """The current build and its content, if a validation of exactly that content passed."""
+    build = _built_build(con, settings, "publish")
+    validation = wap.latest_validation(con, build.build_id)
+    if validation is None:
+        raise StepFailed(f"build {build.build_id} has not been validated; nothing was published. "
+                         "Run `flightdelay validate`, then `flightdelay publish`")
+    if validation.finished_at is None:
+        raise StepFailed(f"the last validation of build {build.build_id} (started "
+                         f"{validation.validated_at:%Y-%m-%d %H:%M:%S} UTC) never finished; nothing was published. "
+                         "Run `flightdelay validate`")
+    if not validation.passed:
+        raise StepFailed(f"run `flightdelay validate`; the last validation of build {build.build_id} failed: "
+                         f"{validation.summary}\nNothing was published (the marts are as they were); fix the data, "
+                         "then `flightdelay build` and `flightdelay validate` (or `flightdelay run`)")
+    content = wap.fingerprint(con, AUDIT_SCHEMA)
+    if content.digest != build.fingerprint or validation.fingerprint != build.fingerprint:
+        raise StepFailed(f"{_changed_since_build(build, content)}; nothing was published. "
+                         "Run `flightdelay build`, then `flightdelay validate`")
+    if not content.tables:
+        raise StepFailed(f"nothing to publish: schema {AUDIT_SCHEMA} is empty; run `flightdelay build` first")
+    return build, content
+
+
 def step_publish(settings: Settings) -> dict[str, object]:
-    """Copy every audited mart to the published schema in one transaction: all or nothing."""
+    """Copy every audited mart to the published schema in one transaction: all or nothing, and only the build
+    whose validation passed, checked inside that same transaction."""
     with settings.connect_warehouse() as con:
-        tables = [row[0] for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
-            "order by table_name", [AUDIT_SCHEMA]).fetchall()]
-        if not tables:
-            raise StepFailed(f"nothing to publish: schema {AUDIT_SCHEMA} is empty; run `flightdelay build` first")
+        wap.ensure_ledger(con)
         con.execute("begin transaction")
-        con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-        for table in tables:
-            con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{table} as select * from {AUDIT_SCHEMA}.{table}")
-        con.execute("commit")
-        return {f"{PUBLISHED_SCHEMA}.{t}": con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{t}").fetchone()[0]
-                for t in tables}
+        try:
+            build, content = _publishable(con, settings)
+            con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+            for table in content.tables:
+                con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{table} as "
+                            f"select * from {AUDIT_SCHEMA}.{table}")
+            wap.record_publication(con, build.build_id, content)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        return {"build id": build.build_id,
+                **{f"{PUBLISHED_SCHEMA}.{t}": con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{t}").fetchone()[0]
+                   for t in content.tables}}
 
 
 def step_train(settings: Settings) -> dict[str, object]:
