@@ -85,9 +85,12 @@ def check_warehouse(settings: Settings) -> Check:
             tables = con.execute("select count(*) from information_schema.tables").fetchone()[0]
         return Check("warehouse", True, f"{path}: {tables} tables")
     except duckdb.Error as error:
+        busy = "lock" in str(error).lower()
         return Check("warehouse", False, f"{path}: {error}",
-                     "another process holds the file, or it was written by another DuckDB version; "
-                     "close it or delete the file and rerun")
+                     "another command is writing to it (flightdelay's project lock names it); wait for it to "
+                     "finish and rerun" if busy else
+                     "the file was written by another DuckDB version, or is damaged: rebuild it with "
+                     "`flightdelay run` (move the old file aside first; the raw files rebuild everything)")
 
 
 def run_checks(settings: Settings) -> list[Check]:
