@@ -105,13 +105,19 @@ def own_errors(errors: list[str]) -> list[str]:
     return [e for e in errors if not DBT_DOCS_TEMPLATE_REQUEST.search(e)]
 
 
-def click_visible_text(driver, text: str) -> None:
-    """Click the visible element whose own text is `text` (the docs also render hidden copies)."""
-    for element in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']"):
-        if element.is_displayed():
-            element.click()
-            return
-    raise AssertionError(f"no visible element with text {text!r}")
+def visible_text(driver, text: str) -> bool:
+    return any(element.is_displayed()
+               for element in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']"))
+
+
+def click_visible_text(driver, text: str, last: bool = False) -> None:
+    """Click the (first, or last) visible element whose own text is `text` (the docs also render hidden
+    copies)."""
+    shown = [element for element in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']")
+             if element.is_displayed()]
+    if not shown:
+        raise AssertionError(f"no visible element with text {text!r}")
+    (shown[-1] if last else shown[0]).click()
 
 
 def body_text(driver) -> str:
@@ -123,8 +129,10 @@ def test_dbt_docs_site_lists_the_models(browser, site):
                        "dbt_docs")
     assert own_errors(errors) == []
     # The project tree: open the project folder, then its models folder.
-    click_visible_text(browser, "flight_delays")
-    WebDriverWait(browser, 10).until(lambda d: "models" in body_text(d))
+    # Metrics and Semantic Models list a `flight_delays` folder too: the project's is the last, under Projects.
+    if not visible_text(browser, "models"):
+        click_visible_text(browser, "flight_delays", last=True)
+    WebDriverWait(browser, 10).until(lambda d: visible_text(d, "models"))
     click_visible_text(browser, "models")
     WebDriverWait(browser, 10).until(lambda d: "marts" in body_text(d) and "staging" in body_text(d))
     # A model page, with its SQL-derived columns.
