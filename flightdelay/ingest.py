@@ -9,6 +9,7 @@ Formats: BTS On-Time Reporting CSV (modern or legacy names, any column selection
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -105,6 +106,9 @@ def _first_line(handle: BinaryIO) -> str:
 def _check_name(path: Path, name: str) -> str:
     """A landing name is the file's own name: it must be a plain name a shell, Spark and S3 keep as is."""
     # Hadoop (the Spark job's file listing) skips names starting with "." or "_" as hidden.
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise IngestError(f"{path}: the name is longer than {MAX_NAME_BYTES} bytes (file systems stop at 255 and "
+                          "landing adds to it); rename the file shorter and ingest it again")
     if not name or name[0] in "._" or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise IngestError(f"{path}: the name {name!r} cannot be landed (empty, starting with '.' or '_', which "
                           "Spark skips as hidden, or with control characters); rename the file and ingest it again")
@@ -149,6 +153,7 @@ def detect(path: Path) -> Detected:
     return Detected(path, classify_header(path, _csv_header(first_line)), _check_name(path, path.name))
 
 
+MAX_NAME_BYTES = 200
 LANDING_DIRS = {"bts_csv": "bts", "bts_zip": "bts", "lcd_hourly": "lcd", "cdo_daily": "cdo", "ghcn_dly": "ghcn"}
 PARTIAL = ".partial-"
 
@@ -186,7 +191,9 @@ def stage(settings: Settings, detected: Detected) -> Path:
     is loaded from it lands by a rename only once it was read and loaded."""
     target = landing_target(settings, detected)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}{PARTIAL}{os.getpid()}")
+    # short, whatever the name's length: the name itself may be near the file system's 255-byte limit
+    temp = target.with_name(f".{hashlib.sha256(target.name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
+                            f"{PARTIAL}{os.getpid()}")
     try:
         if detected.format == "bts_zip":
             unzip_member(settings, detected.path, temp)
@@ -309,13 +316,13 @@ def _ingest_flights(settings: Settings, flights: list[Detected], failures: list[
             try:
                 temp = stage(settings, d)
             except IngestError as refused:
-                failures.append(f"REFUSED {refused}")
+                failures.append(str(refused))
                 continue
             try:
                 load = loader.load_file(temp, source_name=d.landing_name)
             except LoadError as error:
                 temp.unlink(missing_ok=True)
-                failures.append(f"REFUSED {str(error).replace(str(temp), str(d.path))}; nothing of it was landed")
+                failures.append(f"{str(error).replace(str(temp), str(d.path))}; nothing of it was landed")
                 continue
             except BaseException:
                 temp.unlink(missing_ok=True)

@@ -140,6 +140,11 @@ create table if not exists raw.load_audit (
 alter table raw.load_audit add column if not exists blank_lines bigint default 0;
 alter table raw.load_audit add column if not exists lines_read bigint;
 """
+NUMBER_SYNTAX = {
+    "number": r"(?i)[+-]?(nan|inf|infinity|([0-9]+([.][0-9]*)?|[.][0-9]+)(e[+-]?[0-9]+)?)",
+    "int": r"(?i)[+-]?(nan|inf|infinity|[0-9]+([.]0*)?)",
+    "flag": r"[0-9]+([.][0-9]*)?",
+}
 # Plausible flight dates: BTS reporting began in October 1987.
 DATE_RANGE = ("1987-10-01", "2099-12-31")
 BATCH_RECORDS = 200_000
@@ -255,7 +260,9 @@ def _rule(field: FieldSpec, label: str | None) -> tuple[str, str]:
         typed = f"cast(case when {valid} then {as_int} end as smallint)"
         reason = f"case when not {valid} then {cannot} end"
     elif field.kind in ("int", "number", "flag"):
-        parsed = f"try_cast({v} as double)"
+        # DuckDB's cast also takes 1_000 and trailing no-break spaces: only plain decimals (and the non-finite
+        # spellings, to name them) reach it
+        parsed = f"case when regexp_full_match({v}, '{NUMBER_SYNTAX[field.kind]}') then try_cast({v} as double) end"
         if field.kind == "flag":
             valid, expected = f"{parsed} in (0, 1)", "0 or 1"
         else:
@@ -308,11 +315,16 @@ class _Layout:
         return {*self.positions.values(), *self.mapped_ids.values()}
 
 
-def _layout(header: list[str], airport_ids_mapped: bool) -> _Layout:
+def _layout(path: Path, header: list[str], airport_ids_mapped: bool) -> _Layout:
     index: dict[str, int] = {}
+    known = {f.source for f in FIELDS} | set(FALLBACK_HEADERS.values()) | set(AIRPORT_ID_HEADERS.values())
     for position, name in enumerate(header):
+        if name in index and name in known:
+            raise LoadError(f"{path}: the column {name} appears twice (columns {index[name] + 1} and {position + 1}, "
+                            "names compared in any case): which one holds the data is ambiguous. Remove one and "
+                            "load again")
         if name:
-            index.setdefault(name, position)  # a repeated header name: the first one counts
+            index.setdefault(name, position)
     positions: dict[str, int] = {}
     mapped: dict[str, int] = {}
     for f in FIELDS:
@@ -414,7 +426,7 @@ class DuckDBFlightLoader:
         con = self.con
         with path.open("rb") as handle:
             records = open_records(path, handle)
-            layout = _layout([canonical_header(h) for h in records.header], self.airport_codes is not None)
+            layout = _layout(path, [canonical_header(h) for h in records.header], self.airport_codes is not None)
             columns = layout.columns
             con.execute("create or replace temp table landed (source_line bigint, raw_record varchar"
                         + "".join(f', "{c}" varchar' for c in columns) + ")")

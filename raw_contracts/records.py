@@ -214,7 +214,8 @@ class CsvRecords:
                 if following[1] is None:
                     break
                 data = data + b"\n" + following[1]
-            joined_badly = consumed and (fields is None or (width is not None and len(fields) != width))
+            joined_badly = bool(consumed) and (fields is None or (width is not None and (
+                len(fields) != width or self._swallows_records(consumed, width))))
             if fields is not None and not joined_badly:
                 yield self._record(number, data, fields)
                 continue
@@ -224,6 +225,16 @@ class CsvRecords:
             # A quote opened on this line and never closed in a way that makes a record: a stray quote.
             yield BadRecord(number, self._unterminated_reason(first_line), _quarantine_text(first_line))
             self._pending.extendleft(reversed(consumed))  # the lines after it are records of their own
+
+    @staticmethod
+    def _swallows_records(consumed: list[tuple[int, bytes | None]], width: int) -> bool:
+        """A quoted value whose later lines are whole records on their own: two stray quotes that happen to
+        pair up (and give the right field count), not a value with line breaks. Taken as a stray quote, so
+        the records in between are read as themselves instead of vanishing into one."""
+        for _, data in consumed:
+            if data is not None and len(next(csv.reader([data.decode("utf-8", "surrogateescape")]), [])) >= width:
+                return True
+        return False
 
     def _overlong_record(self, number: int) -> BadRecord:
         """A line over the byte limit was skipped, not held: its start names the field that runs on (the one

@@ -259,3 +259,47 @@ def test_a_selection_without_flight_number_and_tail_loads(tmp_path):
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (2, 2, 0)
     assert rows(tmp_path / "wh.duckdb", "select op_carrier_fl_num, tail_num, dest from raw.flights order by dest") == [
         (None, None, "IAH"), (None, None, "ORD")]
+
+
+# ------------------------------------------------------------------ found by an attack on this code
+
+
+def test_two_stray_quotes_do_not_swallow_the_records_between_them(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER + flight(1) + flight(2, tail='"N14228') + flight(3) + flight(4)
+                    + flight(5, tail='N14228"') + flight(6))
+    [load] = load_flights(tmp_path / "wh.duckdb", [path])
+    # before: read 4 = loaded 3 + quarantined 1, the flights of lines 4 and 5 gone without a trace
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (6, 5, 1)
+    assert rows(tmp_path / "wh.duckdb", "select source_line from raw.flights order by 1") == [
+        (2,), (4,), (5,), (6,), (7,)]
+    [(line, reason)] = rows(tmp_path / "wh.duckdb", "select source_line, rejection_reason from raw.flights_rejected")
+    assert line == 3 and reason.startswith("TAIL_NUM: unterminated quote")
+
+
+def test_lenient_number_spellings_are_quarantined(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER + flight(1, dep_delay="1_000") + flight(2, dep_delay="2.00\u00a0")
+                    + flight(3, number="1e3") + flight(4, dep_delay="+5") + flight(5, number="12.00"))
+    [load] = load_flights(tmp_path / "wh.duckdb", [path])
+    # a trailing no-break space is trimmed like any space; digit separators and exponents in a flight number are not
+    assert (load.rows_loaded, load.rows_rejected) == (3, 2)
+    assert rows(tmp_path / "wh.duckdb", "select source_line, dep_delay, op_carrier_fl_num from raw.flights "
+                                        "order by 1") == [(3, 2.0, 1545), (5, 5.0, 1545), (6, 2.0, 12)]
+    assert rows(tmp_path / "wh.duckdb",
+                "select source_line, rejection_reason from raw.flights_rejected order by 1") == [
+        (2, "DEP_DELAY: cannot parse '1_000' as number"), (4, "OP_CARRIER_FL_NUM: cannot parse '1e3' as int")]
+
+
+def test_a_known_column_twice_is_refused_as_ambiguous(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER.rstrip("\n") + ",origin\n" + flight().rstrip("\n") + ",JFK\n")
+    with pytest.raises(LoadError, match="the column ORIGIN appears twice"):
+        load_flights(tmp_path / "wh.duckdb", [path])
+
+
+def test_a_name_too_long_to_land_is_refused_cleanly(tmp_path):
+    source = tmp_path / ("x" * 240 + ".csv")
+    source.write_text(HEADER + flight())
+    with pytest.raises(IngestError, match="longer than 200 bytes"):
+        ingest.ingest(settings_in(tmp_path), [source])
