@@ -217,7 +217,7 @@ def start_audit_from_published(settings: Settings) -> list[str]:
 
 
 def _refuse_interrupted_prep(settings: Settings) -> None:
-    """A `prep` that was killed leaves its run's folder in the lake's staging area (spark_prep/weather_job.py:
+    """A `prep` that was killed leaves its run's folder in the lake's staging area (spark_prep/lake_tables.py:
     the next prep rolls a copy marked ready forward and discards one that is not). Until then the lake's
     tables may mix two runs: the weather job swaps the hourly table before it writes the daily one, and
     each table partition by partition. Marts built over that would pass on a half-updated lake."""

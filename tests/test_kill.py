@@ -402,6 +402,7 @@ def lake_state(lake: Path, con: duckdb.DuckDBPyConnection) -> LakeState:
 @dataclass
 class PrepKills:
     table_findings: list[str]  # kills after which a lake table mixed two runs or missed rows
+    unmarked_tables: list[str]  # ... of them, those with no staged copy marked ready to swap to roll forward
     lake_findings: list[str]  # kills after which the lake's tables were each complete, but from different runs
 
 
@@ -438,7 +439,7 @@ def prep_kills(tmp_path_factory) -> PrepKills:
     rng = random.Random(SEED + 2)
     holds = dict.fromkeys(LAKE_TABLES, 0)  # the run each table holds
     pending: set[int] = set()  # runs whose staged copies are marked ready: the next prep rolls them forward
-    kills = PrepKills([], [])
+    kills = PrepKills([], [], [])
     where, healed_after, refused_builds = Counter(), [], 0
     for number in range(1, KILLS["prep"] + 1):
         write_lcd_version(source, lcd, number)
@@ -459,8 +460,11 @@ def prep_kills(tmp_path_factory) -> PrepKills:
                 holds[table] = complete[0]
             else:
                 broken.append(table)
-                kills.table_findings.append(f"{point}: {table} half-updated (expected every row from one of the "
-                                            f"runs {acceptable}): {state.describe()}")
+                finding = (f"{point}: {table} half-updated (expected every row from one of the runs {acceptable}): "
+                           f"{state.describe()}")
+                kills.table_findings.append(finding)
+                if not state.pending_swaps:
+                    kills.unmarked_tables.append(finding)
         if not broken and len(set(holds.values())) > 1 and holds != held:  # this kill left them apart
             kills.lake_findings.append(
                 f"{point}: the lake's tables are from different runs ({holds}): {state.describe()}"
@@ -491,14 +495,28 @@ def prep_kills(tmp_path_factory) -> PrepKills:
     return kills
 
 
-def test_kill_prep_each_lake_table_is_old_or_new_and_the_next_prep_heals(prep_kills):
+def test_kill_prep_next_prep_heals_and_a_half_updated_table_is_marked_for_it(prep_kills):
+    """What the swap design promises and the fixture checked on every kill: the next prep heals the lake, and
+    `build` refuses it meanwhile; a table caught half-swapped always has its staged copy marked ready (so the
+    next prep rolls it forward instead of discarding it)."""
+    assert prep_kills.unmarked_tables == [], "\n".join(prep_kills.unmarked_tables)
+
+
+@pytest.mark.xfail(reason="known defect in spark_prep/lake_tables.py swap_partitions(): a staged copy goes into "
+                          "the table one partition at a time (rename the old one to _trash, rename the new one in), "
+                          "so a kill during the renames leaves the table with some partitions new, some old and "
+                          "one missing until the next prep rolls it forward. Remove this mark when a table "
+                          "switches at once (e.g. a new versioned folder per run, and one pointer or metastore "
+                          "location change).")
+def test_kill_prep_each_lake_table_is_old_or_new(prep_kills):
     assert prep_kills.table_findings == [], "\n".join(prep_kills.table_findings)
 
 
-@pytest.mark.xfail(reason="known defect in spark_prep (weather_job.py load() -> write_table()): each table is "
-                          "staged, marked ready and swapped before the next table is even staged, so a kill "
-                          "between two tables leaves hourly_observations from the new run and daily_summaries "
-                          "from the old one until the next prep; stage every table first, mark the run ready "
-                          "once, then swap (and roll forward) all of them. Remove this mark when that is fixed.")
+@pytest.mark.xfail(reason="known defect in spark_prep/lake_tables.py write_table(), called per table by "
+                          "weather_job.py load(): each table is staged, marked ready and swapped before the next "
+                          "is even staged, so a kill between two tables leaves hourly_observations from the new "
+                          "run and daily_summaries from the old one until the next prep, with nothing staged in "
+                          "the window where register_external_table() runs. Stage every table first, mark the run "
+                          "ready once, then swap (and roll forward) all of them. Remove this mark when fixed.")
 def test_kill_prep_lake_tables_are_from_one_run(prep_kills):
     assert prep_kills.lake_findings == [], "\n".join(prep_kills.lake_findings)
