@@ -189,10 +189,21 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number; send null for a missing value")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key given twice in one object: which value counts is ambiguous (json.loads keeps the last)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the field {key!r} is given twice in one object")
+        seen[key] = value
+    return seen
+
+
 def _read_json(text: str) -> pd.DataFrame:
     try:
         # Decimal keeps 1e400 as sent, so `validate` can say which row and field is out of range
-        payload = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        payload = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant,
+                             object_pairs_hook=_unique_keys)
     except RecursionError as error:
         raise BadRequest("body is not valid JSON: nested too deeply") from error
     except ValueError as error:  # JSONDecodeError, NaN/Infinity, integers of more than 4300 digits

@@ -494,3 +494,10 @@ def test_sagemaker_handlers_parse_strictly_and_raise_bad_request_with_a_status(s
     broken.loc[broken.index[4], "distance_miles"] = np.inf
     with pytest.raises(serve.BadRequest, match=r"^row 5, field distance_miles: inf is outside the float32 range"):
         serve.predict_fn(broken, model)
+
+
+def test_a_json_field_given_twice_is_refused_not_resolved_silently():
+    from ml.serve import BadRequest, input_fn
+
+    with pytest.raises(BadRequest, match="the field 'carrier_code' is given twice"):
+        input_fn('{"instances": [{"carrier_code": "9E", "carrier_code": "ZZZ"}]}', "application/json")
