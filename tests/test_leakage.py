@@ -104,7 +104,7 @@ def test_data_after_the_as_of_time_does_not_change_features(january_run: FlowRun
     rebuilt = subprocess.run(
         [str(dbt), "run", "--select", "+ml_flight_delay_features", "--vars", '{"marts_schema": "marts_leak"}',
          "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT), "--target-path",
-         str(tmp_path / "target")],
+         str(tmp_path / "target"), "--target", "prod"],
         env={**os.environ, **env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
 
