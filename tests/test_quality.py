@@ -24,8 +24,8 @@ def test_every_suite_names_its_severity_and_has_expectations():
 
 def test_reconciliation_refuses_counts_that_do_not_add_up(tmp_path):
     totals = record(tmp_path / "wh.duckdb", "flights", [FileCounts("a.csv", 10, 8, 2)])
-    assert totals == {"read": 10, "loaded": 8, "quarantined": 2}
-    with pytest.raises(ReconciliationFailed, match=r"b.csv \(10 != 8 \+ 1\)"):
+    assert totals == {"read": 10, "loaded": 8, "quarantined": 2, "blank": 0}
+    with pytest.raises(ReconciliationFailed, match=r"b.csv \(10 != 8 \+ 1 \+ 0\)"):
         record(tmp_path / "wh.duckdb", "flights", [FileCounts("b.csv", 10, 8, 1)])
 
 
