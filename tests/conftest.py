@@ -49,6 +49,16 @@ class FlowRun:
         return self.root / "artifacts"
 
 
+def copy_of(run: FlowRun, root: Path) -> FlowRun:
+    """A copy of a finished flow run under `root`, its settings pointing at the copy, for a test to change."""
+    import shutil
+
+    assert run.first.returncode == 0, run.first.stderr[-2000:]
+    shutil.copytree(run.root, root, ignore=shutil.ignore_patterns("screenshots"))
+    env = {key: value.replace(str(run.root), str(root)) for key, value in run.env.items()}
+    return FlowRun(root, env, run.flight_rows, run.first)
+
+
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "flightdelay.cli", *args],

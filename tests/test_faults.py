@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import FlowRun, run_cli
+from tests.conftest import FlowRun, copy_of, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -19,11 +19,7 @@ JFK_FILE = "LCD_74486094789_2013.csv"
 
 @pytest.fixture()
 def published(january_run: FlowRun, tmp_path) -> FlowRun:
-    assert january_run.first.returncode == 0, january_run.first.stderr[-2000:]
-    root = tmp_path / "copy"
-    shutil.copytree(january_run.root, root, ignore=shutil.ignore_patterns("screenshots"))
-    env = {key: value.replace(str(january_run.root), str(root)) for key, value in january_run.env.items()}
-    return FlowRun(root, env, january_run.flight_rows, january_run.first)
+    return copy_of(january_run, tmp_path / "copy")
 
 
 def warehouse(run: FlowRun) -> str:

@@ -7,7 +7,6 @@ what is tested, in seconds); the integration tests do the same through the CLI w
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import types
@@ -18,7 +17,7 @@ import pytest
 
 from flightdelay import pipeline, wap
 from flightdelay.settings import Settings
-from tests.conftest import PROJECT_ROOT, FlowRun, run_cli
+from tests.conftest import PROJECT_ROOT, FlowRun, copy_of, run_cli
 
 MARTS = ("fct_flights", "ml_flight_delay_features", "dim_airports", "dim_carriers", "dim_dates")
 
@@ -200,11 +199,7 @@ def test_build_accepts_the_staging_area_a_finished_prep_leaves(flow):
 
 @pytest.fixture()
 def january_copy(january_run: FlowRun, tmp_path) -> FlowRun:
-    assert january_run.first.returncode == 0, january_run.first.stderr[-2000:]
-    root = tmp_path / "copy"
-    shutil.copytree(january_run.root, root, ignore=shutil.ignore_patterns("screenshots"))
-    env = {key: value.replace(str(january_run.root), str(root)) for key, value in january_run.env.items()}
-    return FlowRun(root, env, january_run.flight_rows, january_run.first)
+    return copy_of(january_run, tmp_path / "copy")
 
 
 def marts_hashes(run: FlowRun) -> dict[str, str]:
