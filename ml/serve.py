@@ -12,8 +12,12 @@ Two ways in, one code path (`predict` from ml/train.py, as batch scoring uses):
 
 Input is parsed strictly, because a lenient parse answers 200 with a wrong probability: every CSV row has
 exactly the header's number of fields (a trailing comma is an error, not a shifted row), every JSON
-instance has the same fields, every numeric feature is a finite decimal within float32's range (the model
-computes in float32) or empty/null for missing, every categorical feature a string or empty/null.
+instance has the same fields, and the columns are the model's features and optionally flight_id, nothing
+else (an ignored column would hide a misspelt one). Every numeric feature is a finite decimal within
+float32's range (the model computes in float32) and within the feature's plausible range
+(ml/feature_ranges.py: a month of 13 or a humidity of 400 % is refused, not scored), or empty/null for
+missing; every categorical feature is one of the categories the model was trained with (feature_spec.json;
+the model would score an unseen one as missing), or empty/null.
 Every bad request gets a 4xx with a JSON body `{"error": "..."}` naming the row (1-based, header not
 counted) and field: 400 malformed, 404 unknown path, 405 wrong method, 408 request not received within
 the timeout, 411 no Content-Length (chunked bodies are refused), 413 body over 6 MiB, 415 content type,
@@ -45,8 +49,10 @@ import numpy as np
 import pandas as pd
 
 try:  # package import locally; a file next to train.py inside the SageMaker container
+    from ml.feature_ranges import ranges_for
     from ml.train import ID_COLUMN, FeatureSpec, load_model, predict
 except ImportError:  # pragma: no cover
+    from feature_ranges import ranges_for
     from train import ID_COLUMN, FeatureSpec, load_model, predict
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
@@ -99,7 +105,11 @@ def _kind(value: Any) -> str:
 
 
 def model_fn(model_dir: str) -> tuple[Any, FeatureSpec]:
-    return load_model(model_dir)
+    """The booster and its feature spec; ValueError if a numeric feature has no plausible range to check
+    requests against (ml/feature_ranges.py), so such a model is never served unchecked."""
+    booster, spec = load_model(model_dir)
+    ranges_for(spec.numeric)
+    return booster, spec
 
 
 def content_kind(content_type: str | None) -> str:
@@ -274,6 +284,47 @@ def _category(value: Any) -> str | None:
     raise ValueError(f"expected a string or null, found {_kind(value)} ({_show(value)})")
 
 
+def _examples(values: list[str], limit: int = 12) -> str:
+    if not values:
+        return "none (every value of it was missing in training)"
+    shown = ", ".join(_show(value, 20) for value in values[:limit])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _known_category(column: str, categories: list[str]) -> Callable[[Any], str | None]:
+    """`_category`, then refuses a value the model never saw in training: the model would score it as missing
+    (FeatureSpec.matrix), an answer to a question the client did not ask."""
+    known = set(categories)
+    by_spelling = {category.strip().casefold(): category for category in categories}
+
+    def check(value: Any) -> str | None:
+        category = _category(value)
+        if category is None or category in known:
+            return category
+        hint = by_spelling.get(category.strip().casefold())
+        raise ValueError(f"{_show(category)} is not among the {column} values the model was trained with"
+                         + (f" (did you mean {hint!r}?)" if hint else "")
+                         + f"; it knows {_examples(sorted(known))}; send null if unknown")
+
+    return check
+
+
+def _bound(value: float) -> str:
+    return format(value, ".10g")
+
+
+def _outside(numbers: np.ndarray | list, values: list, bounds: tuple[float, float]) -> tuple[int, str] | None:
+    """The first value outside `bounds` (missing ones are not), with why."""
+    low, high = bounds
+    array = np.asarray(numbers, dtype=np.float64)
+    outside = np.flatnonzero((array < low) | (array > high))  # NaN (missing) compares false both ways
+    if not outside.size:
+        return None
+    row = int(outside[0])
+    return row, (f"{_show(values[row])} is not inside the plausible range [{_bound(low)}, {_bound(high)}] "
+                 "(ml/feature_ranges.py)")
+
+
 def _flight_id(value: Any) -> str | None:
     if _is_missing(value):
         return None
@@ -320,15 +371,23 @@ def _numbers(values: list) -> tuple[np.ndarray | list, tuple[int, str] | None]:
 
 def validate(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """The model's features (and flight_id) from `frame`, typed: numeric features as float64, categorical
-    ones as str/None. BadRequest naming the earliest bad row and its field, if any value is not acceptable."""
+    ones as str/None. BadRequest for a column that is not one of these, or naming the earliest bad row and its
+    field if any value is not acceptable: not a number, outside its feature's plausible range, a category the
+    model was not trained with."""
     if frame.columns.duplicated().any():
         raise BadRequest(f"fields {_show(sorted(set(frame.columns[frame.columns.duplicated()])), 200)} appear "
                          "more than once")
     missing = [column for column in spec.columns if column not in frame.columns]
+    unknown = [column for column in frame.columns if column not in spec.columns and column != ID_COLUMN]
+    if unknown:  # ignored, a misspelt or misplaced column would leave the client believing it was used
+        also = f" (and missing feature columns {missing}: a misspelt name?)" if missing else ""
+        raise BadRequest(f"unknown columns {_show(unknown, 200)}{also}; send only {ID_COLUMN} (optional) and the "
+                         f"model's {len(spec.columns)} features: {', '.join(spec.columns)}")
     if missing:
         raise BadRequest(f"missing feature columns {missing}; got {_show(list(frame.columns), 2000)}")
     if len(frame) == 0:
         raise BadRequest("no rows to score")
+    ranges = ranges_for(spec.numeric)
     columns = [*spec.categorical, *spec.numeric, *([ID_COLUMN] if ID_COLUMN in frame.columns else [])]
     clean: dict[str, Any] = {}
     first_bad: tuple[int, int, str] | None = None  # (row, column order, message): report the earliest row
@@ -336,8 +395,13 @@ def validate(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         values = frame[column].tolist()
         if column in spec.numeric:
             clean[column], bad = _numbers(values)
+            # before the first unparsable row (if any): that row itself is reported for what it is
+            implausible = _outside(clean[column][: bad[0] if bad else len(values)], values, ranges[column])
+            bad = implausible if implausible and (bad is None or implausible[0] < bad[0]) else bad
+        elif column in spec.categorical:
+            clean[column], bad = _checked(values, _known_category(column, spec.categorical[column]))
         else:
-            clean[column], bad = _checked(values, _category if column in spec.categorical else _flight_id)
+            clean[column], bad = _checked(values, _flight_id)
         if bad is not None and (first_bad is None or (bad[0], order) < first_bad[:2]):
             first_bad = (bad[0], order, f"row {bad[0] + 1}, field {column}: {bad[1]}")
     if first_bad is not None:

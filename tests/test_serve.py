@@ -1,6 +1,7 @@
 """The inference server under the SageMaker container contract, over real HTTP: /ping, /invocations with
 CSV and JSON, the same probabilities as batch scoring, a 4xx JSON error naming the row and field for
-malformed input, never a 200 with a shifted or padded row, slow clients dropped, a bounded worker pool.
+malformed input, never a 200 with a shifted or padded row, an impossible value, a category the model never saw
+or a column it does not know, slow clients dropped, a bounded worker pool.
 
 The integration tests serve the model of a whole `flightdelay run`; the others serve a small model that
 `ml.train` fits in about a second on synthetic channels (`train_small_model`), which tests/test_serve_fuzz.py
@@ -28,7 +29,9 @@ import pandas as pd
 import pytest
 
 from ml import serve
+from ml.feature_ranges import FEATURE_RANGES
 from ml.train import (
+    CATEGORICAL_FEATURES,
     ID_COLUMN,
     LABEL,
     NUMERIC_FEATURES,
@@ -45,8 +48,9 @@ CARRIERS, AIRPORTS = ["AA", "DL", "UA", "WN"], ["ATL", "DEN", "JFK", "ORD", "SFO
 
 
 def feature_frame(n: int, seed: int) -> pd.DataFrame:
-    """Flights with every model column; the label depends on a few features so that the model learns
-    something; about 5% of the numeric values missing, as in the mart."""
+    """Flights with every model column, each value inside its feature's plausible range (the server refuses
+    others); the label depends on a few features so that the model learns something; about 5% of the numeric
+    values missing, as in the mart."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({
         ID_COLUMN: [f"F{seed}-{i}" for i in range(n)],
@@ -56,7 +60,8 @@ def feature_frame(n: int, seed: int) -> pd.DataFrame:
         "dest_airport_code": rng.choice(AIRPORTS, n),
     })
     for column in NUMERIC_FEATURES:
-        values = rng.normal(20, 10, n).round(2)
+        low, high = FEATURE_RANGES[column]
+        values = (rng.normal(20, 10, n).clip(low, high) if column == "temp_f" else rng.uniform(low, high, n)).round(2)
         values[rng.random(n) < 0.05] = np.nan
         frame[column] = values
     score = (np.nan_to_num(frame["temp_f"].to_numpy()) - 20) / 8 + (frame["carrier_code"] == "WN") * 1.5
@@ -207,10 +212,14 @@ def server(january_run: FlowRun):
         yield served.url
 
 
+MODEL_COLUMNS = [ID_COLUMN, *CATEGORICAL_FEATURES, *NUMERIC_FEATURES]  # what a client sends: the mart's other
+# columns (the label, dates) are not the model's and are refused
+
+
 def sample_rows(january_run: FlowRun, n: int = 200):
     with duckdb.connect(january_run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
         frame = con.execute(f"""
-            select f.*, p.delay_probability
+            select {", ".join(f"f.{column}" for column in MODEL_COLUMNS)}, p.delay_probability
             from marts.ml_flight_delay_features as f
             join ml.flight_delay_predictions as p using (flight_id)
             order by hash(f.flight_id) limit {n}""").df()
@@ -249,6 +258,19 @@ def test_malformed_input_gets_a_4xx_that_says_why(server: str, january_run: Flow
     assert status == 400 and json.loads(body)["error"].startswith("body is not valid JSON")
     status, body = post(server, "x", "application/x-parquet")
     assert status == 415 and "use text/csv or application/json" in json.loads(body)["error"]
+
+
+@pytest.mark.integration
+def test_every_flight_of_the_feature_mart_is_inside_the_plausible_ranges(january_run: FlowRun):
+    # the server refuses a value outside its feature's range: no real flight may be one
+    low_high = {column: FEATURE_RANGES[column] for column in NUMERIC_FEATURES}
+    with duckdb.connect(january_run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
+        outside = {column: con.execute(f"select count(*) from marts.ml_flight_delay_features where {column} "
+                                       "not between ? and ?", [low, high]).fetchone()[0]
+                   for column, (low, high) in low_high.items()}
+        present = con.execute("select count(*) from marts.ml_flight_delay_features").fetchone()[0]
+    assert present > 1000
+    assert {column: n for column, n in outside.items() if n} == {}
 
 
 # ---------------------------------------------------------------- a small real model (fast)
@@ -501,3 +523,125 @@ def test_a_json_field_given_twice_is_refused_not_resolved_silently():
 
     with pytest.raises(BadRequest, match="the field 'carrier_code' is given twice"):
         input_fn('{"instances": [{"carrier_code": "9E", "carrier_code": "ZZZ"}]}', "application/json")
+
+
+# ---------------------------------------------------------------- hostile but well-formed values (issue 14)
+
+
+def test_every_numeric_feature_has_a_plausible_range_measured_ones_from_raw_contracts():
+    from ml.feature_ranges import ranges_for
+    from raw_contracts.ranges import FLIGHT_RANGES, WEATHER_RANGES
+
+    # a feature added to train.py without a range fails here (and the server would refuse to load its model)
+    assert ranges_for(NUMERIC_FEATURES).keys() == set(NUMERIC_FEATURES)
+    assert set(FEATURE_RANGES) == set(NUMERIC_FEATURES), "a range for a feature the model does not have"
+    # measured values use the ranges the loader and the weather job use: the same objects, not copies
+    for name, bounds in WEATHER_RANGES.items():
+        assert FEATURE_RANGES[name] is bounds
+    assert FEATURE_RANGES["distance_miles"] is FLIGHT_RANGES["distance"]
+    with pytest.raises(ValueError, match=r"no plausible range for the numeric features \['new_feature'\]"):
+        ranges_for([*NUMERIC_FEATURES, "new_feature"])
+
+
+def test_a_model_with_a_numeric_feature_without_a_range_is_not_served(small_model: Path, tmp_path: Path):
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for name in ("model.json", "feature_spec.json"):
+        (copy / name).write_bytes((small_model / name).read_bytes())
+    spec = json.loads((copy / "feature_spec.json").read_text())
+    spec["numeric"].append("new_feature")
+    (copy / "feature_spec.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match=r"no plausible range for the numeric features \['new_feature'\]"):
+        serve.model_fn(str(copy))
+
+
+def post_csv_and_json(url: str, frame: pd.DataFrame, row: int, field: str, csv_value: str,
+                      json_value: object) -> list[tuple[int, str]]:
+    """`frame` with one value changed, as CSV (the text `csv_value`) and as JSON (`json_value`)."""
+    broken = frame.astype(object)
+    broken.loc[broken.index[row], field] = csv_value
+    instances = json.loads(frame.to_json(orient="records"))
+    instances[row][field] = json_value
+    return [post(url, broken.to_csv(index=False), "text/csv"),
+            post(url, json.dumps({"instances": instances}), "application/json")]
+
+
+@pytest.mark.parametrize(("field", "value", "bounds"), [
+    ("month_number", 13, "[1, 12]"),
+    ("day_of_week", 9, "[0, 6]"),
+    ("scheduled_dep_hour_local", 25, "[0, 24]"),
+    ("distance_miles", -5, "[10, 5100]"),
+    ("relative_humidity_pct", 400, "[0, 100]"),
+    ("origin_late_15_share_6h", 1.5, "[0, 1]"),
+    ("weather_age_minutes", -1, "[0, 180]"),
+])
+def test_a_finite_but_impossible_value_is_a_400_naming_row_field_value_and_range(small_server: Served, frame,
+                                                                                   field: str, value, bounds: str):
+    csv_reply, json_reply = post_csv_and_json(small_server.url, frame, 1, field, str(value), value)
+    # before: 200 with a probability for a month 13 or a humidity of 400 %
+    assert csv_reply[0] == 400 and json.loads(csv_reply[1])["error"] == (
+        f"row 2, field {field}: '{value}' is not inside the plausible range {bounds} (ml/feature_ranges.py)")
+    assert json_reply[0] == 400 and json.loads(json_reply[1])["error"] == (
+        f"row 2, field {field}: {value} is not inside the plausible range {bounds} (ml/feature_ranges.py)")
+
+
+def test_every_bound_is_inclusive_and_missing_values_stay_allowed(small_server: Served, small_model: Path, frame):
+    edges = frame.head(3).copy()
+    for column, (low, high) in FEATURE_RANGES.items():
+        edges[column] = [low, high, np.nan]
+    want = expected(small_model, edges)
+    for body, content_type in ((edges.to_csv(index=False), "text/csv"),
+                               (json.dumps({"instances": json.loads(edges.to_json(orient="records"))}),
+                                "application/json")):
+        status, answer = post(small_server.url, body, content_type)
+        assert status == 200, answer
+        assert [row["delay_probability"] for row in json.loads(answer)["predictions"]] == want
+
+
+def test_a_category_the_model_never_saw_is_a_400_naming_row_field_and_value(small_server: Served, frame):
+    # before: 200, the model scoring 'ZZ' as a missing carrier
+    for status, body in post_csv_and_json(small_server.url, frame, 3, "carrier_code", "ZZ", "ZZ"):
+        assert status == 400 and json.loads(body)["error"] == (
+            "row 4, field carrier_code: 'ZZ' is not among the carrier_code values the model was trained with; it "
+            "knows 'AA', 'DL', 'UA', 'WN'; send null if unknown")
+    for status, body in post_csv_and_json(small_server.url, frame, 0, "origin_airport_code", " jfk", " jfk"):
+        assert status == 400 and json.loads(body)["error"].startswith(
+            "row 1, field origin_airport_code: ' jfk' is not among the origin_airport_code values the model "
+            "was trained with (did you mean 'JFK'?)")
+    # a missing category stays allowed: empty in CSV, null in JSON
+    for status, body in post_csv_and_json(small_server.url, frame, 2, "dest_airport_code", "", None):
+        assert status == 200, body
+
+
+def test_a_column_the_model_does_not_know_is_a_400_naming_it_and_what_is_accepted(small_server: Served, frame):
+    extra = frame.assign(distanse_miles=frame["distance_miles"], is_dep_delayed_15=0)
+    accepted = f"send only flight_id (optional) and the model's {len(frame.columns) - 1} features: carrier_code, "
+    for body, content_type in ((extra.to_csv(index=False), "text/csv"),
+                               (json.dumps({"instances": json.loads(extra.to_json(orient="records"))}),
+                                "application/json")):
+        status, answer = post(small_server.url, body, content_type)
+        # before: 200, the two columns ignored
+        assert status == 400
+        error = json.loads(answer)["error"]
+        assert error.startswith(f"unknown columns ['distanse_miles', 'is_dep_delayed_15']; {accepted}"), error
+        assert error.endswith(", ".join(frame.columns[-3:]))
+    typo = frame.rename(columns={"distance_miles": "distanse_miles"})
+    status, answer = post(small_server.url, typo.to_csv(index=False), "text/csv")
+    assert status == 400 and json.loads(answer)["error"].startswith(
+        "unknown columns ['distanse_miles'] (and missing feature columns ['distance_miles']: a misspelt name?); "
+        "send only flight_id")
+
+
+def test_the_sagemaker_handlers_refuse_the_same(small_model: Path, frame):
+    model = serve.model_fn(str(small_model))
+    with pytest.raises(serve.BadRequest, match=r"^unknown columns \['is_dep_delayed_15'\]"):
+        serve.predict_fn(frame.assign(is_dep_delayed_15=1), model)
+    broken = frame.copy()
+    broken.loc[broken.index[2], "month_number"] = 0.0
+    with pytest.raises(serve.BadRequest, match=r"^row 3, field month_number: 0.0 is not inside the plausible range "
+                                               r"\[1, 12\]"):
+        serve.predict_fn(broken, model)
+    broken = frame.astype({"carrier_code": object})
+    broken.loc[broken.index[5], "carrier_code"] = "ZZ"
+    with pytest.raises(serve.BadRequest, match=r"^row 6, field carrier_code: 'ZZ' is not among the carrier_code"):
+        serve.predict_fn(broken, model)

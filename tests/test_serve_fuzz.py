@@ -1,4 +1,4 @@
-"""Fuzz the inference server over real sockets: 1,000+ malformed requests of 30 kinds (seeded, so every run
+"""Fuzz the inference server over real sockets: 1,000+ malformed requests of 36 kinds (seeded, so every run
 sends the same bytes), each of which must get an HTTP reply with a 4xx status and a JSON body with an
 "error" key: never a 200, never a 5xx, never a closed connection without a reply. Slow clients (partial
 request line, partial headers, partial body, nothing at all) are sent concurrently against a 1 s server
@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import pytest
 
+from ml.feature_ranges import FEATURE_RANGES
 from ml.serve import MAX_BODY_BYTES
-from ml.train import NUMERIC_FEATURES
+from ml.train import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from tests.test_serve import (
     Reply,
     Served,
@@ -237,6 +238,76 @@ def json_deep_nesting(rng: random.Random) -> bytes:
     return http_post("/invocations", text.encode(), content_type="application/json")
 
 
+def _hostile_request(rng: random.Random, csv_change: Callable[[list[list[str]]], list[list[str]]],
+                     json_change: Callable[[list[dict]], list[dict]]) -> bytes:
+    """The base request, well-formed, as CSV or as JSON with one change: only the values or the columns are
+    wrong."""
+    if rng.random() < 0.5:
+        return http_post("/invocations", join(csv_change(base_rows())).encode())
+    instances = json_change(base_instances())
+    return http_post("/invocations", json.dumps({"instances": instances}).encode(), content_type="application/json")
+
+
+def implausible_value(rng: random.Random) -> bytes:
+    # finite, well-formed, and impossible for its feature: a month 13, a humidity of 400 %, a negative distance
+    feature, value = rng.choice([("month_number", 13), ("day_of_week", 9), ("scheduled_dep_hour_local", 25),
+                                 ("distance_miles", -5), ("relative_humidity_pct", 400), (None, None)])
+    if feature is None:
+        feature = rng.choice(NUMERIC_FEATURES)
+        low, high = FEATURE_RANGES[feature]
+        value = rng.choice([low - rng.choice([0.01, 1, 1e4]), high + rng.choice([0.01, 1, 1e4])])
+    row = rng.randrange(len(base_instances()))
+
+    def in_csv(rows: list[list[str]]) -> list[list[str]]:
+        rows[row + 1][rows[0].index(feature)] = repr(value)
+        return rows
+
+    def in_json(instances: list[dict]) -> list[dict]:
+        instances[row][feature] = value
+        return instances
+
+    return _hostile_request(rng, in_csv, in_json)
+
+
+def unseen_category(rng: random.Random) -> bytes:
+    # a string, but not one the model was trained with (it would score it as missing)
+    column = rng.choice(CATEGORICAL_FEATURES)
+    value = rng.choice(["ZZ", "ua", " UA", "WN ", "XXX", "9E", "jfk", "J F K", "0", "None", "null", "NaN", "Ü",
+                        "\u00a0", "AA\u200b"])
+    row = rng.randrange(len(base_instances()))
+
+    def in_csv(rows: list[list[str]]) -> list[list[str]]:
+        rows[row + 1][rows[0].index(column)] = value
+        return rows
+
+    def in_json(instances: list[dict]) -> list[dict]:
+        instances[row][column] = value
+        return instances
+
+    return _hostile_request(rng, in_csv, in_json)
+
+
+def unknown_column(rng: random.Random) -> bytes:
+    # a column the model does not know, added or in place of a feature (a misspelt name): never ignored
+    name = rng.choice(["distanse_miles", "is_dep_delayed_15", "flight_date", "Carrier_Code", "temp_f ", " temp_f",
+                       "tempF", "extra", "flight_id2", "FLIGHT_ID", "delay_probability", "\u00e9"])
+    replaced = rng.choice([None, None, *NUMERIC_FEATURES[:5]])
+    value = rng.choice(["1", "", "UA"])
+
+    def in_csv(rows: list[list[str]]) -> list[list[str]]:
+        if replaced is not None:
+            rows[0][rows[0].index(replaced)] = name
+            return rows
+        return [rows[0] + [name]] + [row + [value] for row in rows[1:]]
+
+    def in_json(instances: list[dict]) -> list[dict]:
+        if replaced is not None:
+            return [{(name if key == replaced else key): v for key, v in instance.items()} for instance in instances]
+        return [{**instance, name: value or None} for instance in instances]
+
+    return _hostile_request(rng, in_csv, in_json)
+
+
 def content_length_bad(rng: random.Random) -> bytes:
     body = join(base_rows()).encode()
     value = rng.choice(["-1", "-0", f"-{len(body)}", "abc", "1e3", f"+{len(body)}", f"{len(body)}x", "0x10",
@@ -336,6 +407,9 @@ FAST_KINDS: list[Callable[[random.Random], bytes]] = [
     body_shorter_than_content_length, content_length_short_of_body, chunked, wrong_content_type, bad_request_line,
     huge_header, unknown_path, wrong_method, binary_garbage,
 ]
+# Well-formed requests whose values or columns the model cannot take. Drawn from a generator of their own, so that
+# they leave the bytes the kinds above send unchanged.
+VALUE_KINDS: list[Callable[[random.Random], bytes]] = [implausible_value, unseen_category, unknown_column]
 # What a slow client sends before it stalls; the server must answer 408 once its timeout is up.
 SLOW_KINDS = {
     "slow_nothing": b"",
@@ -383,8 +457,10 @@ def test_fuzzed_requests_all_get_a_4xx_json_error_and_the_server_keeps_scoring(f
     rng = random.Random(SEED)
     requests = [(kind.__name__, kind(rng), rng.random() < 0.8 or kind is body_shorter_than_content_length)
                 for _ in range(PER_KIND) for kind in FAST_KINDS]
+    values_rng = random.Random(SEED + 1)
+    requests += [(kind.__name__, kind(values_rng), True) for _ in range(PER_KIND) for kind in VALUE_KINDS]
     requests += [(name, data, False) for name, data in SLOW_KINDS.items() for _ in range(SLOW_PER_KIND)]
-    assert len(requests) >= 1000 and len(FAST_KINDS) + len(SLOW_KINDS) >= 20
+    assert len(requests) >= 1000 and len(FAST_KINDS) + len(VALUE_KINDS) + len(SLOW_KINDS) >= 20
 
     statuses: Counter[int | None] = Counter()
     failures: Counter[tuple[str, str]] = Counter()
@@ -418,7 +494,7 @@ def test_fuzzed_requests_all_get_a_4xx_json_error_and_the_server_keeps_scoring(f
                 reply = parse_reply(f"{type(error).__name__}".encode())
             record(name, data, reply)
 
-    summary = (f"{len(requests)} requests of {len(FAST_KINDS) + len(SLOW_KINDS)} kinds in "
+    summary = (f"{len(requests)} requests of {len(FAST_KINDS) + len(VALUE_KINDS) + len(SLOW_KINDS)} kinds in "
                f"{time.monotonic() - started:.1f} s; replies by status {dict(sorted(statuses.items(), key=str))}")
     print(summary)
     assert not failures, summary + "\n" + "\n".join(
