@@ -32,6 +32,7 @@ from pathlib import Path
 
 from flightdelay.modeling import CHANNELS  # the folders export_channels writes
 from flightdelay.settings import Settings
+from spark_prep import lake_snapshots
 
 STEPS = ("stage", "catalog", "emr", "redshift", "sagemaker")
 LAKE_TABLES = {  # Glue table -> (columns, partition keys); types as Spark writes them
@@ -57,6 +58,7 @@ XGBOOST_FRAMEWORK_VERSION = "1.7-1"
 EMR_RELEASE = "emr-7.5.0"
 GLUE_CATALOG_FACTORY = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+POINTER_KEY = f"lake/weather/{lake_snapshots.POINTER}"  # which run's copy of each lake table is committed
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,16 @@ def plan_stage(settings: Settings, config: DeployConfig) -> Plan:
                          for path in sorted((settings.ml_dir / "channels" / channel).glob("*.parquet"))]
     if config.with_local_lake:
         lake = settings.lake_dir / "weather"
-        for table in LAKE_TABLES:
-            plan.uploads += [(path, f"lake/weather/{table}/{path.relative_to(lake / table).as_posix()}")
-                             for path in sorted((lake / table).rglob("*.parquet"))]
+        snapshot = lake_snapshots.read_local(lake)
+        if snapshot is None:
+            raise RuntimeError(f"--with-local-lake: {lake} has no committed `flightdelay prep` run; run it first")
+        folders = {table: snapshot.folder(table) for table in LAKE_TABLES}
+        for folder in folders.values():
+            plan.uploads += [(path, f"lake/weather/{path.relative_to(lake).as_posix()}")
+                             for path in sorted((lake / folder).rglob("*.parquet"))]
+        # the pointer last, naming only what was uploaded: a reader of the bucket sees the new copy once whole
+        shipped = lake_snapshots.Snapshot(snapshot.run_id, snapshot.committed_at, folders, None)
+        plan.uploads.append((shipped.dumps().encode(), f"lake/weather/{lake_snapshots.POINTER}"))
     return plan
 
 
@@ -170,7 +179,8 @@ def _sourcedir_tarball(settings: Settings) -> bytes:
     return buffer.read()
 
 
-def glue_table_input(config: DeployConfig, table: str) -> dict:
+def glue_table_input(config: DeployConfig, table: str, folder: str) -> dict:
+    """A lake table for Glue, at `folder` (its committed copy, e.g. hourly_observations/run-<id>)."""
     columns, partition_keys = LAKE_TABLES[table]
     return {
         "Name": table,
@@ -179,7 +189,7 @@ def glue_table_input(config: DeployConfig, table: str) -> dict:
         "PartitionKeys": [{"Name": name, "Type": "string"} for name in partition_keys],
         "StorageDescriptor": {
             "Columns": [{"Name": name, "Type": kind} for name, kind in columns],
-            "Location": config.uri(f"lake/weather/{table}/"),
+            "Location": config.uri(f"lake/weather/{folder}/"),
             "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
             "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
             "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
@@ -194,9 +204,11 @@ def plan_catalog(config: DeployConfig) -> Plan:
         "LocationUri": config.uri("lake/weather/")}}))
     for table in LAKE_TABLES:
         plan.calls.append(("glue", "create_table", {"DatabaseName": config.glue_database,
-                                                    "TableInput": glue_table_input(config, table)}))
-        plan.calls.append(("glue", "batch_create_partition (partitions found under the table's S3 location, "
-                           "100 per request)", {"DatabaseName": config.glue_database, "TableName": table}))
+                                                    "TableInput": glue_table_input(
+                                                        config, table, f"{table}/<run-id from {POINTER_KEY}>")}))
+        plan.calls.append(("glue", "batch_create/update/delete_partition (the partitions found under the table's "
+                           "committed copy, 100 per request)", {"DatabaseName": config.glue_database,
+                                                                "TableName": table}))
     return plan
 
 
@@ -452,8 +464,18 @@ def _ensure_bucket(s3, config: DeployConfig) -> None:
         s3.create_bucket(**request)
 
 
-def _lake_partitions(s3, config: DeployConfig, table: str) -> list[dict]:
-    prefix = f"lake/weather/{table}/"
+def committed_lake(s3, config: DeployConfig) -> lake_snapshots.Snapshot | None:
+    """The lake's committed snapshot in the bucket (written by the EMR step, or by stage --with-local-lake);
+    None before the first commit."""
+    try:
+        body = s3.get_object(Bucket=config.bucket, Key=POINTER_KEY)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return lake_snapshots.parse(body.decode("utf-8", errors="replace"), config.uri(POINTER_KEY))
+
+
+def _lake_partitions(s3, config: DeployConfig, table: str, folder: str) -> list[dict]:
+    prefix = f"lake/weather/{folder}/"
     found = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config.bucket, Prefix=prefix):
         for item in page.get("Contents", []):
@@ -461,9 +483,34 @@ def _lake_partitions(s3, config: DeployConfig, table: str) -> list[dict]:
             if match:
                 found.add(match.groups())
     return [{"Values": [station, month], "StorageDescriptor": {
-        **glue_table_input(config, table)["StorageDescriptor"],
+        **glue_table_input(config, table, folder)["StorageDescriptor"],
         "Location": config.uri(f"{prefix}station_id={station}/observation_month={month}/")}}
         for station, month in sorted(found)]
+
+
+def sync_glue_partitions(glue, config: DeployConfig, table: str, wanted: list[dict]) -> int:
+    """Make the table's Glue partitions exactly `wanted`: a partition already registered gets the new copy's
+    location (else it would go on reading the previous run's folder), new ones are created, gone ones dropped."""
+    existing = {tuple(p["Values"]) for page in glue.get_paginator("get_partitions").paginate(
+        DatabaseName=config.glue_database, TableName=table) for p in page["Partitions"]}
+    update = [p for p in wanted if tuple(p["Values"]) in existing]
+    create = [p for p in wanted if tuple(p["Values"]) not in existing]
+    drop = sorted(existing - {tuple(p["Values"]) for p in wanted})
+    errors = []
+    for start in range(0, len(update), 100):
+        errors += glue.batch_update_partition(DatabaseName=config.glue_database, TableName=table, Entries=[
+            {"PartitionValueList": p["Values"], "PartitionInput": p} for p in update[start:start + 100]]).get(
+            "Errors", [])
+    for start in range(0, len(create), 100):
+        errors += glue.batch_create_partition(DatabaseName=config.glue_database, TableName=table,
+                                              PartitionInputList=create[start:start + 100]).get("Errors", [])
+    for start in range(0, len(drop), 25):  # Glue deletes at most 25 per request
+        errors += glue.batch_delete_partition(DatabaseName=config.glue_database, TableName=table,
+                                              PartitionsToDelete=[{"Values": list(v)} for v in drop[start:start + 25]]
+                                              ).get("Errors", [])
+    if errors:
+        raise RuntimeError(f"glue partitions for {table}: {errors[:3]}")
+    return len(wanted)
 
 
 def execute(settings: Settings, config: DeployConfig, plans: dict[str, Plan], job_name: str) -> dict[str, object]:
@@ -482,21 +529,18 @@ def execute(settings: Settings, config: DeployConfig, plans: dict[str, Plan], jo
             glue.create_database(DatabaseInput=plans["catalog"].calls[0][2]["DatabaseInput"])
         except glue.exceptions.AlreadyExistsException:
             pass
+        snapshot = committed_lake(s3, config)
         partitions = 0
-        for table in LAKE_TABLES:
+        for table in LAKE_TABLES if snapshot else ():
+            table_input = glue_table_input(config, table, snapshot.folder(table))
             try:
-                glue.create_table(DatabaseName=config.glue_database, TableInput=glue_table_input(config, table))
+                glue.create_table(DatabaseName=config.glue_database, TableInput=table_input)
             except glue.exceptions.AlreadyExistsException:
-                glue.update_table(DatabaseName=config.glue_database, TableInput=glue_table_input(config, table))
-            found = _lake_partitions(s3, config, table)
-            for start in range(0, len(found), 100):
-                response = glue.batch_create_partition(DatabaseName=config.glue_database, TableName=table,
-                                                       PartitionInputList=found[start:start + 100])
-                errors = [e for e in response.get("Errors", [])
-                          if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"]
-                if errors:
-                    raise RuntimeError(f"glue partitions for {table}: {errors[:3]}")
-            partitions += len(found)
+                glue.update_table(DatabaseName=config.glue_database, TableInput=table_input)
+            partitions += sync_glue_partitions(glue, config, table,
+                                               _lake_partitions(s3, config, table, snapshot.folder(table)))
+        facts["catalog: lake run"] = snapshot.run_id if snapshot else (
+            f"none yet ({config.uri(POINTER_KEY)} is missing): the EMR step registers its tables in Glue itself")
         facts["catalog: partitions registered"] = partitions
     if "emr" in plans:
         emr = session.client("emr")

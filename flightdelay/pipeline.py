@@ -125,7 +125,7 @@ def step_prep(settings: Settings) -> dict[str, object]:
         "hourly observations": result["hourly_rows"],
         "daily summaries": result["daily_rows"],
         "stations": result["stations"],
-        "recovered": result["recovered"],
+        "lake folders deleted (killed or superseded runs)": result["recovered"],
         "not read from the LCD folder": result.get("files_left_out") or 0,
     }
 
@@ -216,21 +216,6 @@ def start_audit_from_published(settings: Settings) -> list[str]:
     return copied
 
 
-def _refuse_interrupted_prep(settings: Settings) -> None:
-    """A `prep` that was killed leaves its run's folder in the lake's staging area (spark_prep/lake_tables.py:
-    the next prep rolls a copy marked ready forward and discards one that is not). Until then the lake's
-    tables may mix two runs: the weather job swaps the hourly table before it writes the daily one, and
-    each table partition by partition. Marts built over that would pass on a half-updated lake."""
-    staging = settings.lake_dir / "weather" / "_staging"
-    runs = [*(path for path in staging.glob("*/*") if path.parent.name != "_trash"), *staging.glob("_trash/*/*")]
-    if runs:
-        ready = any((path / "_READY_TO_SWAP").exists() for path in runs)
-        raise StepFailed(f"an interrupted `flightdelay prep` left {sorted(runs)[0]} in the lake's staging area "
-                         f"({'a swap it started and did not finish' if ready else 'a copy it did not finish'}): "
-                         "the lake's tables may mix two runs. Run `flightdelay prep` to finish it, then "
-                         "`flightdelay build`")
-
-
 def _first_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[0] if lines else text
@@ -242,7 +227,6 @@ def step_build(settings: Settings) -> dict[str, object]:
     The build is recorded in the write-audit-publish ledger (flightdelay/wap.py) as started before anything
     writes to the audit schema, so from then on no earlier validation lets `publish` copy it; it is marked
     built, with the fingerprint of what dbt wrote, only after dbt passed."""
-    _refuse_interrupted_prep(settings)
     with settings.connect_warehouse() as con:
         wap.ensure_ledger(con)
         build_id = wap.start_build(con)

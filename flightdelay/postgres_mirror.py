@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from flightdelay.settings import Settings, load_settings
+from spark_prep import lake_snapshots
 
 # DuckDB type -> PostgreSQL type; anything else is refused rather than guessed.
 PG_TYPES = {
@@ -47,7 +48,8 @@ def tables_to_mirror(settings: Settings) -> list[MirroredTable]:
     lake = settings.lake_dir / "weather"
 
     def parquet(table: str) -> str:
-        return (f"select * from read_parquet('{lake / table}/*/*/*.parquet', hive_partitioning = true, "
+        files = str(lake_snapshots.table_dir(lake, table) / "*/*/*.parquet").replace("'", "''")
+        return (f"select * from read_parquet('{files}', hive_partitioning = true, "
                 "hive_types_autocast = false)")
 
     return [

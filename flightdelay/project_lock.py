@@ -1,7 +1,7 @@
 """One writing command at a time per warehouse and per lake.
 
 Two commands at once would otherwise meet in DuckDB's file lock (a traceback, half a step done) or, for two
-`prep` runs, in the lake's staging folder, where each run discards the other's unfinished copy. Every CLI
+`prep` runs, in the lake, where each run deletes the folders no committed run uses: the other's, unfinished. Every CLI
 command that writes takes this lock first: an exclusive `flock` on `.flightdelay.lock` in the warehouse's
 folder and on one in the lake folder, so commands of checkouts whose FLIGHTDELAY_WAREHOUSE / FLIGHTDELAY_LAKE
 point elsewhere do not wait for each other, and two checkouts sharing a lake do.

@@ -85,6 +85,7 @@ def _between(ranges: dict[str, tuple[float, float]], mostly: float = 1.0) -> lis
 # The ranges the Spark weather job nulls values outside of: defined once, in raw_contracts.ranges.
 from raw_contracts.ranges import FLIGHT_RANGES, WEATHER_RANGES  # noqa: E402
 from raw_contracts.records import CsvRecords  # noqa: E402
+from spark_prep import lake_snapshots  # noqa: E402
 
 
 def raw_files_critical() -> list:
@@ -281,11 +282,11 @@ def humidity_from_temperatures(temp_f: pd.Series, dew_point_f: pd.Series) -> pd.
 
 
 def lake_weather_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    root = settings.lake_dir / "weather" / "hourly_observations"
-    frame = con.execute(f"""
+    files = str(lake_snapshots.table_dir(settings.lake_dir / "weather", "hourly_observations") / "*/*/*.parquet")
+    frame = con.execute("""
         select *, count(*) over (partition by station_id, cast(observed_at_lst as date)) as reports_that_day
-        from read_parquet('{root}/*/*/*.parquet', hive_partitioning = true, hive_types_autocast = false)
-        """).df()
+        from read_parquet($files, hive_partitioning = true, hive_types_autocast = false)
+        """, {"files": files}).df()
     computed = humidity_from_temperatures(frame["temp_f"], frame["dew_point_f"])
     frame["humidity_consistency_error_pct"] = (computed - frame["relative_humidity_pct"]).abs()
     frame["station_month_humidity_error_pct"] = frame.groupby(

@@ -1,7 +1,10 @@
-{#- The weather lake's Parquet tables as dbt sources. A lake source names its files relative to the lake
-    (`meta.lake_glob`, e.g. weather/hourly_observations/*/*/*.parquet); where the lake is gets settled when a
-    model compiles, never when dbt parses, so the location stays out of the manifest: moving the lake
-    (FLIGHTDELAY_LAKE) does not make the sources `state:modified`, and dbt runs from any working directory.
+{#- The weather lake's Parquet tables as dbt sources. A lake source names its table relative to the lake
+    (`meta.lake_table`, e.g. weather/hourly_observations); which folder holds the table's committed copy is
+    read from the lake's pointer (weather/_current.json, spark_prep/lake_snapshots.py) when a model compiles,
+    so every model of a build reads one `prep` run's tables even if another run was killed half-way. Where the
+    lake is also gets settled at compile time, never when dbt parses, so the location stays out of the
+    manifest: moving the lake (FLIGHTDELAY_LAKE) does not make the sources `state:modified`, and dbt runs from
+    any working directory.
 
     On DuckDB, `source()` reads such a source's files in place; on PostgreSQL and Redshift it is the table of
     the same name (copied by flightdelay.postgres_mirror; a Spectrum external table, macros/spectrum.sql). -#}
@@ -12,10 +15,33 @@
     {{ return(root.rstrip('/')) }}
 {%- endmacro %}
 
-{#- SQL that reads a lake table's Hive-partitioned Parquet files, partition columns kept as strings. -#}
-{% macro lake_read_parquet(lake_glob) -%}
-    {%- set path = (flight_delays.lake_root() ~ '/' ~ lake_glob) | replace("'", "''") -%}
-    {{ return("read_parquet('" ~ path ~ "', hive_partitioning = true, hive_types_autocast = false)") }}
+{#- A string literal for DuckDB SQL. -#}
+{% macro lake_sql_string(text) -%}
+    {{ return("'" ~ text | replace("'", "''") ~ "'") }}
+{%- endmacro %}
+
+{#- The folder of a lake table's committed copy, from the lake's pointer; checked before it goes into SQL. -#}
+{% macro lake_committed_folder(lake_table) -%}
+    {%- set area, table = lake_table.split('/') -%}
+    {%- set pointer = flight_delays.lake_root() ~ '/' ~ area ~ '/_current.json' -%}
+    {%- set found = run_query("select count(*) from glob(" ~ flight_delays.lake_sql_string(pointer) ~ ")") -%}
+    {%- if found.columns[0].values()[0] == 0 -%}
+        {{ exceptions.raise_compiler_error("the weather lake has no committed `flightdelay prep` run: " ~ pointer
+            ~ " is missing. Run `flightdelay prep` (or set FLIGHTDELAY_LAKE to the lake).") }}
+    {%- endif -%}
+    {%- set folder = run_query("select json_extract_string(content, " ~ flight_delays.lake_sql_string('$.tables.' ~ table)
+        ~ ") from read_text(" ~ flight_delays.lake_sql_string(pointer) ~ ")").columns[0].values()[0] -%}
+    {%- if not folder or not modules.re.fullmatch(table ~ '/run-[0-9a-z]{1,32}', folder) -%}
+        {{ exceptions.raise_compiler_error(pointer ~ " names no committed copy of " ~ table ~ " (found "
+            ~ (folder or 'nothing') ~ "). Run `flightdelay prep`.") }}
+    {%- endif -%}
+    {{ return(area ~ '/' ~ folder) }}
+{%- endmacro %}
+
+{#- SQL that reads a lake table's committed Hive-partitioned Parquet files, partition columns kept as strings. -#}
+{% macro lake_read_parquet(lake_table) -%}
+    {%- set path = flight_delays.lake_root() ~ '/' ~ flight_delays.lake_committed_folder(lake_table) ~ '/*/*/*.parquet' -%}
+    {{ return("read_parquet(" ~ flight_delays.lake_sql_string(path) ~ ", hive_partitioning = true, hive_types_autocast = false)") }}
 {%- endmacro %}
 
 {#- dbt's `source()`, with lake sources resolved to their files on DuckDB (unit-test fixtures untouched). -#}
@@ -24,9 +50,9 @@
     {%- set resource_type = model.resource_type if model is defined and model else none -%}
     {%- if execute and target.type == 'duckdb' and resource_type != 'unit_test' -%}
         {%- set node = graph.sources.get('source.' ~ project_name ~ '.' ~ source_name ~ '.' ~ table_name) -%}
-        {%- set lake_glob = node.config.meta.get('lake_glob') if node else none -%}
-        {%- if lake_glob -%}
-            {{ return(relation.incorporate(external=flight_delays.lake_read_parquet(lake_glob))) }}
+        {%- set lake_table = node.config.meta.get('lake_table') if node else none -%}
+        {%- if lake_table -%}
+            {{ return(relation.incorporate(external=flight_delays.lake_read_parquet(lake_table))) }}
         {%- endif -%}
     {%- endif -%}
     {{ return(relation) }}

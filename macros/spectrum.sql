@@ -3,10 +3,14 @@
 
     In production EMR writes the lake with the Glue Data Catalog as its Hive metastore, so the tables and
     their partitions already exist in Glue and the external schema alone exposes them. The table and
-    partition statements are for lakes whose catalog is not kept by Spark (or to repair one).
+    partition statements are for lakes whose catalog is not kept by Spark (or to repair one); they point at
+    the copy of each table that a `prep` run committed, `<location>/run-<lake_run_id>/`, where `lake_run_id`
+    is the `run_id` in the lake's pointer, lake/weather/_current.json (spark_prep/lake_snapshots.py).
 
       dbt run-operation stage_spectrum_sources --target redshift \
         --args '{glue_database: flightdelay_lake, iam_role_arn: "arn:aws:iam::...:role/...", region: us-east-1}'
+      dbt run-operation stage_spectrum_sources --target redshift \
+        --args '{..., create_tables: true, lake_run_id: 3f2a9c01b7de, partitions: {...}}'
 
     With `dry_run: true` the statements are only printed (deploy --dry-run uses this). -#}
 
@@ -20,9 +24,18 @@ region '{{ region }}'
 create external database if not exists
 {%- endmacro %}
 
+{#- The folder of a table's committed copy: its meta.spectrum location and the committing run. -#}
+{% macro spectrum_location(source_node, lake_run_id) -%}
+    {%- if not lake_run_id or not modules.re.fullmatch('[0-9a-z]{1,32}', lake_run_id | string) -%}
+        {{ exceptions.raise_compiler_error("Spectrum tables and partitions need lake_run_id: the run_id in the lake's "
+            ~ "pointer, lake/weather/_current.json (got " ~ (lake_run_id or 'nothing') ~ ")") }}
+    {%- endif -%}
+    {{ return(source_node.meta.spectrum.location.rstrip('/') ~ '/run-' ~ lake_run_id) }}
+{%- endmacro %}
+
 {#- External table for a source node with a meta.spectrum block; partition columns are declared only in
     `partitioned by`, as Spectrum requires. -#}
-{% macro spectrum_create_external_table(source_node) -%}
+{% macro spectrum_create_external_table(source_node, lake_run_id) -%}
     {%- set spectrum = source_node.meta.spectrum -%}
     {%- set partition_names = spectrum.partitions | map(attribute='name') | list -%}
     {%- set columns = [] -%}
@@ -44,20 +57,20 @@ partitioned by (
 )
 {%- endif %}
 stored as {{ spectrum.file_format | default('parquet') }}
-location '{{ spectrum.location }}'
+location '{{ flight_delays.spectrum_location(source_node, lake_run_id) }}/'
 {%- endmacro %}
 
 {#- `alter table ... add partition` statements for a list of partitions (each a dict of partition column
     -> value), at most `batch_size` partitions per statement (Redshift's limit is 100). Hive-style paths
     under the table's location. -#}
-{% macro spectrum_add_partitions(source_node, partitions, batch_size=100) -%}
+{% macro spectrum_add_partitions(source_node, partitions, lake_run_id, batch_size=100) -%}
     {%- if batch_size > 100 -%}
         {{ exceptions.raise_compiler_error("Redshift adds at most 100 partitions per statement") }}
     {%- endif -%}
     {%- set spectrum = source_node.meta.spectrum -%}
-    {%- set location = spectrum.location.rstrip('/') -%}
     {%- set statements = [] -%}
     {%- for batch in partitions | batch(batch_size) -%}
+        {%- set location = flight_delays.spectrum_location(source_node, lake_run_id) -%}
         {%- set clauses = [] -%}
         {%- for partition in batch -%}
             {%- set values = [] -%}
@@ -77,7 +90,7 @@ location '{{ spectrum.location }}'
 
 {#- Every statement that exposes the lake to Redshift: the external schema, and optionally the tables and
     their partitions. `partitions` maps a source table name to its partition dicts. -#}
-{% macro spectrum_setup_statements(glue_database, iam_role_arn, region, create_tables=false, partitions={}) -%}
+{% macro spectrum_setup_statements(glue_database, iam_role_arn, region, create_tables=false, partitions={}, lake_run_id=none) -%}
     {%- set statements = [] -%}
     {%- set nodes = graph.sources.values() | selectattr('meta.spectrum', 'defined') | list -%}
     {%- set schemas = nodes | map(attribute='schema') | unique | list -%}
@@ -87,17 +100,17 @@ location '{{ spectrum.location }}'
     {%- for node in nodes | sort(attribute='name') -%}
         {%- if create_tables -%}
             {%- do statements.append("drop table if exists " ~ node.schema ~ "." ~ node.identifier) -%}
-            {%- do statements.append(flight_delays.spectrum_create_external_table(node)) -%}
+            {%- do statements.append(flight_delays.spectrum_create_external_table(node, lake_run_id)) -%}
         {%- endif -%}
-        {%- for statement in flight_delays.spectrum_add_partitions(node, partitions.get(node.name, [])) -%}
+        {%- for statement in flight_delays.spectrum_add_partitions(node, partitions.get(node.name, []), lake_run_id) -%}
             {%- do statements.append(statement) -%}
         {%- endfor -%}
     {%- endfor -%}
     {{ return(statements) }}
 {%- endmacro %}
 
-{% macro stage_spectrum_sources(glue_database, iam_role_arn, region, create_tables=false, partitions={}, dry_run=false) %}
-    {%- set statements = flight_delays.spectrum_setup_statements(glue_database, iam_role_arn, region, create_tables, partitions) -%}
+{% macro stage_spectrum_sources(glue_database, iam_role_arn, region, create_tables=false, partitions={}, lake_run_id=none, dry_run=false) %}
+    {%- set statements = flight_delays.spectrum_setup_statements(glue_database, iam_role_arn, region, create_tables, partitions, lake_run_id) -%}
     {%- for statement in statements %}
         {%- if dry_run or not execute %}
             {{ print(statement ~ ';\n') }}

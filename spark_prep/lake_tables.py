@@ -1,17 +1,27 @@
-"""The lake's tables: partitioned Parquet written crash-safe, registered as Hive external tables.
+"""The lake's tables: partitioned Parquet committed all at once, registered as Hive external tables.
 
-A job writes a complete new copy of the partitions it produces into a staging folder outside the table,
-marks it ready, then swaps each partition into the table with two renames. A run killed while writing
-leaves the table untouched (its staging folder is deleted by the next run); a run killed while swapping is
-rolled forward by the next run (recover_interrupted_runs). Works on any Hadoop FileSystem: local disk,
-S3 on EMR.
+A run stages a complete copy of every table it produces in a folder of its own, then commits them together
+by replacing the lake's pointer file (spark_prep/lake_snapshots.py), then points the metastore at them.
+Readers resolve tables through the pointer, so a run killed at any moment leaves them seeing every table
+of the previous run, or, once the pointer is replaced, every table of the new one; the next run deletes
+what the killed one left (tidy). Works on any Hadoop FileSystem: local disk, S3 on EMR.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+try:  # package import locally; flat files next to the job on EMR (spark_prep.PY_FILES)
+    from spark_prep.lake_snapshots import POINTER, QUARANTINE, LakeNotCommitted, Snapshot, parse, read_local, run_folder
+except ImportError:  # pragma: no cover
+    from lake_snapshots import POINTER, QUARANTINE, LakeNotCommitted, Snapshot, parse, read_local, run_folder
 
 if TYPE_CHECKING:  # only for the type hints: weather_job imports this module
     from spark_prep.weather_job import JobSettings
@@ -44,22 +54,13 @@ class _FileSystem:
             return []
         return [s.getPath().getName() for s in self._fs.listStatus(self._Path(uri))]
 
-    def rename(self, src: str, dst: str) -> None:
-        parent = self._Path(dst).getParent()
-        self._fs.mkdirs(parent)
-        if not self._fs.rename(self._Path(src), self._Path(dst)):
-            raise OSError(f"rename {src} -> {dst} failed")
-
     def delete(self, uri: str) -> None:
         self._fs.delete(self._Path(uri), True)
 
-    def touch(self, uri: str) -> None:
-        self._fs.create(self._Path(uri), True).close()
 
 
-READY_MARKER = "_READY_TO_SWAP"
-
-
+LEGACY_STAGING = "_staging"  # where runs staged before the lake had a pointer
+RUN_FOLDER = re.compile(r"run-[0-9a-z]{1,32}")
 def _partition_dirs(fs: _FileSystem, root: str) -> list[str]:
     out = []
     for station in sorted(fs.listdir(root)):
@@ -71,82 +72,159 @@ def _partition_dirs(fs: _FileSystem, root: str) -> list[str]:
     return out
 
 
-def swap_partitions(fs: _FileSystem, staged_root: str, table_root: str, trash_root: str) -> int:
-    """Move every partition of a complete staged copy into the table, replacing the same partition."""
-    swapped = 0
-    for partition in _partition_dirs(fs, staged_root):
-        target = f"{table_root}/{partition}"
-        if fs.exists(target):
-            fs.rename(target, f"{trash_root}/{partition}")
-        fs.rename(f"{staged_root}/{partition}", target)
-        swapped += 1
-    fs.delete(trash_root)
-    fs.delete(staged_root)
-    return swapped
+def _local_path(uri: str) -> Path | None:
+    """The local path behind a file: URI (as weather_job.to_uri writes them); None for other schemes."""
+    if not uri.startswith("file:"):
+        return None
+    path = uri[len("file:"):]
+    return Path("/" + path.lstrip("/")) if path.startswith("//") else Path(path)
 
 
-def recover_interrupted_runs(fs: _FileSystem, staging_uri: str, table_uri: str) -> list[str]:
-    """Finish swaps a killed run had started; discard writes a killed run had not finished."""
-    table = table_uri.rsplit("/", 1)[-1]
-    actions = []
-    for run_id in sorted(fs.listdir(f"{staging_uri}/{table}")):
-        staged = f"{staging_uri}/{table}/{run_id}"
-        trash = f"{staging_uri}/_trash/{table}/{run_id}"
-        if fs.exists(f"{staged}/{READY_MARKER}"):
-            # Partitions the killed swap had already moved to the trash but not replaced go back first.
-            for partition in _partition_dirs(fs, trash):
-                if not fs.exists(f"{table_uri}/{partition}") and not fs.exists(f"{staged}/{partition}"):
-                    fs.rename(f"{trash}/{partition}", f"{table_uri}/{partition}")
-            swap_partitions(fs, staged, table_uri, trash)
-            actions.append(f"rolled forward {table} run {run_id}")
-        else:
-            fs.delete(staged)
-            actions.append(f"discarded incomplete {table} run {run_id}")
-    return actions
+def read_snapshot(spark: SparkSession, weather_uri: str) -> Snapshot | None:
+    """The lake's committed snapshot; None before the first commit."""
+    pointer = f"{weather_uri}/{POINTER}"
+    local = _local_path(weather_uri)
+    if local is not None:
+        return read_local(local)
+    if not _FileSystem(spark, weather_uri).exists(pointer):
+        return None
+    return parse(spark.read.text(pointer, wholetext=True).first()[0], pointer)
 
 
-def _hive_columns(df: DataFrame, exclude: tuple[str, ...]) -> str:
+def _replace_file(spark: SparkSession, uri: str, text: str) -> None:
+    """Replace a small file in one step: readers see the old bytes or the new, never a part."""
+    local = _local_path(uri)
+    if local is None:  # an object store: one PUT replaces the object atomically
+        jvm = spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(uri)
+        out = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).create(path, True)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+        return
+    temporary = local.with_name(f".{local.name}.{os.getpid()}.tmp")
+    with temporary.open("w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, local)  # rename(2): atomic on one file system
+    directory = os.open(local.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut, not only a kill
+    finally:
+        os.close(directory)
+
+
+def stage_table(settings: JobSettings, name: str, df: DataFrame, sort_column: str) -> str:
+    """Write `df` as a complete copy of table `name` into this run's own folder, which no reader sees
+    until commit(). Returns the folder, relative to the weather lake."""
+    folder = f"{name}/{run_folder(settings.run_id)}"
+    (
+        df.repartition(*PARTITION_COLUMNS)
+        .sortWithinPartitions(*PARTITION_COLUMNS, sort_column)
+        .write.mode("errorifexists")
+        .partitionBy(*PARTITION_COLUMNS)
+        .parquet(f"{settings.weather_uri}/{folder}")
+    )
+    return folder
+
+
+def stage_quarantine(settings: JobSettings, quarantine: DataFrame) -> str:
+    folder = f"{QUARANTINE}/{run_folder(settings.run_id)}"
+    quarantine.coalesce(1).write.mode("errorifexists").parquet(f"{settings.weather_uri}/{folder}")
+    return folder
+
+
+def commit(spark: SparkSession, settings: JobSettings, folders: dict[str, str]) -> Snapshot:
+    """Make this run's staged folders what every reader sees, all at once. Tables this run did not write
+    (the daily summaries when no daily files were given) stay as the last run committed them."""
+    current = read_snapshot(spark, settings.weather_uri)
+    snapshot = Snapshot(run_id=settings.run_id, committed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                        tables={**(current.tables if current else {}), **folders},
+                        previous_run_id=current.run_id if current else None)
+    _replace_file(spark, f"{settings.weather_uri}/{POINTER}", snapshot.dumps())
+    return snapshot
+
+
+def refuse_a_used_run_id(spark: SparkSession, settings: JobSettings) -> None:
+    """A run's folders must be its own: staging over the committed copy would change what readers see."""
+    current = read_snapshot(spark, settings.weather_uri)
+    if current and settings.run_id in (current.run_id, current.previous_run_id):
+        raise ValueError(f"run id {settings.run_id!r} is one the lake still holds: a run needs an id of its own")
+
+
+def tidy(spark: SparkSession, settings: JobSettings) -> list[str]:
+    """Delete what no reader can see any more: a killed run's folders, copies older than the previous
+    committed run, and the folders of the layout before snapshots (`_staging`, partitions directly under a
+    table). Only inside tables the pointer names, so nothing else in the lake is touched."""
+    snapshot = read_snapshot(spark, settings.weather_uri)
+    fs = _FileSystem(spark, settings.weather_uri)
+    removed = []
+    if snapshot is None:  # nothing committed yet: only this job's own unfinished folders can go
+        for table in fs.listdir(settings.weather_uri):
+            for child in fs.listdir(f"{settings.weather_uri}/{table}"):
+                if RUN_FOLDER.fullmatch(child):
+                    fs.delete(f"{settings.weather_uri}/{table}/{child}")
+                    removed.append(f"{table}/{child}")
+        return removed
+    kept = snapshot.kept_folders()
+    for table in sorted(snapshot.tables):
+        for child in fs.listdir(f"{settings.weather_uri}/{table}"):
+            if f"{table}/{child}" not in kept:
+                fs.delete(f"{settings.weather_uri}/{table}/{child}")
+                removed.append(f"{table}/{child}")
+    if fs.exists(f"{settings.weather_uri}/{LEGACY_STAGING}"):
+        fs.delete(f"{settings.weather_uri}/{LEGACY_STAGING}")
+        removed.append(LEGACY_STAGING)
+    return removed
+
+
+def _hive_columns(schema: StructType, exclude: tuple[str, ...]) -> str:
     cols = []
-    for field in df.schema.fields:
+    for field in schema.fields:
         if field.name in exclude:
             continue
         cols.append(f"`{field.name}` {HIVE_TYPES[field.dataType.simpleString()]}")
     return ",\n  ".join(cols)
 
 
-def register_external_table(spark: SparkSession, settings: JobSettings, name: str, df: DataFrame,
-                            location: str) -> None:
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def register_tables(spark: SparkSession, settings: JobSettings, snapshot: Snapshot) -> None:
+    """Point the metastore's external tables (embedded Derby; Glue on EMR) at the committed folders. A
+    table's location changes with every run, and Hive keeps a location per partition, so each table is
+    created anew (external: dropping it forgets the schema, never the files) and its partitions found."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {settings.database}")
-    qualified = f"{settings.database}.{name}"
-    if spark.catalog.tableExists(qualified):
-        existing = [f.name for f in spark.table(qualified).schema.fields]
-        if existing != df.columns:
-            # External table: dropping it forgets the schema, never the files.
-            spark.sql(f"DROP TABLE {qualified}")
-    partitions = ", ".join(f"`{c}` STRING" for c in PARTITION_COLUMNS)
-    spark.sql(
-        f"""CREATE EXTERNAL TABLE IF NOT EXISTS {settings.database}.{name} (
-  {_hive_columns(df, PARTITION_COLUMNS)}
+    for name, folder in sorted(snapshot.tables.items()):
+        if name == QUARANTINE:
+            continue
+        location = f"{settings.weather_uri}/{folder}"
+        columns = spark.read.parquet(location).schema
+        qualified = f"{settings.database}.{name}"
+        spark.sql(f"DROP TABLE IF EXISTS {qualified}")
+        partitions = ", ".join(f"`{c}` STRING" for c in PARTITION_COLUMNS)
+        spark.sql(
+            f"""CREATE EXTERNAL TABLE {qualified} (
+  {_hive_columns(columns, PARTITION_COLUMNS)}
 )
 PARTITIONED BY ({partitions})
 STORED AS PARQUET
-LOCATION '{location}'"""
-    )
-    spark.sql(f"MSCK REPAIR TABLE {settings.database}.{name} SYNC PARTITIONS")
+LOCATION {_sql_string(location)}"""
+        )
+        spark.sql(f"MSCK REPAIR TABLE {qualified} ADD PARTITIONS")
 
 
-def write_table(spark: SparkSession, settings: JobSettings, name: str, df: DataFrame, table_uri: str,
-                sort_column: str) -> int:
-    fs = _FileSystem(spark, table_uri)
-    staged = f"{settings.staging_uri}/{name}/{settings.run_id}"
-    (
-        df.repartition(*PARTITION_COLUMNS)
-        .sortWithinPartitions(*PARTITION_COLUMNS, sort_column)
-        .write.mode("errorifexists")
-        .partitionBy(*PARTITION_COLUMNS)
-        .parquet(staged)
-    )
-    fs.touch(f"{staged}/{READY_MARKER}")
-    swapped = swap_partitions(fs, staged, table_uri, f"{settings.staging_uri}/_trash/{name}/{settings.run_id}")
-    register_external_table(spark, settings, name, df, table_uri)
-    return swapped
+def committed_uri(spark: SparkSession, settings: JobSettings, table: str) -> str:
+    """Where the committed copy of `table` (or of the quarantine, QUARANTINE) is."""
+    snapshot = read_snapshot(spark, settings.weather_uri)
+    if snapshot is None:
+        raise LakeNotCommitted(f"no run has committed the lake at {settings.weather_uri}")
+    return f"{settings.weather_uri}/{snapshot.folder(table)}"
+
+
+def partition_count(spark: SparkSession, settings: JobSettings, folder: str) -> int:
+    uri = f"{settings.weather_uri}/{folder}"
+    return len(_partition_dirs(_FileSystem(spark, uri), uri))

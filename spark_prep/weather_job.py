@@ -37,12 +37,28 @@ from raw_contracts.ranges import WEATHER_RANGES
 
 try:  # package import (python -m spark_prep.weather_job, tests) or a file next to it (spark-submit --py-files)
     from spark_prep import cdo_daily, ghcn_daily, lcd_records
-    from spark_prep.lake_tables import _FileSystem, recover_interrupted_runs, write_table
+    from spark_prep.lake_tables import (
+        commit,
+        partition_count,
+        refuse_a_used_run_id,
+        register_tables,
+        stage_quarantine,
+        stage_table,
+        tidy,
+    )
 except ImportError:  # pragma: no cover - spark-submit without the package on the path
     import cdo_daily
     import ghcn_daily
     import lcd_records
-    from lake_tables import _FileSystem, recover_interrupted_runs, write_table
+    from lake_tables import (
+        commit,
+        partition_count,
+        refuse_a_used_run_id,
+        register_tables,
+        stage_quarantine,
+        stage_table,
+        tidy,
+    )
 
 # LCD columns this job reads, mapped to the names (with units) it writes.
 MEASUREMENTS: dict[str, str] = {
@@ -126,24 +142,9 @@ class JobSettings:
     cdo_units: str = "standard"
 
     @property
-    def cdo_table_uri(self) -> str:
-        return f"{self.lake_uri.rstrip('/')}/weather/cdo_daily_summaries"
-
-    @property
-    def hourly_table_uri(self) -> str:
-        return f"{self.lake_uri.rstrip('/')}/weather/hourly_observations"
-
-    @property
-    def daily_table_uri(self) -> str:
-        return f"{self.lake_uri.rstrip('/')}/weather/daily_summaries"
-
-    @property
-    def quarantine_uri(self) -> str:
-        return f"{self.lake_uri.rstrip('/')}/weather/_quarantine"
-
-    @property
-    def staging_uri(self) -> str:
-        return f"{self.lake_uri.rstrip('/')}/weather/_staging"
+    def weather_uri(self) -> str:
+        """The weather lake: a folder per table, and the pointer to each table's committed copy."""
+        return f"{self.lake_uri.rstrip('/')}/weather"
 
 
 def to_uri(path: str) -> str:
@@ -517,15 +518,20 @@ def transform_daily_summaries(hourly: DataFrame) -> DataFrame:
 
 
 def load(spark: SparkSession, settings: JobSettings, hourly: DataFrame, daily: DataFrame,
-         quarantine: DataFrame) -> dict[str, int]:
-    hourly_partitions = write_table(
-        spark, settings, "hourly_observations", hourly, settings.hourly_table_uri, "observed_at_utc"
-    )
-    daily_partitions = write_table(
-        spark, settings, "daily_summaries", daily, settings.daily_table_uri, "summary_date"
-    )
-    quarantine.coalesce(1).write.mode("overwrite").parquet(settings.quarantine_uri)
-    return {"hourly_partitions": hourly_partitions, "daily_partitions": daily_partitions}
+         quarantine: DataFrame, daily_files_table: DataFrame | None) -> dict[str, int]:
+    """Stage every table, commit them in one step, then register them (spark_prep/lake_tables.py)."""
+    folders = {
+        "hourly_observations": stage_table(settings, "hourly_observations", hourly, "observed_at_utc"),
+        "daily_summaries": stage_table(settings, "daily_summaries", daily, "summary_date"),
+    }
+    if daily_files_table is not None:
+        folders["cdo_daily_summaries"] = stage_table(settings, "cdo_daily_summaries", daily_files_table,
+                                                     "summary_date")
+    folders["_quarantine"] = stage_quarantine(settings, quarantine)
+    snapshot = commit(spark, settings, folders)
+    register_tables(spark, settings, snapshot)
+    return {"hourly_partitions": partition_count(spark, settings, folders["hourly_observations"]),
+            "daily_partitions": partition_count(spark, settings, folders["daily_summaries"])}
 
 
 # ---------------------------------------------------------------- job
@@ -566,8 +572,9 @@ def _check_reconciled(files: list[dict], what: str) -> None:
                                   f"{broken}")
 
 
-def _run_daily_files(spark: SparkSession, settings: JobSettings, stations: DataFrame) -> tuple[list[dict], DataFrame]:
-    """CDO daily exports and GHCN-Daily files -> `cdo_daily_summaries`: per-file counts and the quarantine."""
+def _run_daily_files(spark: SparkSession, settings: JobSettings,
+                     stations: DataFrame) -> tuple[list[dict], DataFrame, DataFrame]:
+    """CDO daily exports and GHCN-Daily files -> rows of `cdo_daily_summaries`, per-file counts, quarantine."""
     daily_inputs = []  # (raw rows in the CDO layout, units)
     if settings.raw_cdo_daily_path:
         files, _ = lcd_records.list_input_files(spark, settings.raw_cdo_daily_path, "CDO daily input")
@@ -600,18 +607,14 @@ def _run_daily_files(spark: SparkSession, settings: JobSettings, stations: DataF
     cdo_files = [row.asDict() for row in
                  transform_file_reconciliation(read_counts, cdo_table, cdo_quarantine).collect()]
     _check_reconciled(cdo_files, "daily summaries")
-    write_table(spark, settings, "cdo_daily_summaries", cdo_table, settings.cdo_table_uri, "summary_date")
-    cdo_table.unpersist()
-    return cdo_files, cdo_quarantine
+    return cdo_files, cdo_table, cdo_quarantine
 
 
 def run(spark: SparkSession, settings: JobSettings) -> JobResult:
     if not settings.run_id:
         settings = JobSettings(**{**asdict(settings), "run_id": uuid.uuid4().hex[:12]})
-    fs = _FileSystem(spark, settings.hourly_table_uri)
-    recovered = []
-    for table_uri in (settings.hourly_table_uri, settings.daily_table_uri, settings.cdo_table_uri):
-        recovered += recover_interrupted_runs(fs, settings.staging_uri, table_uri)
+    recovered = [f"deleted {folder}: no committed run uses it" for folder in tidy(spark, settings)]
+    refuse_a_used_run_id(spark, settings)
 
     extracted = extract(spark, settings)
     raw = extracted.raw
@@ -628,11 +631,13 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
     _check_reconciled(files, "LCD hourly files")
     kinds = {row.quarantine_kind: row.n for row in quarantine.groupBy("quarantine_kind").agg(
         F.count(F.lit(1)).alias("n")).collect()}
-    cdo_files = None
+    cdo_files, cdo_table = None, None
     if settings.raw_cdo_daily_path or settings.raw_ghcn_daily_path:
-        cdo_files, cdo_quarantine = _run_daily_files(spark, settings, extracted.stations)
+        cdo_files, cdo_table, cdo_quarantine = _run_daily_files(spark, settings, extracted.stations)
         quarantine = quarantine.unionByName(cdo_quarantine, allowMissingColumns=True)
-    partitions = load(spark, settings, hourly, daily, quarantine)
+    partitions = load(spark, settings, hourly, daily, quarantine, cdo_table)
+    # after the commit: the copies before the previous run, which no reader can be on now
+    recovered += [f"deleted {folder}: no committed run uses it" for folder in tidy(spark, settings)]
     result = JobResult(
         rows_read=sum(f["rows_read"] for f in files),
         rows_quarantined=sum(f["rows_quarantined"] for f in files),
@@ -654,8 +659,9 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
         files_left_out=extracted.left_out,
         **partitions,
     )
-    for df in (raw, parsed, hourly, daily, quarantine):
-        df.unpersist()
+    for df in (raw, parsed, hourly, daily, quarantine, cdo_table):
+        if df is not None:
+            df.unpersist()
     return result
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from spark_prep import lake_snapshots
 from tests.conftest import PROJECT_ROOT, FlowRun
 
 pytestmark = pytest.mark.integration
@@ -86,8 +87,7 @@ def clone_with_prod(january_run: FlowRun, destination: Path) -> Clone:
     root = copy_project(destination)
     (root / "warehouse").mkdir()
     shutil.copy2(january_run.env["FLIGHTDELAY_WAREHOUSE"], root / "warehouse" / "flight_delays.duckdb")
-    shutil.copytree(Path(january_run.env["FLIGHTDELAY_LAKE"]) / "weather", root / "lake" / "weather",
-                    ignore=shutil.ignore_patterns("_staging"))
+    shutil.copytree(Path(january_run.env["FLIGHTDELAY_LAKE"]) / "weather", root / "lake" / "weather")
     # The prod manifest to compare and defer to: what `flightdelay` builds, parsed where it runs.
     prod_state = destination.parent / f"{destination.name}_prod_state"
     dbt(root, "parse", "--target", "prod", "--target-path", str(prod_state))
@@ -156,17 +156,27 @@ def test_source_freshness_checks_every_source_with_a_load_time(clone: Clone):
 
 
 def test_dbt_from_another_directory_with_the_lake_elsewhere(clone: Clone, tmp_path):
+    """dbt from any folder, the lake moved by FLIGHTDELAY_LAKE; sources read the lake's committed copy only."""
     # a smaller lake somewhere else: one station's hourly files
-    hourly = clone.root / "lake" / "weather" / "hourly_observations"
-    station = sorted(hourly.iterdir())[0]
+    weather = clone.root / "lake" / "weather"
+    snapshot = lake_snapshots.read_local(weather)
+    hourly = weather / snapshot.folder("hourly_observations")
+    station = sorted(hourly.glob("station_id=*"))[0]
     elsewhere = tmp_path / "elsewhere" / "lake"
-    shutil.copytree(station, elsewhere / "weather" / "hourly_observations" / station.name)
-    shutil.copytree(clone.root / "lake" / "weather" / "daily_summaries", elsewhere / "weather" / "daily_summaries")
+    shutil.copytree(station, elsewhere / "weather" / snapshot.folder("hourly_observations") / station.name)
+    daily = snapshot.folder("daily_summaries")
+    shutil.copytree(weather / daily, elsewhere / "weather" / daily)
+    shutil.copyfile(weather / lake_snapshots.POINTER, elsewhere / "weather" / lake_snapshots.POINTER)
+    # what a killed `prep` leaves beside the committed copy: no reader may list it (it names no rows, and
+    # DuckDB would fail on these bytes)
+    half = elsewhere / "weather" / "hourly_observations" / "run-killed" / station.name / "observation_month=2013-01"
+    half.mkdir(parents=True)
+    (half / "part-00000.parquet").write_bytes(b"half-written")
     with duckdb.connect() as con:
         def observations(folder: Path) -> int:
             return con.execute(f"select count(*) from read_parquet('{folder}/*/*/*.parquet')").fetchone()[0]
 
-        expected = observations(elsewhere / "weather" / "hourly_observations")
+        expected = observations(elsewhere / "weather" / snapshot.folder("hourly_observations"))
         everywhere = observations(hourly)
     assert 0 < expected < everywhere
 

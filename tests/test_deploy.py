@@ -18,6 +18,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from spark_prep import lake_snapshots
 from tests.conftest import PROJECT_ROOT, FlowRun
 
 pytestmark = pytest.mark.integration
@@ -93,7 +94,8 @@ def test_deploy_requests_against_moto(january_run: FlowRun, moto_server: dict[st
                              "bts_ontime_2013_01.csv.manifest")
     assert json.loads(manifest["Body"].read()) == {"entries": [
         {"url": f"s3://{BUCKET}/staging/bts_numbered/year=2013/month=01/bts_ontime_2013_01.csv", "mandatory": True}]}
-    shipped = ["code/spark_prep/cdo_daily.py", "code/spark_prep/ghcn_daily.py", "code/spark_prep/lake_tables.py",
+    shipped = ["code/spark_prep/cdo_daily.py", "code/spark_prep/ghcn_daily.py", "code/spark_prep/lake_snapshots.py",
+               "code/spark_prep/lake_tables.py",
                "code/spark_prep/lcd_records.py", "code/spark_prep/raw_contracts.zip"]
     assert {"code/spark_prep/weather_job.py", *shipped, "code/ml/sourcedir.tar.gz",
             "raw/reference/airport_weather_stations.csv", "ml/channels/train/part-0000.parquet"} <= keys
@@ -106,8 +108,10 @@ def test_deploy_requests_against_moto(january_run: FlowRun, moto_server: dict[st
     assert set(tables) == {"hourly_observations", "daily_summaries"}
     hourly = tables["hourly_observations"]
     assert [k["Name"] for k in hourly["PartitionKeys"]] == ["station_id", "observation_month"]
-    assert hourly["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/lake/weather/hourly_observations/"
-    local = sorted((Path(january_run.env["FLIGHTDELAY_LAKE"]) / "weather" / "hourly_observations").glob("*/*"))
+    weather = Path(january_run.env["FLIGHTDELAY_LAKE"]) / "weather"
+    committed = lake_snapshots.read_local(weather).folder("hourly_observations")  # e.g. hourly_observations/run-<id>
+    assert hourly["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/lake/weather/{committed}/"
+    local = sorted((weather / committed).glob("*/*"))
     partitions = glue.get_partitions(DatabaseName="flightdelay_lake", TableName="hourly_observations")["Partitions"]
     assert len(partitions) == len(local) > 0
     assert {tuple(p["Values"]) for p in partitions} == {

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from spark_prep import lake_snapshots
 from tests.conftest import PROJECT_ROOT, FlowRun, run_cli
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,8 @@ def test_run_on_one_month_then_rerun_changes_nothing(january_run: FlowRun):
     assert after_first["marts.ml_flight_delay_features"] == departed
     assert with_weather / departed > 0.95
 
-    stations = sorted(p.name for p in (root / "lake" / "weather" / "hourly_observations").iterdir())
+    hourly = lake_snapshots.table_dir(root / "lake" / "weather", "hourly_observations")
+    stations = sorted(p.name for p in hourly.glob("station_id=*"))
     assert stations == ["station_id=72502014734", "station_id=72503014732", "station_id=74486094789"]
 
     evaluation = json.loads((root / "artifacts" / "ml" / "evaluation.json").read_text())

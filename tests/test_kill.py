@@ -5,10 +5,11 @@ Each command runs through the CLI in a session of its own and its whole process 
 and Python workers with it), as a crash or the OOM killer would. The delays come from a fixed seed and take
 turns between kinds, so that the short moments that matter are hit on every run, not by luck: `anywhere`
 (uniform over a normal run's duration), `in step` (uniform from the step's start line to the normal run's
-end), and from the moment the command starts to commit (DuckDB's write-ahead log appears) or to swap (`prep`
-marks its staged copy ready): `in commit` / `in swap`, uniform over the rest of a normal run, and
-`at commit` / `at swap`, uniform over the next 50 ms. Each test prints where its kills landed and what they
-left.
+end), and from the moment the command starts to commit (DuckDB's write-ahead log appears): `in commit`,
+uniform over the rest of a normal run, and `at commit`, uniform over the next 50 ms. For `prep`: `in stage`,
+uniform from when its first run folder appears, and `at commit`, within 50 ms of its last staged output
+(the quarantine) being complete, which the pointer's replacement follows. Each test prints where its kills
+landed and what they left.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import duckdb
 import pytest
 
 from flightdelay import wap
+from spark_prep import lake_snapshots
 from tests.conftest import PROJECT_ROOT, FlowRun
 
 pytestmark = pytest.mark.integration
@@ -349,7 +351,9 @@ def write_lcd_version(source: str, target: Path, version: int) -> None:
 
 
 def parquet(lake: Path, table: str) -> str:
-    return f"read_parquet('{lake}/weather/{table}/*/*/*.parquet', hive_partitioning = true)"
+    """A lake table as every reader sees it: its committed copy, through the lake's pointer."""
+    return (f"read_parquet('{lake_snapshots.table_dir(lake / 'weather', table)}/*/*/*.parquet', "
+            "hive_partitioning = true)")
 
 
 def remember_first_run(lake: Path, con: duckdb.DuckDBPyConnection) -> None:
@@ -360,10 +364,9 @@ def remember_first_run(lake: Path, con: duckdb.DuckDBPyConnection) -> None:
 
 @dataclass
 class LakeState:
-    versions: dict[str, dict[str, set[int]]]  # table -> partition -> runs its rows come from
+    versions: dict[str, dict[str, set[int]]]  # table -> partition -> runs its rows come from, as readers see it
     rows: dict[str, int]
-    staged_runs: list[str]  # what a killed prep left in the staging area ...
-    pending_swaps: list[str]  # ... of it marked ready to swap, which the next prep rolls forward
+    leftovers: list[str]  # run folders no committed run uses: what a killed prep left, for the next one to delete
 
     def table_complete(self, table: str, version: int, base_rows: dict[str, int]) -> bool:
         return self.rows[table] == base_rows[table] and all(runs == {version} for runs in self.versions[table].values())
@@ -375,14 +378,14 @@ class LakeState:
         tables = "; ".join(
             f"{table}: {self.rows[table]} rows, " + ", ".join(f"{p} from run {sorted(v)}" for p, v in parts.items())
             for table, parts in self.versions.items())
-        return tables + (f"; staged: {self.staged_runs}" if self.staged_runs else "") + (
-            f" (ready to swap: {self.pending_swaps})" if self.pending_swaps else "")
+        return tables + (f"; left by a killed run: {self.leftovers}" if self.leftovers else "")
 
 
 def lake_state(lake: Path, con: duckdb.DuckDBPyConnection) -> LakeState:
     versions, rows = {}, {}
+    snapshot = lake_snapshots.read_local(lake / "weather")
     for table, (key, value) in LAKE_TABLES.items():
-        if not any((lake / "weather" / table).glob("*/*/*.parquet")):
+        if snapshot is None or table not in snapshot.tables:
             versions[table], rows[table] = {}, 0
             continue
         found = con.execute(f"""
@@ -393,24 +396,23 @@ def lake_state(lake: Path, con: duckdb.DuckDBPyConnection) -> LakeState:
             group by all order by all""").fetchall()
         versions[table] = {str(month): set(runs) for month, runs, _ in found}
         rows[table] = con.execute(f"select count(*) from {parquet(lake, table)}").fetchone()[0]
-    staging = lake / "weather" / "_staging"
-    staged = [*(p for p in staging.glob("*/*") if p.parent.name != "_trash"), *staging.glob("_trash/*/*")]
-    return LakeState(versions, rows, sorted(str(p.relative_to(staging)) for p in staged),
-                     sorted(str(p.parent.relative_to(staging)) for p in staging.glob("*/*/_READY_TO_SWAP")))
+    kept = snapshot.kept_folders() if snapshot else set()
+    leftovers = sorted(f"{folder.parent.name}/{folder.name}" for folder in (lake / "weather").glob("*/run-*")
+                       if f"{folder.parent.name}/{folder.name}" not in kept)
+    return LakeState(versions, rows, leftovers)
 
 
 @dataclass
 class PrepKills:
-    table_findings: list[str]  # kills after which a lake table mixed two runs or missed rows
-    unmarked_tables: list[str]  # ... of them, those with no staged copy marked ready to swap to roll forward
+    table_findings: list[str]  # kills after which a lake table, as readers see it, mixed two runs or missed rows
     lake_findings: list[str]  # kills after which the lake's tables were each complete, but from different runs
 
 
 @pytest.fixture(scope="module")
 def prep_kills(tmp_path_factory) -> PrepKills:
-    """Kill `prep` KILLS["prep"] times; after each kill, note which run each lake table holds, check that `build`
-    refuses the lake while anything is left in its staging area, and let the next prep (the next kill's, or
-    the last one, which must leave the lake complete with nothing staged) heal it."""
+    """Kill `prep` KILLS["prep"] times; after each kill, note which run each lake table holds as readers see it
+    (through the lake's pointer), and let the next prep (the next kill's, or the last one, which must leave
+    the lake complete with no leftovers) heal it."""
     from flightdelay.sample import write_sample
 
     tmp_path = tmp_path_factory.mktemp("kill_prep")
@@ -424,99 +426,77 @@ def prep_kills(tmp_path_factory) -> PrepKills:
            "FLIGHTDELAY_WAREHOUSE": str(root / "warehouse" / "flight_delays.duckdb"),
            "FLIGHTDELAY_ARTIFACTS": str(root / "artifacts")}
 
-    def ready_markers() -> set[Path]:
-        return set((lake / "weather" / "_staging").glob("*/*/_READY_TO_SWAP"))
+    def run_folders() -> set[Path]:
+        return set((lake / "weather" / "hourly_observations").glob("run-*"))
+
+    def staged_quarantines() -> set[Path]:  # the last thing a run stages; its commit follows at once
+        return set((lake / "weather" / "_quarantine").glob("run-*/_SUCCESS"))
 
     write_lcd_version(source, lcd, 0)
-    normal = run(env, tmp_path / "first", "prep", marker=lambda: bool(ready_markers()))
+    normal = run(env, tmp_path / "first", "prep", marker=lambda: bool(run_folders()))
     con = duckdb.connect()
     remember_first_run(lake, con)
     base_rows = {table: scalar(con, f"select count(*) from base_{table}") for table in LAKE_TABLES}
     first = lake_state(lake, con)
-    assert normal.marked is not None and first.complete(0, base_rows) and not first.staged_runs, first.describe()
+    assert normal.marked is not None and first.complete(0, base_rows) and not first.leftovers, first.describe()
     assert all(len(parts) == len(MONTHS) for parts in first.versions.values())
 
     rng = random.Random(SEED + 2)
     holds = dict.fromkeys(LAKE_TABLES, 0)  # the run each table holds
-    pending: set[int] = set()  # runs whose staged copies are marked ready: the next prep rolls them forward
-    kills = PrepKills([], [], [])
-    where, healed_after, refused_builds = Counter(), [], 0
+    kills = PrepKills([], [])
+    where, healed_after, leftovers_seen = Counter(), [], 0
     for number in range(1, KILLS["prep"] + 1):
         write_lcd_version(source, lcd, number)
-        left_by_earlier_kills = ready_markers()  # what this run rolls forward first; its own marker is new
+        folders_before, quarantines_before = run_folders(), staged_quarantines()
         command = Command(env, tmp_path / f"kill{number}", "prep")
-        kind = ("at swap", "anywhere", "in swap")[number % 3]  # the step starts at once: no "in step"
-        at = kill_at_random_point(command, kind, rng, normal,
-                                  lambda earlier=left_by_earlier_kills: bool(ready_markers() - earlier))
+        kind = ("at commit", "anywhere", "in stage")[number % 3]  # the step starts at once: no "in step"
+        marker = (lambda before=quarantines_before: bool(staged_quarantines() - before)) if kind == "at commit" \
+            else (lambda before=folders_before: bool(run_folders() - before))
+        at = kill_at_random_point(command, kind, rng, normal, marker)
         where[kind] += 1
         state = lake_state(lake, con)
+        leftovers_seen += bool(state.leftovers)
         point = f"kill {number} ({kind}, at {at:.2f} s)"
         print(f"prep {point}: {state.describe()}")
         broken, held = [], dict(holds)
         for table in LAKE_TABLES:
-            acceptable = sorted({holds[table], number, *pending})  # as before, rolled forward, or this run's
+            acceptable = sorted({holds[table], number})  # as before, or this run's
             complete = [v for v in acceptable if state.table_complete(table, v, base_rows)]
             if complete:
                 holds[table] = complete[0]
             else:
                 broken.append(table)
-                finding = (f"{point}: {table} half-updated (expected every row from one of the runs {acceptable}): "
-                           f"{state.describe()}")
-                kills.table_findings.append(finding)
-                if not state.pending_swaps:
-                    kills.unmarked_tables.append(finding)
+                kills.table_findings.append(
+                    f"{point}: {table} half-updated (expected every row from one of the runs {acceptable}): "
+                    f"{state.describe()}")
         if not broken and len(set(holds.values())) > 1 and holds != held:  # this kill left them apart
-            kills.lake_findings.append(
-                f"{point}: the lake's tables are from different runs ({holds}): {state.describe()}"
-                + ("" if state.staged_runs else "; nothing is left in the staging area, so `flightdelay build` "
-                   "cannot tell"))
-        pending = {*pending, number} if state.pending_swaps else set()
-        if state.staged_runs and not refused_builds:
-            refused = Command(env, tmp_path / f"kill{number}" / "build", "build").finish()
-            assert refused.returncode == 1 and "Run `flightdelay prep` to finish it" in refused.stderr, \
-                refused.stderr[-2000:]
-            refused_builds += 1
+            kills.lake_findings.append(f"{point}: the lake's tables are from different runs ({holds}): "
+                                       f"{state.describe()}")
         if broken:  # the next prep must heal it; run it now, so the next kill starts from tables it can name
             healed = run(env, tmp_path / f"kill{number}" / "heal", "prep")
             state = lake_state(lake, con)
-            assert state.complete(number, base_rows) and not state.staged_runs, (
+            assert state.complete(number, base_rows) and not state.leftovers, (
                 f"{point}: the next prep did not heal the lake: {state.describe()}\n{healed.stdout[-2000:]}")
             healed_after.append(number)
-            holds, pending = dict.fromkeys(LAKE_TABLES, number), set()
+            holds = dict.fromkeys(LAKE_TABLES, number)
 
     final = run(env, tmp_path / "final", "prep")
     state = lake_state(lake, con)
-    assert state.complete(KILLS["prep"], base_rows) and not state.staged_runs, (
+    assert state.complete(KILLS["prep"], base_rows) and not state.leftovers, (
         f"the prep after the last kill did not heal the lake: {state.describe()}")
-    print(f"prep: normal run {normal.seconds:.1f} s, first ready-to-swap mark at {normal.marked:.1f} s, final run "
+    print(f"prep: normal run {normal.seconds:.1f} s, its first run folder at {normal.marked:.1f} s, final run "
           f"{final.seconds:.1f} s; kills {dict(where)}; tables from different runs after "
-          f"{len(kills.lake_findings)} kills; extra prep to heal a broken table after kills {healed_after}; "
-          f"builds refused {refused_builds}")
+          f"{len(kills.lake_findings)} kills; kills that left folders for the next prep to delete: {leftovers_seen}; "
+          f"extra prep to heal a broken table after kills {healed_after}")
     return kills
 
 
-def test_kill_prep_next_prep_heals_and_a_half_updated_table_is_marked_for_it(prep_kills):
-    """What the swap design promises and the fixture checked on every kill: the next prep heals the lake, and
-    `build` refuses it meanwhile; a table caught half-swapped always has its staged copy marked ready (so the
-    next prep rolls it forward instead of discarding it)."""
-    assert prep_kills.unmarked_tables == [], "\n".join(prep_kills.unmarked_tables)
-
-
-@pytest.mark.xfail(reason="known defect in spark_prep/lake_tables.py swap_partitions(): a staged copy goes into "
-                          "the table one partition at a time (rename the old one to _trash, rename the new one in), "
-                          "so a kill during the renames leaves the table with some partitions new, some old and "
-                          "one missing until the next prep rolls it forward. Remove this mark when a table "
-                          "switches at once (e.g. a new versioned folder per run, and one pointer or metastore "
-                          "location change).")
 def test_kill_prep_each_lake_table_is_old_or_new(prep_kills):
+    """Readers resolve tables through the lake's pointer, which a run replaces in one step after staging
+    everything: whatever the kill point, each table is wholly the previous run's or wholly the new one's."""
     assert prep_kills.table_findings == [], "\n".join(prep_kills.table_findings)
 
 
-@pytest.mark.xfail(reason="known defect in spark_prep/lake_tables.py write_table(), called per table by "
-                          "weather_job.py load(): each table is staged, marked ready and swapped before the next "
-                          "is even staged, so a kill between two tables leaves hourly_observations from the new "
-                          "run and daily_summaries from the old one until the next prep, with nothing staged in "
-                          "the window where register_external_table() runs. Stage every table first, mark the run "
-                          "ready once, then swap (and roll forward) all of them. Remove this mark when fixed.")
 def test_kill_prep_lake_tables_are_from_one_run(prep_kills):
+    """One pointer for all tables: never the hourly table of one run with the daily summaries of another."""
     assert prep_kills.lake_findings == [], "\n".join(prep_kills.lake_findings)

@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from spark_prep import lake_snapshots
 from tests.conftest import PROJECT_ROOT, FlowRun
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ def alter_lake_after(lake: Path, cutoff: str) -> None:
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         later = f"observed_at_utc > timestamptz '{cutoff}+00'"
-        for path in sorted((lake / "weather" / "hourly_observations").rglob("*.parquet")):
+        for path in sorted(lake_snapshots.table_dir(lake / "weather", "hourly_observations").rglob("*.parquet")):
             altered = path.with_suffix(".altered")
             con.execute(f"""
                 copy (
@@ -44,7 +45,7 @@ def alter_lake_after(lake: Path, cutoff: str) -> None:
                     from read_parquet('{path}')
                 ) to '{altered}' (format parquet)""")
             altered.replace(path)
-        for path in sorted((lake / "weather" / "daily_summaries").rglob("*.parquet")):
+        for path in sorted(lake_snapshots.table_dir(lake / "weather", "daily_summaries").rglob("*.parquet")):
             altered = path.with_suffix(".altered")
             # the NYC stations keep UTC-5 standard time: day D ends at D+1 05:00 UTC
             ended_later = f"summary_date + interval 29 hour > timestamp '{cutoff}'"

@@ -81,7 +81,8 @@ def render_spectrum(tmp_path: Path, partitions: int, create_tables: bool = True)
     spec = [{"station_id": stations[i % 3], "observation_month": f"{2000 + i // 36}-{(i // 3) % 12 + 1:02d}"}
             for i in range(partitions)]
     inline = ("{% for s in flight_delays.spectrum_setup_statements('flightdelay_lake', '" + ROLE + "', 'us-east-1', "
-              + ("true" if create_tables else "false") + ", {'hourly_observations': " + repr(spec) + "}) %}"
+              + ("true" if create_tables else "false") + ", {'hourly_observations': " + repr(spec) + "}, "
+              "'3f2a9c01b7de') %}"
               "{{ s }};\n-- end --\n{% endfor %}")
     out = dbt("compile", "--inline", inline, "--quiet", target_path=tmp_path).stdout
     return [part.strip().rstrip(";").strip() for part in out.split("-- end --") if part.strip()]
@@ -108,7 +109,8 @@ def test_spectrum_statements_render_and_parse(tmp_path):
         assert isinstance(tree, exp.Create) and tree.args["kind"] == "TABLE"
         columns = [column.name for column in tree.this.expressions]
         assert "station_id" not in columns and ("observed_at_utc" in columns or "summary_date" in columns)
-        assert "s3://example-lake/lake/weather/" in table
+        assert re.search(r"location 's3://example-lake/lake/weather/(hourly_observations|daily_summaries)/run-3f2a9c01b7de/'",
+                         table), table
         assert "partitioned by (\n    station_id varchar(11),\n    observation_month varchar(7)\n)" in table
     for drop in (s for s in statements if s.lower().startswith("drop table")):
         assert isinstance(parse_redshift(drop), exp.Drop)
@@ -121,7 +123,7 @@ def test_spectrum_statements_render_and_parse(tmp_path):
             values = parse_redshift(f"select ({match['values']})").selects[0]
             pairs = {eq.this.name: eq.expression.name for eq in values.find_all(exp.EQ)}
             assert set(pairs) == {"station_id", "observation_month"}
-            assert match["location"] == ("s3://example-lake/lake/weather/hourly_observations/"
+            assert match["location"] == ("s3://example-lake/lake/weather/hourly_observations/run-3f2a9c01b7de/"
                                          f"station_id={pairs['station_id']}/observation_month={pairs['observation_month']}/")
 
 

@@ -176,24 +176,6 @@ def test_ledger_names_what_was_built_validated_and_published(flow):
         assert wap.fingerprint(con, "marts").digest == fingerprint
 
 
-@pytest.mark.parametrize("left_behind", ["hourly_observations/0123456789ab/_READY_TO_SWAP",
-                                         "daily_summaries/0123456789ab/station_id=1/part-0.parquet",
-                                         "_trash/hourly_observations/0123456789ab/station_id=1/observation_month=1"])
-def test_build_refuses_a_lake_a_killed_prep_left_half_updated(flow, left_behind):
-    path = flow.settings.lake_dir / "weather" / "_staging" / left_behind
-    path.parent.mkdir(parents=True)
-    path.touch()
-    with pytest.raises(pipeline.StepFailed, match="an interrupted `flightdelay prep` left .* Run `flightdelay prep` "
-                                                  "to finish it"):
-        pipeline.step_build(flow.settings)
-
-
-def test_build_accepts_the_staging_area_a_finished_prep_leaves(flow):
-    for table in ("hourly_observations", "_trash/hourly_observations"):
-        (flow.settings.lake_dir / "weather" / "_staging" / table).mkdir(parents=True)
-    assert pipeline.step_build(flow.settings)["marts_audit.fct_flights"] == 100
-
-
 # ---------------------------------------------------------------- the CLI, real engines
 
 

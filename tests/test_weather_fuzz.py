@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from spark_prep import lake_tables
 from spark_prep import weather_job as job
 
 SEED = 20130101
@@ -284,10 +285,11 @@ def test_every_line_of_a_fuzzed_lcd_file_is_accounted_for(spark, tmp_path, jfk_l
     seconds = time.monotonic() - started
 
     spark.catalog.clearCache()
-    loaded = {r.source_line: r for r in spark.read.parquet(settings.hourly_table_uri).collect()}
+    committed = lake_tables.committed_uri(spark, settings, "hourly_observations")
+    loaded = {r.source_line: r for r in spark.read.parquet(committed).collect()}
     quarantined = Counter()
     reasons: dict[int, str] = {}
-    for r in spark.read.parquet(settings.quarantine_uri).collect():
+    for r in spark.read.parquet(lake_tables.committed_uri(spark, settings, "_quarantine")).collect():
         assert r.source_file == name
         quarantined[r.source_line] += 1
         reasons[r.source_line] = r.quarantine_reason

@@ -3,7 +3,9 @@ record accounted for at its physical line; paths taken literally; cut-down files
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_prep import lake_tables
+from spark_prep import lake_snapshots, lake_tables
 from spark_prep import weather_job as job
 from tests.conftest import PROJECT_ROOT
 
@@ -66,7 +68,7 @@ def test_job_registers_partitioned_external_tables(spark, settings):
     table = spark.sql(f"describe formatted {settings.database}.hourly_observations").collect()
     info = {r.col_name.strip(): (r.data_type or "").strip() for r in table}
     assert info["Type"] == "EXTERNAL"
-    assert info["Location"].endswith("/weather/hourly_observations")
+    assert info["Location"].endswith("/weather/hourly_observations/run-run1")  # the committed copy
     partitions = [r[0] for r in spark.sql(f"show partitions {settings.database}.hourly_observations").collect()]
     assert partitions == ["station_id=74486094789/observation_month=2013-01",
                           "station_id=74486094789/observation_month=2013-02"]
@@ -79,47 +81,53 @@ def test_rerun_replaces_partitions_without_duplicates(spark, settings):
     job.run(spark, job.JobSettings(**{**settings.__dict__, "run_id": "run2"}))
     rows = table_rows(spark, settings)
     assert len(rows) == 3
-    lake = Path(settings.lake_uri.removeprefix("file:"))
-    files = list((lake / "weather" / "hourly_observations").rglob("*.parquet"))
-    assert len(files) == 2  # one file per partition, the old ones gone
-    assert not list((lake / "weather" / "_staging").rglob("*.parquet"))
+    weather = Path(settings.weather_uri.removeprefix("file:"))
+    committed = weather / lake_snapshots.read_local(weather).folder("hourly_observations")
+    assert committed.name == "run-run2"
+    assert len(list(committed.rglob("*.parquet"))) == 2  # one file per partition
+    # the previous run's copy stays one more run, for a reader that resolved the pointer just before the commit
+    assert sorted(p.name for p in (weather / "hourly_observations").iterdir()) == ["run-run1", "run-run2"]
 
 
-def test_killed_write_leaves_previous_data_and_is_discarded(spark, settings):
-    job.run(spark, settings)
-    lake = Path(settings.lake_uri.removeprefix("file:"))
-    # A run killed while Spark was writing: its staging copy has no ready marker.
-    half = lake / "weather" / "_staging" / "hourly_observations" / "killed" / \
-        "station_id=74486094789" / "observation_month=2013-01"
-    half.mkdir(parents=True)
-    (half / "part-00000.parquet").write_bytes(b"truncated")
-    assert len(table_rows(spark, settings)) == 3  # readers never see the staging folder
-    result = job.run(spark, job.JobSettings(**{**settings.__dict__, "run_id": "run2"}))
-    assert "discarded incomplete hourly_observations run killed" in result.recovered
-    assert not half.exists()
+def test_a_lake_in_the_layout_before_snapshots_is_tidied_after_the_first_commit(spark, settings):
+    weather = Path(settings.weather_uri.removeprefix("file:"))
+    legacy_partition = weather / "hourly_observations" / "station_id=74486094789" / "observation_month=2013-01"
+    legacy_staging = weather / "_staging" / "hourly_observations" / "killed" / legacy_partition.relative_to(
+        weather / "hourly_observations")
+    for folder in (legacy_partition, legacy_staging):
+        folder.mkdir(parents=True)
+        (folder / "part-00000.parquet").write_bytes(b"truncated")
+    result = job.run(spark, settings)
+    assert "deleted _staging: no committed run uses it" in result.recovered
+    assert not legacy_partition.parent.exists() and not (weather / "_staging").exists()
     assert len(table_rows(spark, settings)) == 3
 
 
-def test_killed_swap_is_rolled_forward(spark, settings):
+def test_a_killed_run_is_invisible_to_readers_and_tidied_by_the_next(spark, settings):
+    """Runs commit by replacing the lake's pointer: a run killed after staging its tables (here: left as a
+    folder nobody points at) changes nothing readers see, and the next run deletes it."""
     job.run(spark, settings)
-    lake = Path(settings.lake_uri.removeprefix("file:"))
-    table = lake / "weather" / "hourly_observations"
-    staged = lake / "weather" / "_staging" / "hourly_observations" / "killed"
-    trash = lake / "weather" / "_staging" / "_trash" / "hourly_observations" / "killed"
-    # Simulate a swap killed between its two renames: new copy ready, old partition in the trash.
-    partition = "station_id=74486094789/observation_month=2013-01"
-    (staged / partition).parent.mkdir(parents=True)
-    import shutil
-    shutil.copytree(table / partition, staged / partition)
-    (staged / lake_tables.READY_MARKER).touch()
-    (trash / partition).parent.mkdir(parents=True)
-    (table / partition).rename(trash / partition)
-
-    fs = lake_tables._FileSystem(spark, settings.hourly_table_uri)
-    actions = lake_tables.recover_interrupted_runs(fs, settings.staging_uri, settings.hourly_table_uri)
-    assert actions == ["rolled forward hourly_observations run killed"]
-    assert (table / partition).exists() and not staged.exists() and not trash.exists()
+    weather = Path(settings.weather_uri.removeprefix("file:"))
+    committed = lake_snapshots.read_local(weather)
+    assert set(committed.tables) == {"hourly_observations", "daily_summaries", "_quarantine"}
+    killed = weather / "hourly_observations" / "run-killed"
+    shutil.copytree(weather / committed.folder("hourly_observations"), killed)
+    for partition in killed.glob("*/*/*.parquet"):
+        partition.write_bytes(b"half-written")  # what readers would choke on if they listed the folder
+    assert lake_snapshots.read_local(weather) == committed
     assert len(table_rows(spark, settings)) == 3
+
+    job.run(spark, dataclasses.replace(settings, run_id="run2"))
+    after = lake_snapshots.read_local(weather)
+    assert (after.run_id, after.previous_run_id) == ("run2", "run1")
+    assert not killed.exists()
+    assert sorted(p.name for p in (weather / "hourly_observations").iterdir()) == ["run-run1", "run-run2"]
+
+
+def test_a_run_id_the_lake_holds_is_refused(spark, settings):
+    job.run(spark, settings)
+    with pytest.raises(ValueError, match="run id 'run1' is one the lake still holds"):
+        job.run(spark, settings)
 
 
 def test_every_row_is_loaded_or_quarantined_with_a_reason(spark, settings):
@@ -127,7 +135,8 @@ def test_every_row_is_loaded_or_quarantined_with_a_reason(spark, settings):
     assert result.files == [{"source_file": "LCD_74486094789_2013.csv", "rows_read": 5, "rows_loaded": 3,
                              "rows_quarantined": 2, "blank_lines": 0}]
     spark.catalog.clearCache()
-    quarantine = spark.read.parquet(settings.quarantine_uri).orderBy("source_line").collect()
+    quarantine = spark.read.parquet(lake_tables.committed_uri(spark, settings, "_quarantine")).orderBy(
+        "source_line").collect()
     assert [(r.source_line, r.raw_date, r.quarantine_reason) for r in quarantine] == [
         (5, "2013-02-01T00:51:00", "duplicate: STATION '74486094789' DATE '2013-02-01T00:51:00' (2013-02-01 05:51 "
                                    "UTC) is also at LCD_74486094789_2013.csv line 4, which is loaded (at least as "
@@ -138,7 +147,8 @@ def test_every_row_is_loaded_or_quarantined_with_a_reason(spark, settings):
 
 def quarantine_rows(spark, settings) -> list[tuple]:
     spark.catalog.clearCache()
-    rows = spark.read.parquet(settings.quarantine_uri).orderBy("source_file", "source_line").collect()
+    rows = spark.read.parquet(lake_tables.committed_uri(spark, settings, "_quarantine")).orderBy(
+        "source_file", "source_line").collect()
     return [(r.source_file, r.source_line, r.quarantine_kind, r.quarantine_reason) for r in rows]
 
 
@@ -236,7 +246,7 @@ def test_a_file_that_is_not_lcd_stops_the_job_naming_it(spark, tmp_path):
     settings = job_settings(tmp_path, raw)
     with pytest.raises(job.InputError, match=r"truncated download\.csv: .*empty.*fix or move these files"):
         job.run(spark, settings)
-    assert not Path(settings.hourly_table_uri.removeprefix("file:")).exists()  # nothing written
+    assert not Path(settings.weather_uri.removeprefix("file:")).exists()  # nothing written
 
 
 def test_what_ships_to_emr_is_all_the_job_imports(tmp_path):

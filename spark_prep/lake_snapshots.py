@@ -1,0 +1,100 @@
+"""The weather lake's commit pointer: which run's copy of each table a reader sees.
+
+Every `prep` run writes a complete copy of each table it produces into a folder of its own,
+`weather/<table>/run-<run id>/station_id=.../observation_month=.../*.parquet`, and only then commits, by
+replacing one small file, `weather/_current.json`, in one step (a rename on a local disk, one PUT on S3:
+both atomic). Readers resolve every table through that file (dbt's lake sources, the quality suite, the
+PostgreSQL mirror, the Glue catalog), so whatever moment a run is killed at, they see all tables of one
+run: the new one if the pointer was replaced, else the one before. Nothing is ever half-swapped, because
+nothing is swapped. Folders the pointer does not name are a killed run's leftovers; the next run deletes
+them (and keeps the previous run's copy, for readers that resolved the pointer just before the commit).
+
+Pure Python, no Spark: the Spark job writes this format and the warehouse side reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+POINTER = "_current.json"
+FORMAT = 1
+QUARANTINE = "_quarantine"  # not a table; committed with the run so its rows match the tables they explain
+RUN_ID = re.compile(r"[0-9a-z]{1,32}")  # no separators: a run id cannot leave its folder or a SQL string
+_TABLE = re.compile(r"_?[a-z][a-z0-9_]{0,62}")
+
+
+class LakeNotCommitted(LookupError):
+    """No run has committed the table a reader asked for (or the pointer is not ours)."""
+
+
+def run_folder(run_id: str) -> str:
+    if not RUN_ID.fullmatch(run_id):
+        raise ValueError(f"run id {run_id!r}: expected 1-32 lowercase letters and digits")
+    return f"run-{run_id}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    run_id: str  # the run that committed this pointer
+    committed_at: str  # ISO 8601, UTC
+    tables: dict[str, str] = field(default_factory=dict)  # table -> folder under weather/, e.g. t/run-<id>
+    previous_run_id: str | None = None  # the run committed before; its folders are kept one more run
+
+    def folder(self, table: str) -> str:
+        if table not in self.tables:
+            raise LakeNotCommitted(f"no `flightdelay prep` run has committed the lake table {table!r} "
+                                   f"(committed: {sorted(self.tables)}). Run `flightdelay prep`.")
+        return self.tables[table]
+
+    def kept_folders(self) -> set[str]:
+        """Folders a reader may still be reading: every current one and the previous run's."""
+        previous = {f"{table}/{run_folder(self.previous_run_id)}" for table in self.tables} \
+            if self.previous_run_id else set()
+        return {*self.tables.values(), *previous}
+
+    def dumps(self) -> str:
+        return json.dumps({"format": FORMAT, "run_id": self.run_id, "committed_at": self.committed_at,
+                           "previous_run_id": self.previous_run_id, "tables": self.tables}, indent=2,
+                          sort_keys=True) + "\n"
+
+
+def parse(text: str, where: str) -> Snapshot:
+    """A pointer's text -> Snapshot, refusing anything but the exact shape written above: the folders it
+    names end up inside file paths and SQL string literals, so they are checked, not trusted."""
+    try:
+        data = json.loads(text)
+        run_id, tables = data["run_id"], data["tables"]
+        previous = data.get("previous_run_id")
+        ok = (data.get("format") == FORMAT and isinstance(run_id, str) and RUN_ID.fullmatch(run_id)
+              and (previous is None or (isinstance(previous, str) and RUN_ID.fullmatch(previous)))
+              and isinstance(tables, dict) and all(
+                  isinstance(t, str) and _TABLE.fullmatch(t) and isinstance(f, str)
+                  and re.fullmatch(re.escape(t) + r"/run-[0-9a-z]{1,32}", f) for t, f in tables.items()))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise LakeNotCommitted(f"{where} is not a lake pointer this version wrote; move it away and run "
+                               f"`flightdelay prep` to rebuild the lake")
+    return Snapshot(run_id, str(data.get("committed_at", "")), dict(tables), previous)
+
+
+def read_local(weather_dir: Path) -> Snapshot | None:
+    """The committed snapshot of a lake on local disk; None before the first commit."""
+    pointer = weather_dir / POINTER
+    try:
+        text = pointer.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return parse(text, str(pointer))
+
+
+def table_dir(weather_dir: Path, table: str) -> Path:
+    """The folder of the committed copy of `table` (Hive-partitioned Parquet under it)."""
+    snapshot = read_local(weather_dir)
+    if snapshot is None:
+        raise LakeNotCommitted(f"the weather lake at {weather_dir} has no committed `prep` run ({POINTER} is "
+                               "missing). Run `flightdelay prep`.")
+    return weather_dir / snapshot.folder(table)
