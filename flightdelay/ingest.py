@@ -14,6 +14,7 @@ import io
 import os
 import re
 import shutil
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
@@ -262,20 +263,61 @@ def collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     return files, skipped
 
 
+def name_key(name: str) -> str:
+    """A name as macOS sees it (its file systems ignore Unicode normalisation and, by default, letter case;
+    Windows ignores case): Unicode's canonical caseless match, NFD(casefold(NFD(name)))."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", name).casefold())
+
+
+def _twin_names(first: str, second: str) -> str:
+    """Why two names that differ are still one: ascii() escapes them, since printed they look the same."""
+    if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", second):
+        how, where = "Unicode normalisation (the same characters, composed or decomposed)", "macOS"
+    elif first.casefold() == second.casefold():
+        how, where = "letter case", "macOS and Windows"
+    else:
+        how, where = "Unicode normalisation and letter case", "macOS"
+    return (f"{ascii(first)} and {ascii(second)}, which differ only in {how}: one name on {where}, where one "
+            "file would overwrite the other, and two files on Linux and S3")
+
+
 def refuse_name_clashes(settings: Settings, detected: list[Detected]) -> list[Detected]:
     """Two different files that would land under one name (same base name from different folders) are
-    refused before anything lands; the same file named twice is ingested once."""
+    refused before anything lands; the same file named twice is ingested once. So are names that differ only
+    in Unicode normalisation or letter case (café.csv composed and decomposed, BTS.csv and bts.csv), among the
+    files of one ingest and against the files already landed: the raw zone may live on a file system that
+    treats them as one name (macOS) or on one that keeps both (Linux, S3), and either way one delivery would
+    silently replace or double another."""
     by_target: dict[Path, Detected] = {}
+    by_key: dict[tuple[Path, str], Detected] = {}
     unique = []
     for d in detected:
         target = landing_target(settings, d)
         other = by_target.setdefault(target, d)
         if other is d:
+            twin = by_key.setdefault((target.parent, name_key(target.name)), d)
+            if twin is not d:
+                raise IngestError(f"{d.path} and {twin.path} would land in {target.parent} as "
+                                  f"{_twin_names(target.name, landing_target(settings, twin).name)}. Rename one (for "
+                                  "example add the month or the source) and ingest again; nothing was landed")
             unique.append(d)
         elif sha256_of(other.path) != sha256_of(d.path):
             raise IngestError(f"{d.path} and {other.path} would both land as {target}: two different files of one "
                               "name would replace each other. Rename one (for example add the month or the source) "
                               "and ingest again; nothing was landed")
+    landed: dict[Path, dict[str, str]] = {}  # per landing folder: name key -> the landed name
+    for d in unique:
+        target = landing_target(settings, d)
+        if target.parent not in landed:
+            landed[target.parent] = {name_key(p.name): p.name for p in sorted(target.parent.iterdir())
+                                     if not p.name.startswith(".")} if target.parent.is_dir() else {}
+        earlier = landed[target.parent].get(name_key(target.name))
+        if earlier is not None and earlier != target.name:
+            raise IngestError(f"{d.path} would land in {target.parent} beside the file landed there before: "
+                              f"{_twin_names(target.name, earlier)}. If it is a new delivery of that file, "
+                              f"rename it to exactly {ascii(earlier)} so that it replaces the earlier one (which is "
+                              "kept under raw/_replaced/); if it is another file, give it a distinct name. Then "
+                              "ingest again; nothing was landed")
     return unique
 
 

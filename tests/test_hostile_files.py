@@ -303,3 +303,60 @@ def test_a_name_too_long_to_land_is_refused_cleanly(tmp_path):
     source.write_text(HEADER + flight())
     with pytest.raises(IngestError, match="longer than 200 bytes"):
         ingest.ingest(settings_in(tmp_path), [source])
+
+
+# ------------------------------------------------------------------ 16. names equal after Unicode normalisation or case
+
+
+NFC, NFD = "caf\u00e9_2013_01.csv", "cafe\u0301_2013_01.csv"  # "café_2013_01.csv" composed and decomposed
+
+
+@pytest.mark.parametrize(("first", "second", "how"), [
+    (NFC, NFD, "only in Unicode normalisation"),
+    ("BTS_2013_01.csv", "bts_2013_01.csv", "only in letter case"),
+    (NFC, NFD.upper(), "only in Unicode normalisation and letter case"),
+])
+def test_two_names_that_are_one_on_macos_are_refused_and_nothing_lands(tmp_path, first, second, how):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, day in ((first, 1), (second, 2)):
+        (folder / name).write_text(HEADER + flight(day))
+    assert len(list(folder.iterdir())) == 2  # two files here (Linux); one on macOS
+    settings = settings_in(tmp_path)
+    # before: both landed, as two files of what a Mac shows as one name, and both months loaded
+    with pytest.raises(IngestError) as refused:
+        ingest.ingest(settings, [folder])
+    message = str(refused.value)
+    # the names escaped, since printed they look the same; in the order the folder listing gave them
+    assert any(f"{ascii(a)} and {ascii(b)}, which differ {how}" in message for a, b in ((first, second),
+                                                                                        (second, first))), message
+    assert "Rename one" in message and message.endswith("nothing was landed")
+    assert not list((tmp_path / "raw").rglob("*.csv"))
+    assert not settings.warehouse_path.exists() or rows(settings.warehouse_path, "select count(*) from raw.flights") \
+        == [(0,)]
+
+
+def test_a_name_equal_to_a_landed_one_after_normalisation_is_refused_with_the_landed_spelling(tmp_path):
+    settings = settings_in(tmp_path)
+    earlier = tmp_path / "january" / NFD
+    earlier.parent.mkdir()
+    earlier.write_text(HEADER + flight(1))
+    ingest.ingest(settings, [earlier])
+    redelivered = tmp_path / "again" / NFC
+    redelivered.parent.mkdir()
+    redelivered.write_text(HEADER + flight(1) + flight(2))
+    # before: landed beside the earlier file, and its flights loaded beside the earlier ones
+    with pytest.raises(IngestError, match=r"beside the file landed there before: 'caf\\xe9_2013_01.csv' and "
+                                          r"'cafe\\u0301_2013_01.csv', which differ only in Unicode normalisation"
+                                          r".*rename it to exactly "
+                                          r"'cafe\\u0301_2013_01.csv' so that it replaces the earlier one.*nothing was "
+                                          "landed"):
+        ingest.ingest(settings, [redelivered])
+    assert [path.name for path in (tmp_path / "raw" / "bts").iterdir()] == [NFD]
+    assert rows(settings.warehouse_path, "select count(*) from raw.flights") == [(1,)]
+    # renamed as the message says, it replaces the earlier delivery
+    renamed = redelivered.rename(redelivered.with_name(NFD))
+    [result] = ingest.ingest(settings, [renamed])
+    assert f"replaces the earlier {NFD}" in result.note
+    assert [path.name for path in (tmp_path / "raw" / "bts").iterdir()] == [NFD]
+    assert rows(settings.warehouse_path, "select count(*) from raw.flights") == [(2,)]
