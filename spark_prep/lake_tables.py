@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
@@ -193,16 +194,25 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def register_tables(spark: SparkSession, settings: JobSettings, snapshot: Snapshot) -> None:
+def register_tables(spark: SparkSession, settings: JobSettings, snapshot: Snapshot,
+                    written: dict[str, StructType]) -> None:
     """Point the metastore's external tables (embedded Derby; Glue on EMR) at the committed folders. A
     table's location changes with every run, and Hive keeps a location per partition, so each table is
-    created anew (external: dropping it forgets the schema, never the files) and its partitions found."""
+    created anew (external: dropping it forgets the schema, never the files) and its partitions found.
+    `written` has the schema of each table this run wrote (an empty table has no file to read one from);
+    a table kept from an earlier run is registered again from its files, in case that run was killed
+    between its commit and this step."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {settings.database}")
     for name, folder in sorted(snapshot.tables.items()):
         if name == QUARANTINE:
             continue
         location = f"{settings.weather_uri}/{folder}"
-        columns = spark.read.parquet(location).schema
+        columns = written.get(name)
+        if columns is None:
+            try:
+                columns = spark.read.parquet(location).schema
+            except AnalysisException:  # kept from a run that wrote it empty: no file, so no row to point at
+                continue
         qualified = f"{settings.database}.{name}"
         spark.sql(f"DROP TABLE IF EXISTS {qualified}")
         partitions = ", ".join(f"`{c}` STRING" for c in PARTITION_COLUMNS)

@@ -529,7 +529,10 @@ def load(spark: SparkSession, settings: JobSettings, hourly: DataFrame, daily: D
                                                      "summary_date")
     folders["_quarantine"] = stage_quarantine(settings, quarantine)
     snapshot = commit(spark, settings, folders)
-    register_tables(spark, settings, snapshot)
+    written = {"hourly_observations": hourly.schema, "daily_summaries": daily.schema}
+    if daily_files_table is not None:
+        written["cdo_daily_summaries"] = daily_files_table.schema
+    register_tables(spark, settings, snapshot, written)
     return {"hourly_partitions": partition_count(spark, settings, folders["hourly_observations"]),
             "daily_partitions": partition_count(spark, settings, folders["daily_summaries"])}
 
