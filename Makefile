@@ -26,7 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	@# Front-end libraries for offline Data Docs (see flightdelay/docs_assets.py); optional without npm.
+	@# Front-end libraries for offline Data Docs (see flightdelay/quality/docs_assets.py); optional without npm.
 	@if command -v npm >/dev/null; then npm ci --prefix docs_assets --no-audit --no-fund --ignore-scripts --silent; \
 	 else echo "npm not found: Data Docs will load their styles from CDNs"; fi
 	rm -f $(VENV)/.installed-*

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flightdelay.sample import (
+from flightdelay.raw.sample import (
     MAJOR_AIRPORT_STATIONS,
     NYC_STATIONS,
     WeatherStation,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from flightdelay import pipeline, project_lock
+from flightdelay.flow import pipeline, project_lock
 from flightdelay.settings import load_settings
 
 STEP_HELP = {
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ingest":
             sub.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders to ingest")
         if name == "deploy":
-            from flightdelay.deploy import STEPS
+            from flightdelay.aws.deploy import STEPS
 
             sub.add_argument("--dry-run", action="store_true", help="print the full plan; call nothing")
             sub.add_argument("--bucket", required=True, help="S3 bucket for raw files, code, lake and ML data")
@@ -85,7 +85,7 @@ def writes(args: argparse.Namespace) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 1 a step failed (tests, gates), 2 bad input or a refused file, 3 another command
-    holds the project lock (flightdelay/project_lock.py)."""
+    holds the project lock (flightdelay/flow/project_lock.py)."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     settings = load_settings()
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "full_refresh", False):
         settings = settings.with_overrides(full_refresh=True)
     if args.command == "doctor":
-        from flightdelay import doctor
+        from flightdelay.flow import doctor
 
         checks = doctor.run_checks(settings)
         print(doctor.render(checks))
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "ingest":
-            from flightdelay import ingest
+            from flightdelay.raw import ingest
 
             try:
                 results = ingest.ingest(settings, args.paths)
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 def _deploy(settings, args) -> int:
     import os
 
-    from flightdelay import deploy
+    from flightdelay.aws import deploy
 
     config = deploy.DeployConfig(
         bucket=args.bucket, cluster_id=args.cluster_id, role_arn=args.role_arn,

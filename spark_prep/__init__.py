@@ -1,5 +1,5 @@
 """PySpark jobs. `weather_job.py` is the entry point (spark-submit; an EMR step in production); what it
-imports ships next to it with `--py-files`, and flightdelay/deploy.py uploads and names it from here."""
+imports ships next to it with `--py-files`, and flightdelay/aws/deploy.py uploads and names it from here."""
 
 from __future__ import annotations
 

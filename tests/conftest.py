@@ -69,7 +69,7 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def january_run(tmp_path_factory) -> FlowRun:
     """`flightdelay run` on January 2013 of the bundled sample, in a temp folder, with the real engines."""
-    from flightdelay.sample import write_sample
+    from flightdelay.raw.sample import write_sample
 
     root = tmp_path_factory.mktemp("flow")
     sample = write_sample(root / "raw", PROJECT_ROOT / "seeds", months=[1])

@@ -21,7 +21,7 @@ from bench.generate import (
     vary_weather,
 )
 from bench.run import flow_env, peer_table, results_table
-from flightdelay.sample import MAJOR_AIRPORT_STATIONS, write_sample
+from flightdelay.raw.sample import MAJOR_AIRPORT_STATIONS, write_sample
 
 
 def test_scale_factor_one_is_the_bundled_sample_byte_for_byte(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flightdelay.load import load_flights
+from flightdelay.raw.load import load_flights
 from tests.conftest import REAL_SAMPLES, run_cli
 
 SOURCE = REAL_SAMPLES / "bts_ontime_2021_02_oma_subset.csv"

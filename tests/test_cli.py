@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from flightdelay import cli, doctor
+from flightdelay import cli
+from flightdelay.flow import doctor
 from flightdelay.settings import load_settings
 
 COMMANDS = [*cli.STEP_HELP, *cli.OTHER_HELP]
@@ -49,7 +50,7 @@ def test_missing_raw_files_fail_with_what_to_do(tmp_path, monkeypatch, capsys):
 
 
 def test_child_process_output_and_exit_code_pass_through_the_progress_wrapper():
-    from flightdelay.progress import run_with_progress
+    from flightdelay.flow.progress import run_with_progress
 
     completed = run_with_progress([sys.executable, "-c", "import sys; print('out'); sys.exit(3)"], "child",
                                   stdout=subprocess.PIPE, text=True)

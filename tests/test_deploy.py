@@ -173,7 +173,7 @@ def test_deploy_requests_against_moto(january_run: FlowRun, moto_server: dict[st
 
 def test_model_trainer_dry_run_validates_without_creating_a_job(moto_server: dict[str, str], monkeypatch):
     """The sagemaker SDK's own dry run: the whole request is built and validated, no training job is created."""
-    from flightdelay.deploy import DeployConfig, model_trainer
+    from flightdelay.aws.deploy import DeployConfig, model_trainer
 
     for name, value in moto_server.items():
         monkeypatch.setenv(name, value)

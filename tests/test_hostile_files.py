@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flightdelay import ingest
-from flightdelay.ingest import IngestError
-from flightdelay.load import LoadError, load_flights
+from flightdelay.raw import ingest
+from flightdelay.raw.ingest import IngestError
+from flightdelay.raw.load import LoadError, load_flights
 from flightdelay.settings import Settings
 from tests.conftest import PROJECT_ROOT
 
@@ -208,7 +208,7 @@ def test_ingest_records_the_reconciliation_the_quarantine_gate_reads(tmp_path):
     assert rows(settings.warehouse_path, "select source_kind, source_file, rows_read, rows_loaded, rows_quarantined "
                                          "from raw.data_quality_summary") == [
         ("flights", "bts_2013_03.csv", 200, 190, 10)]
-    from flightdelay.quality import CRITICAL, _context, raw_files_frame, run_asset
+    from flightdelay.quality.gates import CRITICAL, _context, raw_files_frame, run_asset
 
     with settings.connect_warehouse(read_only=True) as con:
         frame = raw_files_frame(settings, con)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flightdelay.deploy import XGBOOST_IMAGE_ACCOUNTS
+from flightdelay.aws.deploy import XGBOOST_IMAGE_ACCOUNTS
 from tests.conftest import PROJECT_ROOT
 
 POLICY_DIR = PROJECT_ROOT / "deploy" / "iam"

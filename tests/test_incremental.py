@@ -8,7 +8,7 @@ import shutil
 import duckdb
 import pytest
 
-from flightdelay.sample import write_sample
+from flightdelay.raw.sample import write_sample
 from tests.conftest import PROJECT_ROOT, FlowRun, run_cli
 
 pytestmark = pytest.mark.integration

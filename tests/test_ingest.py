@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flightdelay.ingest import IngestError, detect
-from flightdelay.load import LoadError, load_flights
+from flightdelay.raw.ingest import IngestError, detect
+from flightdelay.raw.load import LoadError, load_flights
 from spark_prep import cdo_daily, ghcn_daily
 from tests.conftest import PROJECT_ROOT, REAL_SAMPLES
 

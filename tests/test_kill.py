@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flightdelay import wap
+from flightdelay.warehouse import wap
 from spark_prep import lake_snapshots
 from tests.conftest import PROJECT_ROOT, FlowRun
 
@@ -263,7 +263,7 @@ def quality_summary(warehouse: Path, name: str) -> list[tuple]:
 
 
 def test_kill_load(january_run: FlowRun, tmp_path):
-    from flightdelay.sample import write_sample
+    from flightdelay.raw.sample import write_sample
 
     assert january_run.first.returncode == 0, january_run.first.stderr[-2000:]
     delivery = tmp_path / "delivery"
@@ -413,7 +413,7 @@ def prep_kills(tmp_path_factory) -> PrepKills:
     """Kill `prep` KILLS["prep"] times; after each kill, note which run each lake table holds as readers see it
     (through the lake's pointer), and let the next prep (the next kill's, or the last one, which must leave
     the lake complete with no leftovers) heal it."""
-    from flightdelay.sample import write_sample
+    from flightdelay.raw.sample import write_sample
 
     tmp_path = tmp_path_factory.mktemp("kill_prep")
     root = tmp_path / "project"

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flightdelay.load import DuckDBFlightLoader, LoadError, load_flights
+from flightdelay.raw.load import DuckDBFlightLoader, LoadError, load_flights
 from tests.conftest import REAL_SAMPLES
 
 HEADER = ("FL_DATE,OP_UNIQUE_CARRIER,TAIL_NUM,OP_CARRIER_FL_NUM,ORIGIN,DEST,CRS_DEP_TIME,DEP_TIME,"
@@ -78,7 +78,7 @@ def test_failed_load_rolls_back_and_keeps_previous_rows(tmp_path, monkeypatch):
     load_flights(warehouse, [path])
     write(path, GOOD)
     with DuckDBFlightLoader(warehouse) as loader:
-        monkeypatch.setattr("flightdelay.load.FileLoad.reconciles", property(lambda self: False))
+        monkeypatch.setattr("flightdelay.raw.load.FileLoad.reconciles", property(lambda self: False))
         with pytest.raises(LoadError, match="reconciliation failed"):
             loader.load_file(path)
     assert rows(warehouse, "select count(*) from raw.flights") == [(2,)]

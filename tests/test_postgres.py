@@ -27,8 +27,8 @@ def test_dbt_build_on_postgres_matches_duckdb(january_run: FlowRun, postgres_ser
     env = {**os.environ, **january_run.env, **postgres_server, "FLIGHTDELAY_DBT_TARGET": "postgres",
            "DBT_PROFILES_DIR": str(PROJECT_ROOT)}
 
-    mirrored = subprocess.run([sys.executable, "-m", "flightdelay.postgres_mirror"], env=env, cwd=PROJECT_ROOT,
-                              capture_output=True, text=True, timeout=600)
+    mirrored = subprocess.run([sys.executable, "-m", "flightdelay.warehouse.postgres_mirror"], env=env,
+                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert mirrored.returncode == 0, mirrored.stdout + mirrored.stderr
     assert f"raw.flights: {january_run.flight_rows:,} rows" in mirrored.stdout
 

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from flightdelay import cli, project_lock
+from flightdelay import cli
+from flightdelay.flow import project_lock
 from tests.conftest import PROJECT_ROOT, run_cli
 
 # A real `flightdelay sample` through cli.main, whose step prints a line and then waits for a line on stdin
 # (or its end): the lock is taken by the same code path as every command's.
 HOLDER = """
 import sys
-from flightdelay import cli, pipeline
+from flightdelay import cli
+from flightdelay.flow import pipeline
 
 def slow_sample(settings):
     print("holding", flush=True)

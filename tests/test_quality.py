@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from flightdelay import quality
-from flightdelay.reconciliation import FileCounts, ReconciliationFailed, record
+from flightdelay.quality.gates import gates as quality
+from flightdelay.raw.reconciliation import FileCounts, ReconciliationFailed, record
 
 
 def test_humidity_from_temperatures_matches_reference_values():

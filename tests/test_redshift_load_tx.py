@@ -20,8 +20,8 @@ import re
 import psycopg2
 import pytest
 
-from flightdelay.deploy import execute_redshift_sql
-from flightdelay.redshift_load import CopyJob, data_line_count, ddl, file_transaction, numbered_copy
+from flightdelay.aws.deploy import execute_redshift_sql
+from flightdelay.aws.redshift_load import CopyJob, data_line_count, ddl, file_transaction, numbered_copy
 
 TRICKY = "bts_2021_07 it\\'s; drop table raw.flights; --*\\.csv"
 PLAIN = "bts_2021_08.csv"

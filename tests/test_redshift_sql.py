@@ -16,7 +16,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from flightdelay.redshift_load import CopyJob, copy_manifest, file_transaction
+from flightdelay.aws.redshift_load import CopyJob, copy_manifest, file_transaction
 from tests.conftest import PROJECT_ROOT
 
 DBT = str(Path(sys.executable).with_name("dbt"))
@@ -132,7 +132,7 @@ def test_spectrum_schema_only_when_the_catalog_is_kept_by_spark(tmp_path):
     assert len(statements) == 1 and statements[0].startswith("create external schema")
 
 
-# ---------------------------------------------------------------- the BTS load (flightdelay.redshift_load)
+# ---------------------------------------------------------------- the BTS load (flightdelay.aws.redshift_load)
 
 BTS_HEADER = ["FL_DATE", "OP_UNIQUE_CARRIER", "TAIL_NUM", "OP_CARRIER_FL_NUM", "ORIGIN", "ORIGIN_CITY_NAME", "DEST",
               "DEST_CITY_NAME", "CRS_DEP_TIME", "DEP_TIME", "DEP_DELAY", "CRS_ARR_TIME", "DISTANCE", ""]
@@ -143,7 +143,7 @@ TRICKY_NAME = "bts_2013_01 it\\'s; drop table raw.flights; --*\\.csv"
 
 def load_transaction(name: str):
     """The statements for one BTS file as plan_redshift renders them, and the job they were rendered from."""
-    from flightdelay.deploy import DeployConfig, _numbered_keys
+    from flightdelay.aws.deploy import DeployConfig, _numbered_keys
 
     config = DeployConfig(bucket="flightdelay-test-bucket", cluster_id=None, role_arn=ROLE)
     numbered_key, manifest_key = _numbered_keys(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from flightdelay import sample
+from flightdelay.raw import sample
 
 
 def test_bts_encoding_uses_real_formats():

@@ -15,8 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flightdelay import pipeline, wap
+from flightdelay.flow import pipeline
 from flightdelay.settings import Settings
+from flightdelay.warehouse import wap
 from tests.conftest import PROJECT_ROOT, FlowRun, copy_of, run_cli
 
 MARTS = ("fct_flights", "ml_flight_delay_features", "dim_airports", "dim_carriers", "dim_dates")
@@ -32,7 +33,8 @@ class FakeFlow:
         self.gates_fail = False
         self.during_gates = None  # called while the gates run, as someone else writing to the warehouse would
         monkeypatch.setattr(pipeline, "dbt_invoke", self.dbt)
-        monkeypatch.setitem(sys.modules, "flightdelay.quality", types.SimpleNamespace(validate_boundaries=self.gates))
+        monkeypatch.setitem(sys.modules, "flightdelay.quality.gates",
+                            types.SimpleNamespace(validate_boundaries=self.gates))
 
     def dbt(self, settings: Settings, args: list[str], extra_vars: dict | None = None) -> None:
         schema = (extra_vars or {}).get("marts_schema", "marts")

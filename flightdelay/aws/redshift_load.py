@@ -25,7 +25,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from flightdelay.load import FIELDS, FieldSpec
+from flightdelay.raw.load import FIELDS, FieldSpec
 
 REDSHIFT_TYPES = {
     "date": "date",

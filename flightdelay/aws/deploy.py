@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flightdelay.modeling import CHANNELS  # the folders export_channels writes
+from flightdelay.flow.modeling import CHANNELS  # the folders export_channels writes
 from flightdelay.settings import Settings
 from spark_prep import lake_snapshots
 
@@ -128,7 +128,7 @@ def _numbered_keys(name: str) -> tuple[str, str]:
 
 
 def plan_stage(settings: Settings, config: DeployConfig) -> Plan:
-    from flightdelay.redshift_load import copy_manifest, numbered_copy
+    from flightdelay.aws.redshift_load import copy_manifest, numbered_copy
 
     plan = Plan()
     plan.calls.append(("s3", "create_bucket_if_missing", {"Bucket": config.bucket, "Region": config.region}))
@@ -273,8 +273,8 @@ def plan_redshift(settings: Settings, config: DeployConfig) -> Plan:
     """The tables, the Spectrum external schema, then one `begin` ... `commit` transaction per BTS file
     (`execute_redshift_sql` runs it as one). The external DDL comes first and outside any transaction: Redshift
     refuses CREATE EXTERNAL SCHEMA/TABLE and external ALTER TABLE inside a transaction block."""
-    from flightdelay.load import read_header
-    from flightdelay.redshift_load import CopyJob, data_line_count, ddl, file_transaction
+    from flightdelay.aws.redshift_load import CopyJob, data_line_count, ddl, file_transaction
+    from flightdelay.raw.load import read_header
 
     plan = Plan()
     plan.sql += ddl()
@@ -328,7 +328,7 @@ def xgboost_image(config: DeployConfig) -> str:
 def training_hyperparameters(project_root: Path) -> dict[str, str]:
     """The versioned ml/hyperparameters.json, as local training passes them; SageMaker hands each to
     ml/train.py as `--name value`."""
-    from flightdelay.modeling import versioned_hyperparameters
+    from flightdelay.flow.modeling import versioned_hyperparameters
 
     return {name: str(value) for name, value in versioned_hyperparameters(project_root).items()}
 
@@ -579,7 +579,7 @@ def _transform(sagemaker, config: DeployConfig, training_job_name: str) -> str:
 def _sql_units(statements: list[str]) -> list[tuple[bool, list[str]]]:
     """(is a transaction, its statements): each `begin` ... `commit` span is one unit, every other statement
     one of its own."""
-    from flightdelay.redshift_load import BEGIN, COMMIT
+    from flightdelay.aws.redshift_load import BEGIN, COMMIT
 
     units: list[tuple[bool, list[str]]] = []
     opened: int | None = None  # position of the open `begin`
@@ -611,7 +611,7 @@ def execute_redshift_sql(connection, statements: list[str]) -> int:
     rollback on any error, so a file's load either replaces all of its rows or leaves the previous load as it
     was. The statements outside a span run with autocommit on: Redshift refuses the Spectrum DDL (external
     schema and tables) inside a transaction block, and the `create ... if not exists` tables need none."""
-    from flightdelay.redshift_load import COMMIT
+    from flightdelay.aws.redshift_load import COMMIT
 
     ran = 0
     for transactional, unit in _sql_units(statements):

@@ -25,9 +25,9 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
 
-from flightdelay import docs_assets  # noqa: E402
-from flightdelay.load import count_lines  # noqa: E402
-from flightdelay.progress import in_child_process  # noqa: E402
+from flightdelay.flow.progress import in_child_process  # noqa: E402
+from flightdelay.quality import docs_assets  # noqa: E402
+from flightdelay.raw.load import count_lines  # noqa: E402
 from flightdelay.settings import Settings  # noqa: E402
 
 DATASOURCE = "warehouse_frames"

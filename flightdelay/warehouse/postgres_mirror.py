@@ -5,7 +5,7 @@ The BTS rows are the ones the loader accepted (its quarantine and reconciliation
 tables are read from their Parquet files, since PostgreSQL cannot read Parquet itself. Every table is
 replaced in one transaction and its row count checked against the source.
 
-    python -m flightdelay.postgres_mirror        # settings from FLIGHTDELAY_* and FLIGHTDELAY_PG_*
+    python -m flightdelay.warehouse.postgres_mirror        # settings from FLIGHTDELAY_* and FLIGHTDELAY_PG_*
 """
 
 from __future__ import annotations

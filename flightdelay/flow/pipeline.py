@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flightdelay import reconciliation, wap
-from flightdelay.progress import in_child_process, run_with_progress
+from flightdelay.flow.progress import in_child_process, run_with_progress
+from flightdelay.raw import reconciliation
 from flightdelay.settings import Settings
+from flightdelay.warehouse import wap
 
 if TYPE_CHECKING:
     import duckdb
@@ -40,7 +41,7 @@ def _say(message: str) -> None:
 
 
 def step_sample(settings: Settings) -> dict[str, object]:
-    from flightdelay.sample import write_sample
+    from flightdelay.raw.sample import write_sample
 
     result = write_sample(settings.raw_dir, settings.seeds_dir)
     return {
@@ -131,7 +132,7 @@ def step_prep(settings: Settings) -> dict[str, object]:
 
 
 def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, object]:
-    from flightdelay.load import load_flights
+    from flightdelay.raw.load import load_flights
 
     files = files or sorted(settings.flights_raw_dir.glob("*.csv"))
     if not files:
@@ -224,7 +225,7 @@ def _first_line(text: str) -> str:
 def step_build(settings: Settings) -> dict[str, object]:
     """dbt build (models + data tests) into the audit schema; the published marts are not touched.
 
-    The build is recorded in the write-audit-publish ledger (flightdelay/wap.py) as started before anything
+    The build is recorded in the write-audit-publish ledger (flightdelay/warehouse/wap.py) as started before anything
     writes to the audit schema, so from then on no earlier validation lets `publish` copy it; it is marked
     built, with the fingerprint of what dbt wrote, only after dbt passed."""
     with settings.connect_warehouse() as con:
@@ -283,7 +284,7 @@ def step_validate(settings: Settings) -> dict[str, object]:
 
     Records in the ledger whether the gates passed on exactly the content the current build wrote: its
     fingerprint is checked before the gates run and again after, and a pass is recorded only if both match."""
-    from flightdelay.quality import validate_boundaries
+    from flightdelay.quality.gates import validate_boundaries
 
     with settings.connect_warehouse() as con:
         wap.ensure_ledger(con)
@@ -387,8 +388,8 @@ def step_publish(settings: Settings) -> dict[str, object]:
 
 
 def step_train(settings: Settings) -> dict[str, object]:
-    from flightdelay.modeling import TimeSplit, export_channels, run_training
-    from flightdelay.quality import validate_training_channel
+    from flightdelay.flow.modeling import TimeSplit, export_channels, run_training
+    from flightdelay.quality.gates import validate_training_channel
 
     counts = export_channels(settings)
     gate = in_child_process(validate_training_channel, settings, settings.ml_dir / "channels" / "train",
@@ -417,7 +418,7 @@ def step_train(settings: Settings) -> dict[str, object]:
 
 def step_score(settings: Settings) -> dict[str, object]:
     """Batch-score the published feature mart, then build (and test) the dbt models over the predictions."""
-    from flightdelay.modeling import PREDICTIONS_TABLE, score
+    from flightdelay.flow.modeling import PREDICTIONS_TABLE, score
 
     scored = score(settings)
     dbt_invoke(settings, ["build", "--selector", "predictions"], {"marts_schema": PUBLISHED_SCHEMA})
@@ -433,7 +434,7 @@ def step_report(settings: Settings) -> dict[str, object]:
     """Static dbt docs site and the run report, both plain files under artifacts/."""
     import shutil
 
-    from flightdelay.report import write_report
+    from flightdelay.report.run_report import write_report
 
     dbt_invoke(settings, ["docs", "generate", "--static"])
     docs_dir = settings.artifacts_dir / "dbt_docs"

@@ -1,0 +1,1 @@
+"""The run report: one static HTML page every run writes (`run_report.py`)."""
