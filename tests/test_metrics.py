@@ -49,7 +49,7 @@ def metricflow(january_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def report_figures(january_run, monkeypatch_module) -> dict[str, object]:
     """The frames the run report draws its delay bar charts from, by chart title."""
-    from flightdelay.report.run_report import run_report as report
+    from flightdelay.report import run_report as report
 
     drawn: dict[str, object] = {}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from flightdelay.quality.gates import gates as quality
+from flightdelay.quality import gates as quality
 from flightdelay.raw.reconciliation import FileCounts, ReconciliationFailed, record
 
 

@@ -183,7 +183,7 @@ def test_non_finite_values_are_implausible(spark, stations):
 
 
 def test_the_job_and_the_quality_gates_use_the_one_definition_of_plausible_ranges():
-    from flightdelay.quality.gates import gates as quality
+    from flightdelay.quality import gates as quality
 
     assert quality.WEATHER_RANGES is WEATHER_RANGES
     assert not hasattr(job, "PLAUSIBLE_RANGES")
