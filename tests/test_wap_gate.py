@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flightdelay.flow import pipeline
+from flightdelay.flow import dbt_command, pipeline
 from flightdelay.settings import Settings
 from flightdelay.warehouse import wap
 from tests.conftest import PROJECT_ROOT, FlowRun, copy_of, run_cli
@@ -32,7 +32,7 @@ class FakeFlow:
         self.dbt_fails = False
         self.gates_fail = False
         self.during_gates = None  # called while the gates run, as someone else writing to the warehouse would
-        monkeypatch.setattr(pipeline, "dbt_invoke", self.dbt)
+        monkeypatch.setattr(dbt_command, "dbt_invoke", self.dbt)  # where the steps look it up
         monkeypatch.setitem(sys.modules, "flightdelay.quality.gates",
                             types.SimpleNamespace(validate_boundaries=self.gates))
 

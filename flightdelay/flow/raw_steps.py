@@ -1,0 +1,137 @@
+"""The steps that fill the raw zone, the lake and `raw.flights`: sample, prep (the Spark weather job), load."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from flightdelay.flow.errors import StepFailed
+from flightdelay.flow.progress import run_with_progress
+from flightdelay.raw import reconciliation
+from flightdelay.settings import Settings
+
+
+def step_sample(settings: Settings) -> dict[str, object]:
+    from flightdelay.raw.sample import write_sample
+
+    result = write_sample(settings.raw_dir, settings.seeds_dir)
+    return {
+        "flight files": len(result.flight_files),
+        "flight rows": result.flight_rows,
+        "weather files": len(result.weather_files),
+        "weather rows": result.weather_rows,
+        "files rewritten": result.files_written,
+    }
+
+
+def spark_environment() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        "PYSPARK_DRIVER_PYTHON": os.environ.get("PYSPARK_DRIVER_PYTHON", sys.executable),
+        "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+    }
+
+
+def run_weather_job(settings: Settings, allow_daily_only: bool = False) -> dict:
+    """The Spark weather job over the whole raw weather zone, in its own process as spark-submit / an EMR
+    step would run it; records per-file reconciliation and returns the job's result."""
+    lcd_files = sorted(settings.weather_raw_dir.glob("*.csv"))
+    daily_files = [*settings.cdo_daily_raw_dir.glob("*.csv"), *settings.ghcn_daily_raw_dir.glob("*.dly")]
+    if not lcd_files and not (allow_daily_only and daily_files):
+        raise StepFailed(f"no LCD weather files in {settings.weather_raw_dir}; run `flightdelay sample` first")
+    log_path = settings.artifacts_dir / "logs" / "prep.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "spark_prep.weather_job",
+        "--raw-weather", str(settings.weather_raw_dir) if lcd_files else "",
+        "--stations", str(settings.seeds_dir / "airport_weather_stations.csv"),
+        "--lake", str(settings.lake_dir),
+        "--master", settings.spark_master,
+    ]
+    if sorted(settings.cdo_daily_raw_dir.glob("*.csv")):
+        command += ["--raw-cdo-daily", str(settings.cdo_daily_raw_dir), "--cdo-units", settings.cdo_units]
+    if sorted(settings.ghcn_daily_raw_dir.glob("*.dly")):
+        # the folder, not a pattern: the job takes paths literally and reads the folder's .dly files
+        command += ["--raw-ghcn-daily", str(settings.ghcn_daily_raw_dir)]
+    with log_path.open("w") as log:
+        completed = run_with_progress(command, "Spark weather job", env=spark_environment(),
+                                      cwd=settings.project_root, stdout=subprocess.PIPE, stderr=log, text=True)
+    if completed.returncode != 0:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
+        raise StepFailed(f"Spark weather job failed (exit {completed.returncode}); log {log_path}:\n{tail}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    def counts(files: list[dict]) -> list[reconciliation.FileCounts]:
+        return [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"],
+                                          f.get("blank_lines", 0)) for f in files]
+
+    weather_files = counts(result["files"])
+    result["_totals"] = reconciliation.record(settings.warehouse_path, "weather", weather_files)
+    result["_per_file"] = reconciliation.per_file_lines(weather_files)
+    if result.get("cdo_files"):
+        result["_daily_totals"] = reconciliation.record(settings.warehouse_path, "weather_daily",
+                                                        counts(result["cdo_files"]))
+    return result
+
+
+def step_prep(settings: Settings) -> dict[str, object]:
+    """Run the Spark weather job in its own process, as spark-submit / an EMR step would."""
+    result = run_weather_job(settings)
+    facts: dict[str, object] = {}
+    if result.get("_daily_totals"):
+        facts["data quality (daily summaries)"] = reconciliation.summary_line(result["_daily_totals"],
+                                                                             "CDO/GHCN daily rows")
+    return {
+        **facts,
+        "data quality": reconciliation.summary_line(result["_totals"], "LCD rows"),
+        "per file": result["_per_file"],
+        "quarantined: records that cannot be read": result.get("rows_unreadable", 0),
+        "quarantined: other report types": result["rows_other_report_types"],
+        "quarantined: special reports (FM-16) not needed": result.get("special_reports_superseded", 0),
+        "quarantined: not the routine observation of their hour (files without REPORT_TYPE)":
+            result.get("observations_not_routine", 0),
+        "quarantined: unparseable or unknown station": result["rows_rejected"],
+        "quarantined: duplicates": result["duplicates_resolved"],
+        "rows with implausible values nulled": result["rows_with_implausible_values"],
+        "hourly observations": result["hourly_rows"],
+        "daily summaries": result["daily_rows"],
+        "stations": result["stations"],
+        "lake folders deleted (killed or superseded runs)": result["recovered"],
+        "not read from the LCD folder": result.get("files_left_out") or 0,
+    }
+
+
+def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, object]:
+    from flightdelay.raw.load import load_flights
+
+    files = files or sorted(settings.flights_raw_dir.glob("*.csv"))
+    if not files:
+        raise StepFailed(f"no BTS flight files in {settings.flights_raw_dir}; run `flightdelay sample` first")
+    loads = load_flights(settings.warehouse_path, files, progress=sys.stderr.isatty(),
+                         airport_id_map=settings.airport_id_map)
+    # the loader recorded each file's reconciliation in the same transaction as its rows
+    latest = {load.source_file: load for load in loads if not load.status.startswith("duplicate")}
+    flight_files = [load.counts for load in latest.values()]
+    totals = reconciliation.totals(flight_files)
+    duplicates = [f"{load.source_file} ({load.status})" for load in loads if load.status.startswith("duplicate")]
+    with settings.connect_warehouse(read_only=True) as con:
+        total = con.execute("select count(*) from raw.flights").fetchone()[0]
+        rejected = con.execute("select count(*) from raw.flights_rejected").fetchone()[0]
+    return {
+        "data quality": reconciliation.summary_line(totals, "BTS rows"),
+        "per file": reconciliation.per_file_lines(flight_files),
+        "files refused as redelivered duplicates": duplicates or 0,
+        "files": len(loads),
+        "files unchanged since last load": sum(load.status == "unchanged" for load in loads),
+        "rows read": sum(load.rows_read for load in loads),
+        "rows loaded": sum(load.rows_loaded for load in loads),
+        "rows rejected": sum(load.rows_rejected for load in loads),
+        "raw.flights rows": total,
+        "raw.flights_rejected rows": rejected,
+    }
+
+

@@ -1,0 +1,211 @@
+"""The write-audit-publish steps: build the marts into the audit schema, validate them, publish them.
+
+Each step records what it did in the ledger (flightdelay/warehouse/wap.py), so `publish` copies only the build
+whose validation passed on exactly the content that build wrote."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flightdelay.flow import dbt_command
+from flightdelay.flow.errors import StepFailed
+from flightdelay.settings import Settings
+from flightdelay.warehouse import wap
+
+if TYPE_CHECKING:
+    import duckdb
+
+AUDIT_SCHEMA = "marts_audit"
+PUBLISHED_SCHEMA = "marts"
+
+
+INCREMENTAL_MARTS = ("fct_flights",)
+
+
+def start_audit_from_published(settings: Settings) -> list[str]:
+    """Write-audit-publish with incremental marts: the audit copy of an incremental mart starts as the
+    published table, so this run's increment is applied to what is live, never to the leftovers of a
+    run whose gates failed."""
+    copied = []
+    with settings.connect_warehouse() as con:
+        published = {row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [PUBLISHED_SCHEMA]).fetchall()}
+        con.execute(f"create schema if not exists {AUDIT_SCHEMA}")
+        for table in INCREMENTAL_MARTS:
+            if table in published:
+                con.execute(f"create or replace table {AUDIT_SCHEMA}.{table} as "
+                            f"select * from {PUBLISHED_SCHEMA}.{table}")
+                copied.append(table)
+    return copied
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else text
+
+
+def step_build(settings: Settings) -> dict[str, object]:
+    """dbt build (models + data tests) into the audit schema; the published marts are not touched.
+
+    The build is recorded in the write-audit-publish ledger (flightdelay/warehouse/wap.py) as started before anything
+    writes to the audit schema, so from then on no earlier validation lets `publish` copy it; it is marked
+    built, with the fingerprint of what dbt wrote, only after dbt passed."""
+    with settings.connect_warehouse() as con:
+        wap.ensure_ledger(con)
+        build_id = wap.start_build(con)
+    try:
+        args = ["build"]
+        if settings.full_refresh:
+            args.append("--full-refresh")
+        elif settings.dbt_target == "local":
+            start_audit_from_published(settings)
+        dbt_command.dbt_invoke(settings, args, {"marts_schema": AUDIT_SCHEMA})
+    except BaseException as failure:
+        try:
+            with settings.connect_warehouse() as con:
+                wap.fail_build(con, build_id, f"{type(failure).__name__}: {failure}")
+        except Exception as unrecorded:  # the build stays `started`, which no validation or publish accepts either
+            failure.add_note(f"(could not record build {build_id} as failed: {unrecorded})")
+        raise
+    with settings.connect_warehouse() as con:
+        content = wap.fingerprint(con, AUDIT_SCHEMA)
+        wap.finish_build(con, build_id, content)
+        counts = {
+            f"{AUDIT_SCHEMA}.{name}": con.execute(f"select count(*) from {AUDIT_SCHEMA}.{name}").fetchone()[0]
+            for name in ("fct_flights", "ml_flight_delay_features", "dim_airports", "dim_carriers", "dim_dates")
+        }
+    return {"build id": build_id, **counts}
+
+
+def _built_build(con: duckdb.DuckDBPyConnection, settings: Settings, action: str) -> wap.Build:
+    """The current build if it finished; otherwise say why `action` cannot proceed and what to run."""
+    build = wap.latest_build(con)
+    if build is None:
+        raise StepFailed(f"nothing to {action}: no audit build is recorded in {settings.warehouse_path} "
+                         f"(table {wap.SCHEMA}.builds); run `flightdelay build`, then `flightdelay validate`")
+    if build.status == wap.FAILED:
+        raise StepFailed(f"cannot {action}: the last build {build.build_id} failed "
+                         f"({_first_line(build.detail or '')}); {AUDIT_SCHEMA} holds what it left. Fix it and run "
+                         "`flightdelay build`, then `flightdelay validate`")
+    if build.status != wap.BUILT:
+        raise StepFailed(f"cannot {action}: the last build {build.build_id} (started "
+                         f"{build.started_at:%Y-%m-%d %H:%M:%S} UTC) never finished: it was interrupted, or is still "
+                         "running; run `flightdelay build`, then `flightdelay validate`")
+    return build
+
+
+def _changed_since_build(build: wap.Build, content: wap.Fingerprint) -> str:
+    return (f"{AUDIT_SCHEMA} is not what build {build.build_id} wrote: "
+            + "; ".join(content.differences(build.tables))
+            + f" (fingerprint {build.fingerprint[:12]} at build, {content.digest[:12]} now). Something wrote to "
+            f"{AUDIT_SCHEMA} after the build (dbt run by hand?)")
+
+
+def step_validate(settings: Settings) -> dict[str, object]:
+    """GX gates on raw files, the lake and the audit marts; critical failures stop the run.
+
+    Records in the ledger whether the gates passed on exactly the content the current build wrote: its
+    fingerprint is checked before the gates run and again after, and a pass is recorded only if both match."""
+    from flightdelay.quality.gates import validate_boundaries
+
+    with settings.connect_warehouse() as con:
+        wap.ensure_ledger(con)
+        build = _built_build(con, settings, "validate")
+        before = wap.fingerprint(con, AUDIT_SCHEMA)
+        validation = wap.start_validation(con, build.build_id, before.digest)
+        if before.digest != build.fingerprint:
+            problem = _changed_since_build(build, before)
+            wap.finish_validation(con, validation, False, problem)
+            raise StepFailed(f"{problem}; nothing was validated. Run `flightdelay build`, then `flightdelay validate`")
+    try:
+        report = validate_boundaries(settings, AUDIT_SCHEMA)
+    except BaseException as failure:
+        try:
+            with settings.connect_warehouse() as con:
+                wap.finish_validation(con, validation, False,
+                                      f"validation did not finish: {type(failure).__name__}: {failure}")
+        except Exception as unrecorded:  # left unfinished, which publish refuses as well
+            failure.add_note(f"(could not record the validation as failed: {unrecorded})")
+        raise
+    with settings.connect_warehouse() as con:
+        current = wap.latest_build(con)
+        after = wap.fingerprint(con, AUDIT_SCHEMA)
+        problem = None
+        if current is None or current.build_id != build.build_id:
+            problem = (f"{AUDIT_SCHEMA} changed while build {build.build_id} was being validated: build "
+                       f"{current.build_id if current else '(none)'} started meanwhile")
+        elif after.digest != before.digest:
+            problem = (f"{AUDIT_SCHEMA} changed while build {build.build_id} was being validated: "
+                       + "; ".join(after.differences(before.tables)))
+        if problem:
+            wap.finish_validation(con, validation, False, problem)
+            raise StepFailed(f"{problem}; no pass was recorded. Run `flightdelay build`, then `flightdelay validate`")
+        summary = (f"{len(report.results)} suites, {report.expectations} expectations, "
+                   f"{len(report.blocking_failures)} critical failures, {len(report.warnings)} warnings")
+        if report.blocking_failures:
+            summary += ": " + "; ".join(report.blocking_failures)
+        wap.finish_validation(con, validation, not report.blocking_failures, summary)
+    facts = {
+        "build id": build.build_id,
+        "suites": len(report.results),
+        "expectations": report.expectations,
+        "critical failures": len(report.blocking_failures),
+        "warnings": report.warnings or 0,
+        "data docs": str(settings.data_docs_dir / "index.html"),
+        "data docs assets": report.docs_note,
+    }
+    if report.blocking_failures:
+        raise StepFailed(
+            "quality gates failed; nothing was published (the marts are as they were):\n  - "
+            + "\n  - ".join(report.blocking_failures)
+            + f"\nData Docs: {settings.data_docs_dir / 'index.html'}"
+        )
+    return facts
+
+
+def _publishable(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[wap.Build, wap.Fingerprint]:
+    """The current build and its content, if a validation of exactly that content passed."""
+    build = _built_build(con, settings, "publish")
+    validation = wap.latest_validation(con, build.build_id)
+    if validation is None:
+        raise StepFailed(f"build {build.build_id} has not been validated; nothing was published. "
+                         "Run `flightdelay validate`, then `flightdelay publish`")
+    if validation.finished_at is None:
+        raise StepFailed(f"the last validation of build {build.build_id} (started "
+                         f"{validation.validated_at:%Y-%m-%d %H:%M:%S} UTC) never finished; nothing was published. "
+                         "Run `flightdelay validate`")
+    if not validation.passed:
+        raise StepFailed(f"run `flightdelay validate`; the last validation of build {build.build_id} failed: "
+                         f"{validation.summary}\nNothing was published (the marts are as they were); fix the data, "
+                         "then `flightdelay build` and `flightdelay validate` (or `flightdelay run`)")
+    content = wap.fingerprint(con, AUDIT_SCHEMA)
+    if content.digest != build.fingerprint or validation.fingerprint != build.fingerprint:
+        raise StepFailed(f"{_changed_since_build(build, content)}; nothing was published. "
+                         "Run `flightdelay build`, then `flightdelay validate`")
+    if not content.tables:
+        raise StepFailed(f"nothing to publish: schema {AUDIT_SCHEMA} is empty; run `flightdelay build` first")
+    return build, content
+
+
+def step_publish(settings: Settings) -> dict[str, object]:
+    """Copy every audited mart to the published schema in one transaction: all or nothing, and only the build
+    whose validation passed, checked inside that same transaction."""
+    with settings.connect_warehouse() as con:
+        wap.ensure_ledger(con)
+        con.execute("begin transaction")
+        try:
+            build, content = _publishable(con, settings)
+            con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+            for table in content.tables:
+                con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{table} as "
+                            f"select * from {AUDIT_SCHEMA}.{table}")
+            wap.record_publication(con, build.build_id, content)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        return {"build id": build.build_id,
+                **{f"{PUBLISHED_SCHEMA}.{t}": con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{t}").fetchone()[0]
+                   for t in content.tables}}
+
+
