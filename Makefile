@@ -13,7 +13,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
 DOCS_PORT ?= 8080
 
-.PHONY: setup system-packages run test lint conventions hooks validate docs clean bench
+.PHONY: setup system-packages run test test-fast lint conventions hooks validate docs clean bench
 
 # pre-commit keeps its state inside the venv: nothing written to ~/.cache, nothing for git to track.
 export PRE_COMMIT_HOME := $(abspath $(VENV))/pre-commit
@@ -60,6 +60,11 @@ hooks: setup
 
 test: system-packages setup lint
 	$(BIN)/pytest -q
+
+# The unit tests alone (no Spark, dbt, subprocess or whole flow; the tiers are markers, see pyproject.toml):
+# seconds, for the edit-test loop. `make test` runs everything.
+test-fast: setup
+	$(BIN)/pytest -q -m "not integration and not engine"
 
 # Benchmark the whole flow at scale factor SF (1 = the bundled sample); results in bench/results/, BENCHMARKS.md.
 SF ?= 1

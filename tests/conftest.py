@@ -20,6 +20,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REAL_SAMPLES = PROJECT_ROOT.parent / "shared" / "data" / "real-samples"
 
 
+ENGINE_FIXTURES = {"spark", "spark_lake"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for the Spark session starts an engine: `make test-fast` leaves it out (the tiers are
+    in pyproject.toml; modules that start dbt or the CLI carry `pytest.mark.engine` themselves)."""
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.engine)
+
+
 @pytest.fixture(scope="session")
 def spark_lake(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("spark_lake")

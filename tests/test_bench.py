@@ -23,6 +23,8 @@ from bench.generate import (
 from bench.run import flow_env, peer_table, results_table
 from flightdelay.raw.sample import MAJOR_AIRPORT_STATIONS, write_sample
 
+pytestmark = pytest.mark.engine  # writes scaled samples and runs Spark
+
 
 def test_scale_factor_one_is_the_bundled_sample_byte_for_byte(tmp_path):
     sample = write_sample(tmp_path / "sample", tmp_path / "seeds")

@@ -8,7 +8,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.engine  # dbt parse and dbt-bouncer in subprocesses
 
 GATE = PROJECT_ROOT / "scripts" / "check_conventions.sh"
 # What `dbt parse` and the gate read; target/ is left behind so each copy parses from scratch.

@@ -17,6 +17,8 @@ from flightdelay import cli
 from flightdelay.flow import project_lock
 from tests.conftest import PROJECT_ROOT, run_cli
 
+pytestmark = pytest.mark.engine  # runs the CLI in subprocesses
+
 # A real `flightdelay sample` through cli.main, whose step prints a line and then waits for a line on stdin
 # (or its end): the lock is taken by the same code path as every command's.
 HOLDER = """

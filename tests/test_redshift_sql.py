@@ -19,6 +19,8 @@ from sqlglot import exp
 from flightdelay.aws.redshift_load import CopyJob, copy_manifest, file_transaction
 from tests.conftest import PROJECT_ROOT
 
+pytestmark = pytest.mark.engine  # compiles the project with dbt
+
 DBT = str(Path(sys.executable).with_name("dbt"))
 ROLE = "arn:aws:iam::123456789012:role/flightdelay-redshift-spectrum"
 

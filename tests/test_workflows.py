@@ -14,6 +14,8 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT
 
+pytestmark = pytest.mark.engine  # runs the workflow linters
+
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
 BIN = Path(sys.executable).parent
 
