@@ -1,0 +1,150 @@
+"""How good the model is: SageMaker model-quality metrics, calibration, and the logistic baseline on the
+2016 AWS blog's features that every model is compared with."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+try:  # package import locally; a file next to train.py inside the SageMaker container
+    from ml.features import (
+        CALENDAR_AND_ROUTE_FEATURES,
+        CATEGORICAL_FEATURES,
+        DATE_COLUMN,
+        LABEL,
+        PREVIOUS_DAY_WEATHER_FEATURES,
+    )
+except ImportError:  # pragma: no cover
+    from features import (
+        CALENDAR_AND_ROUTE_FEATURES,
+        CATEGORICAL_FEATURES,
+        DATE_COLUMN,
+        LABEL,
+        PREVIOUS_DAY_WEATHER_FEATURES,
+    )
+
+PROBABILITY_THRESHOLD = 0.5
+BASELINE_CATEGORICAL = CATEGORICAL_FEATURES
+BASELINE_NUMERIC = (*CALENDAR_AND_ROUTE_FEATURES, *PREVIOUS_DAY_WEATHER_FEATURES)
+BASELINE_FEATURES = [*BASELINE_CATEGORICAL, *BASELINE_NUMERIC]
+
+
+def _metric(value: float, std: float | None) -> dict:
+    return {"value": float(value), "standard_deviation": "NaN" if std is None else float(std)}
+
+
+def binary_classification_metrics(y_true: np.ndarray, y_prob: np.ndarray, seed: int = 0) -> dict:
+    """Metrics in SageMaker Model Monitor's model-quality layout (plus PR AUC and log loss).
+
+    Standard deviations follow Model Monitor's method: the metric on five random 80% samples.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    y_prob = np.clip(np.asarray(y_prob, dtype=float), 1e-7, 1 - 1e-7)
+    y_pred = (y_prob >= PROBABILITY_THRESHOLD).astype(int)
+    rng = np.random.default_rng(seed)
+    samples = [rng.choice(len(y_true), size=int(0.8 * len(y_true)), replace=False) for _ in range(5)]
+
+    def with_std(fn) -> dict:
+        std = float(np.std([fn(y_true[s], y_prob[s]) for s in samples])) if len(y_true) >= 200 else None
+        return _metric(fn(y_true, y_prob), std)
+
+    def thresholded(fn):
+        return lambda t, p: fn(t, (p >= PROBABILITY_THRESHOLD).astype(int), zero_division=0)
+
+    cm = confusion_matrix(y_true, y_pred, labels=[0, 1])
+    fpr, tpr, _ = roc_curve(y_true, y_prob)
+    precisions, recalls, _ = precision_recall_curve(y_true, y_prob)
+    # Curves thinned to ~100 points: enough to plot, small enough to read.
+    roc_idx = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 101)).astype(int))
+    pr_idx = np.unique(np.linspace(0, len(precisions) - 1, min(len(precisions), 101)).astype(int))
+    positive_rate = float(y_true.mean())
+    return {
+        "confusion_matrix": {
+            "0": {"0": int(cm[0, 0]), "1": int(cm[0, 1])},
+            "1": {"0": int(cm[1, 0]), "1": int(cm[1, 1])},
+        },
+        "recall": with_std(thresholded(recall_score)),
+        "precision": with_std(thresholded(precision_score)),
+        "accuracy": with_std(lambda t, p: accuracy_score(t, (p >= PROBABILITY_THRESHOLD).astype(int))),
+        "recall_best_constant_classifier": _metric(1.0, None),
+        "precision_best_constant_classifier": _metric(positive_rate, None),
+        "accuracy_best_constant_classifier": _metric(max(positive_rate, 1 - positive_rate), None),
+        "true_positive_rate": _metric(cm[1, 1] / max(cm[1].sum(), 1), None),
+        "true_negative_rate": _metric(cm[0, 0] / max(cm[0].sum(), 1), None),
+        "false_positive_rate": _metric(cm[0, 1] / max(cm[0].sum(), 1), None),
+        "false_negative_rate": _metric(cm[1, 0] / max(cm[1].sum(), 1), None),
+        "auc": with_std(roc_auc_score),
+        "pr_auc": with_std(average_precision_score),
+        "log_loss": with_std(log_loss),
+        "f1": with_std(thresholded(f1_score)),
+        "receiver_operating_characteristic_curve": {
+            "false_positive_rates": [round(float(v), 6) for v in fpr[roc_idx]],
+            "true_positive_rates": [round(float(v), 6) for v in tpr[roc_idx]],
+        },
+        "precision_recall_curve": {
+            "precisions": [round(float(v), 6) for v in precisions[pr_idx]],
+            "recalls": [round(float(v), 6) for v in recalls[pr_idx]],
+        },
+    }
+
+
+def calibration_table(y_true: np.ndarray, y_prob: np.ndarray, bins: int = 10) -> list[dict]:
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(y_prob, edges[1:-1]), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            rows.append({
+                "bin_lower": float(edges[b]),
+                "bin_upper": float(edges[b + 1]),
+                "count": int(mask.sum()),
+                "mean_predicted": float(y_prob[mask].mean()),
+                "observed_rate": float(np.asarray(y_true)[mask].mean()),
+            })
+    return rows
+
+
+def train_baseline(train: pd.DataFrame, seed: int) -> Pipeline:
+    preprocess = ColumnTransformer([
+        ("categorical", OneHotEncoder(handle_unknown="ignore", min_frequency=20), list(BASELINE_CATEGORICAL)),
+        ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
+         list(BASELINE_NUMERIC)),
+    ])
+    model = Pipeline([
+        ("preprocess", preprocess),
+        ("classifier", LogisticRegression(max_iter=1000, C=1.0, random_state=seed)),
+    ])
+    model.fit(train[BASELINE_FEATURES], train[LABEL].astype(int))
+    return model
+
+
+def baseline_probabilities(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    return model.predict_proba(frame[BASELINE_FEATURES])[:, 1]
+
+
+def period(frame: pd.DataFrame) -> dict:
+    dates = pd.to_datetime(frame[DATE_COLUMN]) if DATE_COLUMN in frame.columns else None
+    return {
+        "rows": int(len(frame)),
+        "positive_rate": float(frame[LABEL].mean()) if len(frame) else None,
+        "first_date": None if dates is None else str(dates.min().date()),
+        "last_date": None if dates is None else str(dates.max().date()),
+    }
