@@ -10,10 +10,10 @@ observation's range, the distance the BTS loader's. Every other range follows fr
 in the feature mart (models/marts/ml/ml_flight_delay_features.sql and the intermediate models it reads):
 calendar fields, shares 0-1, counts >= 0, windows of so many hours, sums of so many hourly reports.
 
-Imports raw_contracts, so it runs where the project does (`python -m ml.serve` from the project root). The
-SageMaker code channels carry ml/ alone (the training job, which does not import this module) or train.py
-alone (the model's sourcedir.tar.gz), so neither runs ml/serve.py today; a container that does would need
-raw_contracts/ beside it, and fails at import without it rather than serving unchecked.
+Imports raw_contracts, so it runs where the project does (`python -m ml.serve` from the project root) and
+from the model's sourcedir.tar.gz, which carries raw_contracts/ranges.py beside the ml modules
+(flightdelay/aws/deploy.py `_sourcedir_tarball`). Without raw_contracts it fails at import rather than
+serving unchecked.
 """
 
 from __future__ import annotations

@@ -168,15 +168,31 @@ def plan_stage(settings: Settings, config: DeployConfig) -> Plan:
 
 
 def _sourcedir_tarball(settings: Settings) -> bytes:
-    """ml/train.py as SageMaker script mode expects it: a sourcedir.tar.gz with the entry point."""
-    buffer = tempfile.SpooledTemporaryFile()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = tarfile.TarInfo("train.py")
-        data = (settings.project_root / "ml" / "train.py").read_bytes()
-        info.size, info.mtime, info.mode = len(data), 0, 0o644  # fixed mtime: same bytes every deploy
-        archive.addfile(info, fileobj=__import__("io").BytesIO(data))
-    buffer.seek(0)
-    return buffer.read()
+    """ml/ as SageMaker script mode expects it: a sourcedir.tar.gz with the entry point train.py and every
+    module beside it that train.py and serve.py import (all ml/*.py, side by side at the archive root, as
+    they import each other without the `ml` package), ml/hyperparameters.json (train.py's defaults), and
+    raw_contracts/ranges.py as the package raw_contracts/ (ml/feature_ranges.py, which serve.py imports,
+    reads the measured ranges from it; pure Python, no dependencies). The same bytes every deploy: files
+    in sorted order, fixed mtime, owner and mode, and no timestamp in the gzip header."""
+    import gzip
+    import io
+
+    root = settings.project_root
+    members = [(path.name, path) for path in sorted((root / "ml").glob("*.py")) if path.name != "__init__.py"]
+    if (root / "ml" / "hyperparameters.json").exists():
+        members.append(("hyperparameters.json", root / "ml" / "hyperparameters.json"))
+    members += [(f"raw_contracts/{name}", root / "raw_contracts" / name) for name in ("__init__.py", "ranges.py")]
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as compressed, \
+            tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, path in sorted(members):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            archive.addfile(info, fileobj=io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def glue_table_input(config: DeployConfig, table: str, folder: str) -> dict:
