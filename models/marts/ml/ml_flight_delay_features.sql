@@ -1,5 +1,6 @@
 {#- One row per flight that departed, with the label and only features observable at the as-of time
-    (scheduled departure minus `prediction_horizon_hours`). Consumed by ml/train.py and ml/score.py. -#}
+    (scheduled departure minus `prediction_horizon_hours`). Consumed by ml/train.py and by batch scoring,
+    `flightdelay score` (flightdelay/flow/modeling.py). -#}
 with
 
 flights as (
