@@ -1,9 +1,12 @@
 """Leakage guard: changing any data timestamped after a flight's as-of time must not change that flight's
-features. For a few cutoffs T, every weather observation made after T, every daily summary of a day that
-ended after T, every departure delay of a flight that left after T and every arrival delay of a flight that
-landed after T is altered; the feature mart is
-rebuilt, and each flight whose as-of time is at or before T must have exactly the features it had.
-Flights with later as-of times must change (else the alteration proved nothing)."""
+features. For a cutoff T, every weather observation made after T, every daily summary of a day that ended
+after T, every departure delay of a flight that left after T and every arrival delay of a flight that landed
+after T is altered; the feature mart is rebuilt, and each flight whose as-of time is at or before T must have
+exactly the features it had. Flights with later as-of times must change (else the alteration proved nothing).
+
+The guard is itself tested by mutation: for each intermediate model the mart reads, a copy of the project
+with a planted leak in that model (it reads a value known only after the as-of time) must make the guard
+fail, and the unmutated copy must pass it."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -22,8 +26,15 @@ from tests.conftest import PROJECT_ROOT, FlowRun
 
 pytestmark = pytest.mark.integration
 
-CUTOFFS_UTC = ("2013-01-09 13:30:00", "2013-01-21 23:00:00")
+# 2013-01-09 08:30 EST: a weekday morning bank. 2013-01-25 20:00 EST (2013-01-26 01:00 UTC): the evening of
+# a day of long delays, chosen so that every feature model has flights "in flight" at the cutoff - it is the
+# half hour of January with the most aircraft whose previous leg was scheduled before the next flight's as-of
+# time but left after the cutoff (3 flights; no other cutoff has more). The mutation cases use it.
+CUTOFFS_UTC = ("2013-01-09 13:30:00", "2013-01-26 01:00:00")
+MUTATION_CUTOFF_UTC = CUTOFFS_UTC[1]
 NOT_FEATURES = {"is_dep_delayed_15", "flight_id"}  # the label may (and must) come from after the as-of time
+MART = "ml_flight_delay_features"
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml", "macros", "models", "seeds", "analyses")
 
 
 def alter_lake_after(lake: Path, cutoff: str) -> None:
@@ -83,38 +94,203 @@ def alter_outcomes_after(warehouse: str, cutoff: str) -> int:
                   + interval 5 hour > timestamp '{cutoff}'""").fetchone()[0]
 
 
-def features(warehouse: str, schema: str) -> dict[str, tuple]:
+def features(warehouse: str, schema: str) -> tuple[pd.DataFrame, dict[str, str]]:
     with duckdb.connect(warehouse, read_only=True) as con:
-        frame = con.execute(f"select * from {schema}.ml_flight_delay_features").df()
-    columns = [c for c in frame.columns if c not in NOT_FEATURES]
-    return {row.flight_id: tuple(None if pd.isna(v) else v for v in (getattr(row, c) for c in columns))
-            for row in frame.itertuples()}, frame.set_index("flight_id")["as_of_at_utc"].astype(str).to_dict()
+        frame = con.execute(f"select * from {schema}.{MART}").df()
+    frame = frame.set_index("flight_id")
+    return frame[[c for c in frame.columns if c not in NOT_FEATURES]], frame["as_of_at_utc"].astype(str).to_dict()
+
+
+@dataclass
+class GuardResult:
+    known: int  # flights whose as-of time is at or before the cutoff
+    later: int
+    changed_known: list[str]  # must be empty: a leak
+    changed_later: int
+    changed_columns: dict[str, int]  # among the changed known flights, how many changed in each feature
+
+    @property
+    def passed(self) -> bool:
+        return not self.changed_known
+
+
+def guard(before: tuple[str, str], after: tuple[str, str], cutoff: str) -> GuardResult:
+    """Features of the mart in `before` (warehouse, schema) against those in `after`, built from data altered
+    after `cutoff`: which flights known at the cutoff changed. As-of times are read from `before`."""
+    old, as_of = features(*before)
+    new, _ = features(*after)
+    shared = old.index.intersection(new.index)
+    old, new = old.loc[shared], new.loc[shared]
+    # nullable integer columns compare NULL to a value as NA, not False: a NULL that gained a value must count
+    differs = ~(old.eq(new).fillna(False).astype(bool) | (old.isna() & new.isna()))
+    is_known = pd.Series([as_of[f] <= cutoff for f in shared], index=shared)
+    changed = differs.any(axis=1)
+    changed_known = list(shared[is_known & changed])
+    counts = differs.loc[changed_known].sum()
+    return GuardResult(int(is_known.sum()), int((~is_known).sum()), changed_known, int((changed & ~is_known).sum()),
+                       {c: int(n) for c, n in counts.items() if n})
+
+
+def dbt_run(project: Path, env: dict[str, str], target_path: Path, select: str,
+            marts_schema: str) -> subprocess.Popen:
+    dbt = Path(sys.executable).with_name("dbt")
+    return subprocess.Popen(
+        [str(dbt), "run", "--select", select, "--vars", f'{{"marts_schema": "{marts_schema}"}}',
+         "--project-dir", str(project), "--profiles-dir", str(project), "--target-path", str(target_path),
+         "--log-path", str(target_path / "logs"), "--target", "prod"],
+        env={**os.environ, **env}, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finished(process: subprocess.Popen) -> None:
+    output, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, output[-3000:]
+
+
+@pytest.fixture(scope="module")
+def altered_flows(january_run: FlowRun, tmp_path_factory):
+    """Per cutoff, once: a copy of the January flow with everything known after the cutoff altered and the
+    models behind the mart rebuilt from it; the mart into `marts_leak`, the published `marts` left as built."""
+    assert january_run.first.returncode == 0
+    built: dict[str, FlowRun] = {}
+
+    def altered_flow(cutoff: str) -> FlowRun:
+        if cutoff not in built:
+            root = tmp_path_factory.mktemp("altered")
+            shutil.copytree(january_run.root, root, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("screenshots", "artifacts"))
+            env = {key: value.replace(str(january_run.root), str(root)) for key, value in january_run.env.items()}
+            alter_lake_after(root / "lake", cutoff)
+            assert alter_outcomes_after(env["FLIGHTDELAY_WAREHOUSE"], cutoff) > 1000
+            finished(dbt_run(PROJECT_ROOT, env, root / "target", f"+{MART}", "marts_leak"))
+            built[cutoff] = FlowRun(root, env, january_run.flight_rows, january_run.first)
+        return built[cutoff]
+
+    return altered_flow
 
 
 @pytest.mark.parametrize("cutoff", CUTOFFS_UTC)
-def test_data_after_the_as_of_time_does_not_change_features(january_run: FlowRun, tmp_path, cutoff):
-    assert january_run.first.returncode == 0
-    root = tmp_path / "flow"
-    shutil.copytree(january_run.root, root, ignore=shutil.ignore_patterns("screenshots", "artifacts"))
-    env = {key: value.replace(str(january_run.root), str(root)) for key, value in january_run.env.items()}
-    warehouse = env["FLIGHTDELAY_WAREHOUSE"]
+def test_data_after_the_as_of_time_does_not_change_features(altered_flows, cutoff):
+    warehouse = altered_flows(cutoff).env["FLIGHTDELAY_WAREHOUSE"]
+    result = guard((warehouse, "marts"), (warehouse, "marts_leak"), cutoff)
+    assert result.known > 1000 and result.later > 1000
+    assert result.passed, (f"{len(result.changed_known)} flights' features changed; first {result.changed_known[:3]}; "
+                           f"features changed: {result.changed_columns}")
+    assert result.changed_later > 0.5 * result.later
 
-    alter_lake_after(root / "lake", cutoff)
-    assert alter_outcomes_after(warehouse, cutoff) > 1000
-    dbt = Path(sys.executable).with_name("dbt")
-    rebuilt = subprocess.run(
-        [str(dbt), "run", "--select", "+ml_flight_delay_features", "--vars", '{"marts_schema": "marts_leak"}',
-         "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT), "--target-path",
-         str(tmp_path / "target"), "--target", "prod"],
-        env={**os.environ, **env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
-    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
 
-    before, as_of = features(warehouse, "marts")
-    after, _ = features(warehouse, "marts_leak")
-    known = [f for f, t in as_of.items() if t <= cutoff and f in after]
-    later = [f for f, t in as_of.items() if t > cutoff and f in after]
-    assert len(known) > 1000 and len(later) > 1000
-    changed_known = [f for f in known if before[f] != after[f]]
-    assert changed_known == [], f"{len(changed_known)} flights' features changed; first {changed_known[:3]}"
-    changed_later = sum(before[f] != after[f] for f in later)
-    assert changed_later > 0.5 * len(later)
+@dataclass(frozen=True)
+class Mutation:
+    model: str | None  # None: the project as it is
+    leak: str
+    replacements: tuple[tuple[str, str], ...] = ()
+
+
+# the departure board's censored "late so far" (macros/departure_board.sql) replaced by the delay itself
+UNCENSORED_DELAY = ("{{ flight_delays.late_so_far_minutes() }} as late_so_far_minutes",
+                    "dep_delay_minutes as late_so_far_minutes")
+MUTATIONS = (
+    Mutation(None, "none: the copied project must pass the guard"),
+    Mutation("int_flights_converted_to_utc", "the scheduled departure is the actual one (scheduled + delay)", (
+        ("{{ flight_delays.local_to_utc('flights.scheduled_departure_at_local', 'airports.iana_time_zone') }}",
+         "{{ flight_delays.local_to_utc('flights.scheduled_departure_at_local"
+         " + to_minutes(cast(coalesce(flights.dep_delay_minutes, 0) as bigint))', 'airports.iana_time_zone') }}"),
+    )),
+    Mutation("int_hourly_observations_rolled_up", "each 6-hour trend is labelled an hour early, so the as-of "
+             "observation's trend reaches an hour past it", (
+        ("        observed_at_utc\n\n    from windowed\n    group by station_id, observed_at_utc",
+         "        observed_at_utc - interval 1 hour as observed_at_utc\n\n    from windowed\n"
+         "    group by station_id, windowed.observed_at_utc"),
+    )),
+    Mutation("int_flights_joined_to_weather", "the daily summary of the day containing the as-of time, not "
+             "the last complete one", (
+        ("'matched.origin_lst_utc_offset_hours - 24'", "'matched.origin_lst_utc_offset_hours'"),
+    )),
+    Mutation("int_flights_joined_to_route_history", "history days up to the flight's own date (lag 0, not 2)", (
+        ("{%- set known_by_lag_days = 2 + (horizon_hours // 24) -%}",
+         "{%- set known_by_lag_days = 0 + (horizon_hours // 24) -%}"),
+    )),
+    Mutation("int_flights_joined_to_known_outcomes", "uncensored delay of departures still on the ground", (
+        UNCENSORED_DELAY,
+    )),
+    # The uncensored delay alone is invisible in January: no flight number runs twice from one origin within a
+    # day, so every earlier run has left long before any cutoff (0 flights at every half hour of the month).
+    # The planted leak also reads runs up to a day past the as-of time: the flight's own delay.
+    Mutation("int_flights_joined_to_recent_runs", "runs up to a day past the as-of time, uncensored delay", (
+        ("where runs.scheduled_departure_at_utc <= flights.as_of_at_utc",
+         "where runs.scheduled_departure_at_utc <= flights.as_of_at_utc + interval 1 day"),
+        UNCENSORED_DELAY,
+    )),
+    Mutation("int_flights_joined_to_previous_legs", "uncensored delay of a previous leg still on the ground", (
+        ("{{ flight_delays.late_so_far_minutes(\n"
+         "            flight_delays.minutes_between('leg_scheduled_departure_at_utc', 'as_of_at_utc'),\n"
+         "            'leg_dep_delay_minutes', 'leg_is_cancelled') }} as late_so_far_minutes",
+         "leg_dep_delay_minutes as late_so_far_minutes"),
+    )),
+    Mutation("int_departures_counted_by_origin_hour", "departures counted by actual, not scheduled, hour", (
+        ("        scheduled_dep_hhmm\n    from {{ ref('stg_bts__flights') }}",
+         "        scheduled_dep_hhmm,\n        dep_delay_minutes\n    from {{ ref('stg_bts__flights') }}"),
+        ("cast(floor(scheduled_dep_hhmm / 100) as integer)",
+         "cast(floor((floor(scheduled_dep_hhmm / 100) * 60 + scheduled_dep_hhmm % 100"
+         " + coalesce(dep_delay_minutes, 0)) / 60) as integer)"),
+    )),
+    # The model reads only the calendar and the holiday seed: nothing that happens after an as-of time. The
+    # planted leak gives it such an input (days whose flights averaged an hour late), to prove the guard sees
+    # through it to the mart.
+    Mutation("int_dates_joined_to_holidays", "'holidays' are the days whose departures averaged 60+ min late", (
+        ("        holiday_date,\n        holiday_name\n    from {{ ref('us_federal_holidays') }}",
+         "        flight_date as holiday_date,\n        'a bad day' as holiday_name\n"
+         "    from {{ ref('stg_bts__flights') }}\n    group by flight_date\n    having avg(dep_delay_minutes) >= 60"),
+    )),
+)
+
+
+def test_every_intermediate_model_has_a_planted_leak():
+    """Every intermediate model feeds the mart; a new one needs its case in MUTATIONS."""
+    models = {p.stem for p in (PROJECT_ROOT / "models" / "intermediate").glob("*.sql")}
+    assert models == {m.model for m in MUTATIONS if m.model}
+
+
+def plant(project: Path, mutation: Mutation) -> None:
+    for path in PROJECT_FILES:
+        source = PROJECT_ROOT / path
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, project / path)
+    if mutation.model is None:
+        return
+    model = next((project / "models").rglob(f"{mutation.model}.sql"))
+    sql = model.read_text()
+    for old, new in mutation.replacements:
+        # a refactor that moves the text must not silently turn the case into a no-op
+        assert old in sql, f"{model.relative_to(project)} no longer contains the text to mutate:\n{old}"
+        sql = sql.replace(old, new)
+    model.write_text(sql)
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: m.model or "unmutated")
+def test_the_guard_fails_on_a_planted_leak(january_run: FlowRun, altered_flows, tmp_path, mutation):
+    cutoff = MUTATION_CUTOFF_UTC
+    altered = altered_flows(cutoff)
+    project = tmp_path / "project"
+    project.mkdir()
+    plant(project, mutation)
+    select = f"{mutation.model}+,+{MART}" if mutation.model else MART
+    # the mutated models and the mart, over a copy of the January warehouse and over a copy of the altered one
+    # (each keeps its own intermediate tables, built by the real project from its own data)
+    runs = []
+    warehouses = []
+    for name, flow in (("clean", january_run), ("altered", altered)):
+        warehouse = tmp_path / name / "flight_delays.duckdb"
+        warehouse.parent.mkdir()
+        shutil.copy2(flow.env["FLIGHTDELAY_WAREHOUSE"], warehouse)
+        warehouses.append(str(warehouse))
+        runs.append(dbt_run(project, {**flow.env, "FLIGHTDELAY_WAREHOUSE": str(warehouse)}, tmp_path / name / "target",
+                            select, "marts_mutant"))
+    for run in runs:
+        finished(run)
+
+    result = guard((warehouses[0], "marts_mutant"), (warehouses[1], "marts_mutant"), cutoff)
+    print(f"{mutation.model}: {len(result.changed_known)} of {result.known} known flights changed;",
+          result.changed_columns)
+    if mutation.model is None:
+        assert result.passed, f"{len(result.changed_known)} flights changed: {result.changed_columns}"
+    else:
+        assert not result.passed, f"the guard did not notice: {mutation.leak}"
