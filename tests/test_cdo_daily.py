@@ -9,6 +9,8 @@ from spark_prep import weather_job as job
 from tests.conftest import REAL_SAMPLES
 from tests.test_weather_load import write_lcd
 
+pytestmark = pytest.mark.engine  # runs the Spark job
+
 STATIONS = ("airport_code string, station_id string, usaf_id string, wban_id string, station_name string, "
             "lst_utc_offset_hours int")
 

@@ -36,6 +36,8 @@ from tests.test_serve import (
     train_small_model,
 )
 
+pytestmark = pytest.mark.engine  # starts the HTTP server and sends it over a thousand requests
+
 SEED = 1747
 PER_KIND = 40  # fast kinds x 40, plus the slow ones
 SLOW_PER_KIND = 6

@@ -49,6 +49,7 @@ def channels(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
+@pytest.mark.engine  # trains in a subprocess, as the container would
 def test_entry_point_honours_sagemaker_contract(tmp_path, channels):
     env = {
         **os.environ,

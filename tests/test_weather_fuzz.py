@@ -20,6 +20,8 @@ import pytest
 from spark_prep import lake_tables
 from spark_prep import weather_job as job
 
+pytestmark = pytest.mark.engine  # runs the Spark job
+
 SEED = 20130101
 BASE_ROWS = 3_000  # of the JFK file (one year, about 8,700 records): enough room for the corruptions
 PER_KIND = 12
