@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-# BTS On-Time Reporting fields, by the loader's column names (see flightdelay/raw/load.py FIELDS).
+# BTS On-Time Reporting fields, by the loader's column names (see flightdelay/raw/bts_fields.py FIELDS).
 FLIGHT_RANGES: dict[str, tuple[float, float]] = {
     # a departure four hours early is already absurd; three days late is the longest real holds seen
     "dep_delay": (-240.0, 4320.0),

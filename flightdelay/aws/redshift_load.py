@@ -128,7 +128,7 @@ def _typed(field: FieldSpec, header: list[str]) -> tuple[str, str]:
         typed = f"case when {ok} then cast(cast({v} as double precision) as integer) end"
         return typed, f"({v} is not null and not {ok})"
     if field.kind in ("number", "flag"):
-        # flag (load.py's 0/1 fields) is checked as a number, as these fields were before it had a kind of its own
+        # flag (bts_fields.py's 0/1 fields) is checked as a number, as these fields were before it had a kind of its own
         ok = f"{v} ~ '{NUMBER}'"
         return f"case when {ok} then cast({v} as double precision) end", f"({v} is not null and not {ok})"
     if field.kind in ("carrier", "airport"):
