@@ -95,7 +95,7 @@ def test_deploy_requests_against_moto(january_run: FlowRun, moto_server: dict[st
     assert json.loads(manifest["Body"].read()) == {"entries": [
         {"url": f"s3://{BUCKET}/staging/bts_numbered/year=2013/month=01/bts_ontime_2013_01.csv", "mandatory": True}]}
     shipped = ["code/spark_prep/cdo_daily.py", "code/spark_prep/ghcn_daily.py", "code/spark_prep/lake_snapshots.py",
-               "code/spark_prep/lake_tables.py",
+               "code/spark_prep/lake_tables.py", "code/spark_prep/lcd_hourly.py", "code/spark_prep/lcd_quarantine.py",
                "code/spark_prep/lcd_records.py", "code/spark_prep/raw_contracts.zip"]
     assert {"code/spark_prep/weather_job.py", *shipped, "code/ml/sourcedir.tar.gz",
             "raw/reference/airport_weather_stations.csv", "ml/channels/train/part-0000.parquet"} <= keys

@@ -277,7 +277,7 @@ try:
     runpy.run_path("weather_job.py", run_name="__main__")
 except SystemExit as done:
     assert done.code == 0, done.code
-import lcd_records, raw_contracts.records
+import lcd_hourly, lcd_quarantine, lcd_records, raw_contracts.records
 print(raw_contracts.records.__file__)
 """
     done = subprocess.run([sys.executable, "-S", "-c", script], cwd=node, capture_output=True, text=True,

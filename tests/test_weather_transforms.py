@@ -9,7 +9,7 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from raw_contracts.ranges import WEATHER_RANGES
-from spark_prep import weather_job as job
+from spark_prep import lcd_hourly, lcd_quarantine
 
 # LCD column names, as the files spell them
 DATE, TYPE, TEMP, DEW, RH = "DATE", "REPORT_TYPE", "HourlyDryBulbTemperature", "HourlyDewPointTemperature", \
@@ -17,8 +17,8 @@ DATE, TYPE, TEMP, DEW, RH = "DATE", "REPORT_TYPE", "HourlyDryBulbTemperature", "
 WIND_DIR, WIND, GUST, PRECIP = "HourlyWindDirection", "HourlyWindSpeed", "HourlyWindGustSpeed", "HourlyPrecipitation"
 SLP, VIS = "HourlySeaLevelPressure", "HourlyVisibility"
 
-RECORD_COLUMNS = ("source_file", "source_line", *job.LCD_COLUMNS, "has_report_type")
-RECORD_SCHEMA = ", ".join(["source_file string", "source_line bigint", *[f"{c} string" for c in job.LCD_COLUMNS],
+RECORD_COLUMNS = ("source_file", "source_line", *lcd_hourly.LCD_COLUMNS, "has_report_type")
+RECORD_SCHEMA = ", ".join(["source_file string", "source_line bigint", *[f"{c} string" for c in lcd_hourly.LCD_COLUMNS],
                            "has_report_type boolean"])
 STATIONS_SCHEMA = (
     "airport_code string, station_id string, usaf_id string, wban_id string, station_name string, "
@@ -43,15 +43,15 @@ def lcd(spark, rows: list[dict], has_report_type: bool = True):
 
 def parse(spark, stations, rows, has_report_type: bool = True):
     records = lcd(spark, rows, has_report_type)
-    return job.transform_parse_observations(job.transform_hourly_reports(records), stations)
+    return lcd_hourly.transform_parse_observations(lcd_hourly.transform_hourly_reports(records), stations)
 
 
 def choose(spark, stations, records):
     """The observations kept (by raw DATE) and the quarantine reasons, as the job computes them."""
-    parsed = job.transform_parse_observations(job.transform_hourly_reports(records), stations)
-    chosen = job.transform_choose_hourly_reports(parsed)
-    ranked = job.transform_rank_duplicates(chosen.filter("superseded_reason is null"))
-    quarantine = job.transform_quarantine(records, parsed, ranked, chosen)
+    parsed = lcd_hourly.transform_parse_observations(lcd_hourly.transform_hourly_reports(records), stations)
+    chosen = lcd_hourly.transform_choose_hourly_reports(parsed)
+    ranked = lcd_hourly.transform_rank_duplicates(chosen.filter("superseded_reason is null"))
+    quarantine = lcd_quarantine.transform_quarantine(records, parsed, ranked, chosen)
     assert records.count() == ranked.filter("duplicate_rank = 1").count() + quarantine.count()
     return ranked, quarantine
 
@@ -64,7 +64,7 @@ def test_keeps_hourly_and_special_reports_not_summaries(spark):
         {DATE: "2013-01-31T23:59:00", TYPE: "SOM  "},
         {DATE: "2013-01-01T02:51:00", TYPE: "FM-15 ", TEMP: "31"},
     ])
-    kept = job.transform_hourly_reports(records).select("DATE").collect()
+    kept = lcd_hourly.transform_hourly_reports(records).select("DATE").collect()
     assert [r.DATE for r in kept] == ["2013-01-01T00:51:00", "2013-01-01T01:10:00", "2013-01-01T02:51:00"]
 
 
@@ -186,8 +186,8 @@ def test_the_job_and_the_quality_gates_use_the_one_definition_of_plausible_range
     from flightdelay.quality import gates as quality
 
     assert quality.WEATHER_RANGES is WEATHER_RANGES
-    assert not hasattr(job, "PLAUSIBLE_RANGES")
-    assert set(WEATHER_RANGES) == set(job.MEASUREMENTS.values())
+    assert not hasattr(lcd_hourly, "PLAUSIBLE_RANGES")
+    assert set(WEATHER_RANGES) == set(lcd_hourly.MEASUREMENTS.values())
 
 
 def test_local_standard_time_to_utc_ignores_daylight_saving(spark, stations):
@@ -222,9 +222,9 @@ def test_duplicates_resolved_by_completeness_then_values(spark, stations):
         {DATE: "2013-11-03T01:51:00", TEMP: "52", **full},
         {DATE: "2013-11-03T02:51:00", TYPE: "FM-15", TEMP: "49"},
     ])
-    deduplicated = job.transform_deduplicate(parsed.filter("rejection_reason is null"))
+    deduplicated = lcd_hourly.transform_deduplicate(parsed.filter("rejection_reason is null"))
     # The most complete rows tie; the tie is broken on the values, whatever the input order.
-    reordered = job.transform_deduplicate(parsed.filter("rejection_reason is null").orderBy("temp_f"))
+    reordered = lcd_hourly.transform_deduplicate(parsed.filter("rejection_reason is null").orderBy("temp_f"))
     expected = [Row(temp_f=52.0), Row(temp_f=49.0)]
     assertDataFrameEqual(deduplicated.select("temp_f"), expected)
     assertDataFrameEqual(reordered.select("temp_f"), expected)
@@ -246,8 +246,8 @@ def test_daily_summaries_group_by_local_standard_day(spark, stations):
         {DATE: "2013-01-01T23:51:00", TYPE: "FM-15", TEMP: "40", WIND: "20", GUST: "25", PRECIP: "T", VIS: "2.00"},
         {DATE: "2013-01-02T00:51:00", TYPE: "FM-15", TEMP: "20", WIND: "5", PRECIP: "0.05", VIS: "10.00"},
     ])
-    hourly = job.transform_hourly_table(job.transform_deduplicate(parsed))
-    daily = job.transform_daily_summaries(hourly).select(
+    hourly = lcd_hourly.transform_hourly_table(lcd_hourly.transform_deduplicate(parsed))
+    daily = lcd_hourly.transform_daily_summaries(hourly).select(
         "summary_date", "tmax_f", "tmin_f", "precip_in", "avg_wind_speed_mph", "max_wind_gust_mph",
         "min_visibility_mi", "observation_count", "observation_month", "station_id",
     )
