@@ -17,6 +17,8 @@ from spark_prep import lake_snapshots, lake_tables
 from spark_prep import weather_job as job
 from tests.conftest import PROJECT_ROOT
 
+pytestmark = pytest.mark.engine  # runs the Spark job
+
 HEADER = ('"STATION","DATE","REPORT_TYPE","HourlyDryBulbTemperature","HourlyWindSpeed",'
           '"HourlyPrecipitation","HourlyVisibility"\n')
 
