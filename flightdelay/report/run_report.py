@@ -16,13 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure  # figures without pyplot: no display backend, no global state
 
-matplotlib.use("Agg")  # no display; SVG output only
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from flightdelay.settings import Settings  # noqa: E402
+from flightdelay.settings import Settings
 
 MODEL_COLOR = "#1f77b4"
 BASELINE_COLOR = "#ff7f0e"
@@ -39,14 +36,14 @@ class Chart:
 def _svg(fig) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prologue: the SVG is inlined in HTML
 
 
 def _bar(frame: pd.DataFrame, label: str, value: str, title: str, xlabel: str, ylabel: str,
          horizontal: bool = False) -> str:
-    fig, ax = plt.subplots(figsize=(7, 3.6 if not horizontal else 4.8))
+    fig = Figure(figsize=(7, 3.6 if not horizontal else 4.8))
+    ax = fig.subplots()
     if horizontal:
         ax.barh(frame[label].astype(str), frame[value], color=MODEL_COLOR)
         ax.invert_yaxis()
@@ -88,7 +85,8 @@ def delay_charts(con: duckdb.DuckDBPyConnection) -> list[Chart]:
         from marts.delay_rates_by_route order by departed_flights desc, route limit 15""")
 
     weather = weather[weather["bucket"] != "unknown"].sort_values(["factor", "bucket_order"])
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), sharey=True)
+    fig = Figure(figsize=(10, 3.4))
+    axes = fig.subplots(1, 3, sharey=True)
     for ax, (factor, rows) in zip(axes, weather.groupby("factor", sort=True), strict=True):
         ax.bar(rows["bucket"], rows["delay_rate"], color=MODEL_COLOR)
         ax.set_title(factor)
@@ -121,7 +119,8 @@ def model_charts(evaluation: dict) -> list[Chart]:
     model = evaluation["binary_classification_metrics"]
     base = evaluation["baseline"]["binary_classification_metrics"]
 
-    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    fig = Figure(figsize=(4.8, 4.4))
+    ax = fig.subplots()
     for metrics, name, color in ((model, "XGBoost", MODEL_COLOR), (base, "baseline", BASELINE_COLOR)):
         roc = metrics["receiver_operating_characteristic_curve"]
         ax.plot(roc["false_positive_rates"], roc["true_positive_rates"], color=color,
@@ -131,7 +130,8 @@ def model_charts(evaluation: dict) -> list[Chart]:
     ax.legend(loc="lower right")
     roc_svg = _svg(fig)
 
-    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    fig = Figure(figsize=(4.8, 4.4))
+    ax = fig.subplots()
     for metrics, name, color in ((model, "XGBoost", MODEL_COLOR), (base, "baseline", BASELINE_COLOR)):
         pr = metrics["precision_recall_curve"]
         ax.plot(pr["recalls"], pr["precisions"], color=color,
@@ -140,7 +140,8 @@ def model_charts(evaluation: dict) -> list[Chart]:
     ax.legend(loc="upper right")
     pr_svg = _svg(fig)
 
-    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    fig = Figure(figsize=(4.8, 4.4))
+    ax = fig.subplots()
     for table, name, color in ((evaluation["model"]["calibration"], "XGBoost", MODEL_COLOR),
                                (evaluation["baseline"]["calibration"], "baseline", BASELINE_COLOR)):
         ax.plot([r["mean_predicted"] for r in table], [r["observed_rate"] for r in table], "o-", color=color,
