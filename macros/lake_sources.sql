@@ -20,17 +20,38 @@
     {{ return("'" ~ text | replace("'", "''") ~ "'") }}
 {%- endmacro %}
 
+{#- `path` as a glob that matches only itself (DuckDB's glob, read_text and read_parquet take patterns):
+    each of `[ ] * ?` in a class of its own, as spark_prep/lake_snapshots.py literal_glob. -#}
+{% macro lake_literal_glob(path) -%}
+    {%- set out = [] -%}
+    {%- for c in path -%}
+        {%- do out.append('[' ~ c ~ ']' if c in '[]*?' else c) -%}
+    {%- endfor -%}
+    {{ return(out | join('')) }}
+{%- endmacro %}
+
 {#- The folder of a lake table's committed copy, from the lake's pointer; checked before it goes into SQL. -#}
 {% macro lake_committed_folder(lake_table) -%}
     {%- set area, table = lake_table.split('/') -%}
     {%- set pointer = flight_delays.lake_root() ~ '/' ~ area ~ '/_current.json' -%}
-    {%- set found = run_query("select count(*) from glob(" ~ flight_delays.lake_sql_string(pointer) ~ ")") -%}
+    {%- set pointer_glob = flight_delays.lake_sql_string(flight_delays.lake_literal_glob(pointer)) -%}
+    {%- set found = run_query("select count(*) from glob(" ~ pointer_glob ~ ")") -%}
     {%- if found.columns[0].values()[0] == 0 -%}
         {{ exceptions.raise_compiler_error("the weather lake has no committed `flightdelay prep` run: " ~ pointer
             ~ " is missing. Run `flightdelay prep` (or set FLIGHTDELAY_LAKE to the lake).") }}
     {%- endif -%}
-    {%- set folder = run_query("select json_extract_string(content, " ~ flight_delays.lake_sql_string('$.tables.' ~ table)
-        ~ ") from read_text(" ~ flight_delays.lake_sql_string(pointer) ~ ")").columns[0].values()[0] -%}
+    {#- the checks spark_prep/lake_snapshots.py parse() makes, so dbt and the Python readers (gates, mirror,
+        deploy) never take different runs from one pointer: its format, its run id, no key given twice -#}
+    {%- set read = run_query("select json_extract_string(content, " ~ flight_delays.lake_sql_string('$.tables.' ~ table)
+        ~ "), json_extract_string(content, '$.format'), json_extract_string(content, '$.run_id'), "
+        ~ "len(json_keys(content)) = len(list_distinct(json_keys(content))) "
+        ~ "and len(json_keys(content, '$.tables')) = len(list_distinct(json_keys(content, '$.tables'))) "
+        ~ "from read_text(" ~ pointer_glob ~ ")") -%}
+    {%- set folder, format, run_id, no_duplicates = read.rows[0] -%}
+    {%- if format != '1' or not modules.re.fullmatch('[0-9a-z]{1,32}', run_id or '') or not no_duplicates -%}
+        {{ exceptions.raise_compiler_error(pointer ~ " is not a lake pointer this version wrote; move it away and "
+            ~ "run `flightdelay prep` to rebuild the lake") }}
+    {%- endif -%}
     {%- if not folder or not modules.re.fullmatch(table ~ '/run-[0-9a-z]{1,32}', folder) -%}
         {{ exceptions.raise_compiler_error(pointer ~ " names no committed copy of " ~ table ~ " (found "
             ~ (folder or 'nothing') ~ "). Run `flightdelay prep`.") }}
@@ -40,7 +61,8 @@
 
 {#- SQL that reads a lake table's committed Hive-partitioned Parquet files, partition columns kept as strings. -#}
 {% macro lake_read_parquet(lake_table) -%}
-    {%- set path = flight_delays.lake_root() ~ '/' ~ flight_delays.lake_committed_folder(lake_table) ~ '/*/*/*.parquet' -%}
+    {%- set folder = flight_delays.lake_root() ~ '/' ~ flight_delays.lake_committed_folder(lake_table) -%}
+    {%- set path = flight_delays.lake_literal_glob(folder) ~ '/*/*/*.parquet' -%}
     {{ return("read_parquet(" ~ flight_delays.lake_sql_string(path) ~ ", hive_partitioning = true, hive_types_autocast = false)") }}
 {%- endmacro %}
 

@@ -65,7 +65,7 @@ def parse(text: str, where: str) -> Snapshot:
     """A pointer's text -> Snapshot, refusing anything but the exact shape written above: the folders it
     names end up inside file paths and SQL string literals, so they are checked, not trusted."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
         run_id, tables = data["run_id"], data["tables"]
         previous = data.get("previous_run_id")
         ok = (data.get("format") == FORMAT and isinstance(run_id, str) and RUN_ID.fullmatch(run_id)
@@ -79,6 +79,25 @@ def parse(text: str, where: str) -> Snapshot:
         raise LakeNotCommitted(f"{where} is not a lake pointer this version wrote; move it away and run "
                                f"`flightdelay prep` to rebuild the lake")
     return Snapshot(run_id, str(data.get("committed_at", "")), dict(tables), previous)
+
+
+def parquet_files(weather_dir: Path, table: str) -> str:
+    """A glob that matches exactly the Parquet files of the committed copy of `table`, for DuckDB's
+    read_parquet: the folder's own characters are taken literally (`[`, `]`, `*`, `?` in a lake path would
+    otherwise be a pattern and read some other folder's files)."""
+    return literal_glob(str(table_dir(weather_dir, table))) + "/*/*/*.parquet"
+
+
+def literal_glob(path: str) -> str:
+    """`path` as a glob pattern that matches only itself: each pattern character in a class of its own."""
+    return "".join(f"[{c}]" if c in "[]*?" else c for c in path)
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):  # readers that keep the first and readers that keep the last would differ
+        raise ValueError(f"duplicate keys {sorted({k for k in keys if keys.count(k) > 1})}")
+    return dict(pairs)
 
 
 def read_local(weather_dir: Path) -> Snapshot | None:

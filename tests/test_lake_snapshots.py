@@ -42,7 +42,8 @@ def test_anything_but_the_exact_shape_is_refused(changes):
         lake_snapshots.parse(pointer(**changes), "lake/weather/_current.json")
 
 
-@pytest.mark.parametrize("text", ["", "{", "null", "[]", '{"run_id": "a"}'])
+@pytest.mark.parametrize("text", ["", "{", "null", "[]", '{"run_id": "a"}',
+                                  pointer().replace('"format": 1,', '"format": 1, "format": 1,')])
 def test_a_broken_pointer_is_refused_not_a_traceback(text):
     with pytest.raises(LakeNotCommitted):
         lake_snapshots.parse(text, "p")
@@ -61,3 +62,21 @@ def test_readers_are_told_to_run_prep(tmp_path):
 def test_run_ids_cannot_leave_their_folder():
     with pytest.raises(ValueError):
         lake_snapshots.run_folder("../x")
+
+
+def test_the_parquet_glob_takes_the_lake_path_literally(tmp_path):
+    import duckdb
+
+    weather = tmp_path / "it's [1]*?" / "weather"
+    neighbour = tmp_path / "it's 1xx" / "weather"
+    for root, rows in ((weather, 1), (neighbour, 3)):
+        folder = root / "hourly_observations" / "run-a" / "station_id=1" / "observation_month=2013-01"
+        folder.mkdir(parents=True)
+        target = str(folder / "p.parquet").replace("'", "''")
+        with duckdb.connect() as con:
+            con.execute(f"copy (select * from range({rows})) to '{target}'")
+        committed = Snapshot("a", "", {"hourly_observations": "hourly_observations/run-a"})
+        (root / lake_snapshots.POINTER).write_text(committed.dumps())
+    with duckdb.connect() as con:
+        files = lake_snapshots.parquet_files(weather, "hourly_observations")
+        assert con.execute("select count(*) from read_parquet($f)", {"f": files}).fetchone()[0] == 1

@@ -99,7 +99,7 @@ def humidity_from_temperatures(temp_f: pd.Series, dew_point_f: pd.Series) -> pd.
 
 
 def lake_weather_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    files = str(lake_snapshots.table_dir(settings.lake_dir / "weather", "hourly_observations") / "*/*/*.parquet")
+    files = lake_snapshots.parquet_files(settings.lake_dir / "weather", "hourly_observations")
     frame = con.execute("""
         select *, count(*) over (partition by station_id, cast(observed_at_lst as date)) as reports_that_day
         from read_parquet($files, hive_partitioning = true, hive_types_autocast = false)

@@ -48,7 +48,7 @@ def tables_to_mirror(settings: Settings) -> list[MirroredTable]:
     lake = settings.lake_dir / "weather"
 
     def parquet(table: str) -> str:
-        files = str(lake_snapshots.table_dir(lake, table) / "*/*/*.parquet").replace("'", "''")
+        files = lake_snapshots.parquet_files(lake, table).replace("'", "''")
         return (f"select * from read_parquet('{files}', hive_partitioning = true, "
                 "hive_types_autocast = false)")
 
