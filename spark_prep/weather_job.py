@@ -114,13 +114,14 @@ def build_spark(settings: JobSettings) -> SparkSession:
     if settings.metastore == "derby":
         lake_path = settings.lake_uri.removeprefix("file:")
         metastore = os.path.join(lake_path, "_metastore")
+        quoted = metastore.replace("\\", "\\\\").replace('"', '\\"')  # Spark splits the option like a shell line
         builder = (
             builder.config(
                 "spark.hadoop.javax.jdo.option.ConnectionURL",
                 f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true",
             )
             .config("spark.sql.warehouse.dir", f"file:{metastore}/warehouse")
-            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}")
+            .config("spark.driver.extraJavaOptions", f'-Dderby.system.home="{quoted}"')
         )
     return builder.getOrCreate()
 

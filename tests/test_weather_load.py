@@ -310,3 +310,21 @@ def test_the_pipeline_records_the_files_by_their_exact_names_with_their_blank_li
         assert con.execute("select source_kind, source_file, rows_read, rows_loaded, rows_quarantined, blank_lines "
                            "from raw.data_quality_summary").fetchall() == [
             ("weather", "lcd jfk [2013] *.csv", 3, 2, 0, 1)]
+
+
+def test_a_lake_path_with_spaces_and_quotes_starts_spark_and_its_metastore(tmp_path):
+    """The Derby metastore's home goes to the driver JVM as a command-line option, which Spark splits at spaces:
+    a checkout under "My Projects" once stopped `prep` before it started."""
+    lake = tmp_path / "My Projects" / "it's \"q\"" / "lake"
+    script = tmp_path / "start.py"
+    script.write_text(
+        "import sys\n"
+        "from spark_prep.weather_job import JobSettings, build_spark, to_uri\n"
+        "spark = build_spark(JobSettings(raw_weather_path='', stations_path='', lake_uri=to_uri(sys.argv[1]),\n"
+        "                                master='local[1]'))\n"
+        "spark.sql('CREATE DATABASE IF NOT EXISTS spaced')\n"
+        "spark.stop()\n")
+    done = subprocess.run([sys.executable, str(script), str(lake)], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (lake / "_metastore" / "derby.log").exists() and (lake / "_metastore" / "metastore_db").is_dir()
