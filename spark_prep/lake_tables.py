@@ -62,6 +62,9 @@ class _FileSystem:
 
 LEGACY_STAGING = "_staging"  # where runs staged before the lake had a pointer
 RUN_FOLDER = re.compile(r"run-[0-9a-z]{1,32}")
+# What a job writes directly under a table folder: run folders, and in the layout before snapshots partition
+# folders and Spark's commit markers. Anything else there is someone's own file, which tidy leaves alone.
+JOB_WRITTEN = re.compile(r"run-[0-9a-z]{1,32}|station_id=[^/]*|\.?_SUCCESS(\.crc)?|\.?part-[^/]*")
 def _partition_dirs(fs: _FileSystem, root: str) -> list[str]:
     out = []
     for station in sorted(fs.listdir(root)):
@@ -172,7 +175,7 @@ def tidy(spark: SparkSession, settings: JobSettings) -> list[str]:
     kept = snapshot.kept_folders()
     for table in sorted(snapshot.tables):
         for child in fs.listdir(f"{settings.weather_uri}/{table}"):
-            if f"{table}/{child}" not in kept:
+            if JOB_WRITTEN.fullmatch(child) and f"{table}/{child}" not in kept:
                 fs.delete(f"{settings.weather_uri}/{table}/{child}")
                 removed.append(f"{table}/{child}")
     if fs.exists(f"{settings.weather_uri}/{LEGACY_STAGING}"):

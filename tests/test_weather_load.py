@@ -99,9 +99,12 @@ def test_a_lake_in_the_layout_before_snapshots_is_tidied_after_the_first_commit(
     for folder in (legacy_partition, legacy_staging):
         folder.mkdir(parents=True)
         (folder / "part-00000.parquet").write_bytes(b"truncated")
+    notes = weather / "hourly_observations" / "NOTES.md"  # a user's own file: not the job's to delete
+    notes.write_text("where this data came from")
     result = job.run(spark, settings)
     assert "deleted _staging: no committed run uses it" in result.recovered
     assert not legacy_partition.parent.exists() and not (weather / "_staging").exists()
+    assert notes.read_text() == "where this data came from"
     assert len(table_rows(spark, settings)) == 3
 
 
