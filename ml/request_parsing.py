@@ -162,6 +162,10 @@ def _read_json(text: str) -> pd.DataFrame:
             raise BadRequest('JSON object has no "instances" key (found '
                              f'{shown(sorted(payload), 200)}); send {{"instances": [{{column: value, ...}}, ...]}}')
         instances = payload["instances"]
+        if len(payload) > 1:  # an ignored key hides a typo as an ignored column would
+            others = sorted(set(payload) - {"instances"})
+            raise BadRequest(f'JSON object has keys besides "instances": {shown(others, 200)}; '
+                             'send only {"instances": [...]}')
     else:
         instances = payload
     if not isinstance(instances, list):

@@ -314,7 +314,8 @@ NFC, NFD = "caf\u00e9_2013_01.csv", "cafe\u0301_2013_01.csv"  # "café_2013_01.c
 @pytest.mark.parametrize(("first", "second", "how"), [
     (NFC, NFD, "only in Unicode normalisation"),
     ("BTS_2013_01.csv", "bts_2013_01.csv", "only in letter case"),
-    (NFC, NFD.upper(), "only in Unicode normalisation and letter case"),
+    (NFC, NFD.upper(), "only in Unicode normalisation, compatibility forms"),
+    ("BTS_2013_01.csv", "\uff22\uff34\uff33_2013_01.csv", "only in Unicode normalisation, compatibility forms"),
 ])
 def test_two_names_that_are_one_on_macos_are_refused_and_nothing_lands(tmp_path, first, second, how):
     folder = tmp_path / "in"
@@ -360,3 +361,16 @@ def test_a_name_equal_to_a_landed_one_after_normalisation_is_refused_with_the_la
     assert f"replaces the earlier {NFD}" in result.note
     assert [path.name for path in (tmp_path / "raw" / "bts").iterdir()] == [NFD]
     assert rows(settings.warehouse_path, "select count(*) from raw.flights") == [(2,)]
+
+
+@pytest.mark.parametrize("name", [
+    "bts_2013_01.csv.", "bts_2013_01.csv ",  # Windows drops a trailing dot or space: one name with the plain one
+    "bts_\u200d2013_01.csv", "bts_\ufeff2013_01.csv",  # zero-width joiner, BOM: invisible
+    "bts_\u202evsc.csv", "bts_2013\x85_01.csv", "bts_2013\u2028_01.csv",  # direction override, C1, line separator
+])
+def test_a_name_that_prints_like_another_or_changes_on_windows_is_refused(tmp_path, name):
+    source = tmp_path / name
+    source.write_text(HEADER + flight())
+    with pytest.raises(IngestError, match="cannot be landed .*rename the file and ingest it again"):
+        ingest.ingest(settings_in(tmp_path), [source])
+    assert not list((tmp_path / "raw").rglob("*.csv"))

@@ -525,6 +525,13 @@ def test_a_json_field_given_twice_is_refused_not_resolved_silently():
         input_fn('{"instances": [{"carrier_code": "9E", "carrier_code": "ZZZ"}]}', "application/json")
 
 
+def test_a_json_key_besides_instances_is_refused_not_ignored():
+    from ml.serve import BadRequest, input_fn
+
+    with pytest.raises(BadRequest, match=r'keys besides "instances": \[\'instance_count\'\]'):
+        input_fn('{"instances": [{"carrier_code": "9E"}], "instance_count": 2}', "application/json")
+
+
 # ---------------------------------------------------------------- hostile but well-formed values (issue 14)
 
 

@@ -90,9 +90,11 @@ def _check_name(path: Path, name: str) -> str:
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         raise IngestError(f"{path}: the name is longer than {MAX_NAME_BYTES} bytes (file systems stop at 255 and "
                           "landing adds to it); rename the file shorter and ingest it again")
-    if not name or name[0] in "._" or any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if not name or name[0] in "._" or name[-1] in ". " or any(_unshowable(c) for c in name):
         raise IngestError(f"{path}: the name {name!r} cannot be landed (empty, starting with '.' or '_', which "
-                          "Spark skips as hidden, or with control characters); rename the file and ingest it again")
+                          "Spark skips as hidden, ending in '.' or ' ', which Windows drops, or with control, "
+                          "invisible or direction-changing characters, which make two names look alike); rename the "
+                          "file and ingest it again")
     return name
 
 
@@ -160,10 +162,17 @@ def collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     return files, skipped
 
 
+def _unshowable(character: str) -> bool:
+    """Control characters (C0, C1), format characters (zero-width joiners, the BOM, bidirectional overrides)
+    and line/paragraph separators: a name holding one prints like another name, or not at all."""
+    return unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp")
+
+
 def name_key(name: str) -> str:
-    """A name as macOS sees it (its file systems ignore Unicode normalisation and, by default, letter case;
-    Windows ignores case): Unicode's canonical caseless match, NFD(casefold(NFD(name)))."""
-    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", name).casefold())
+    """A name as a person or a file system may confuse it: macOS ignores Unicode normalisation and, by default,
+    letter case; Windows ignores case; compatibility forms (fullwidth letters, ligatures) read the same. Unicode's
+    compatibility caseless match, NFKD(casefold(NFKD(name)))."""
+    return unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
 
 
 def _twin_names(first: str, second: str) -> str:
@@ -173,7 +182,8 @@ def _twin_names(first: str, second: str) -> str:
     elif first.casefold() == second.casefold():
         how, where = "letter case", "macOS and Windows"
     else:
-        how, where = "Unicode normalisation and letter case", "macOS"
+        how, where = "Unicode normalisation, compatibility forms (fullwidth letters, ligatures) or letter case", \
+            "macOS (and to anyone reading them)"
     return (f"{ascii(first)} and {ascii(second)}, which differ only in {how}: one name on {where}, where one "
             "file would overwrite the other, and two files on Linux and S3")
 
