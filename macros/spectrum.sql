@@ -18,9 +18,9 @@
 {% macro spectrum_create_external_schema(schema_name, glue_database, iam_role_arn, region) -%}
 create external schema if not exists {{ schema_name }}
 from data catalog
-database '{{ glue_database }}'
-iam_role '{{ iam_role_arn }}'
-region '{{ region }}'
+database '{{ glue_database | replace("'", "''") }}'
+iam_role '{{ iam_role_arn | replace("'", "''") }}'
+region '{{ region | replace("'", "''") }}'
 create external database if not exists
 {%- endmacro %}
 
@@ -80,7 +80,8 @@ location '{{ flight_delays.spectrum_location(source_node, lake_run_id) }}/'
                 {%- do values.append(column.name ~ " = '" ~ value | replace("'", "''") ~ "'") -%}
                 {%- do path.append(column.name ~ '=' ~ value) -%}
             {%- endfor -%}
-            {%- do clauses.append("partition (" ~ values | join(', ') ~ ") location '" ~ location ~ "/" ~ path | join('/') ~ "/'") -%}
+            {%- set partition_location = (location ~ "/" ~ path | join('/') ~ "/") | replace("'", "''") -%}
+            {%- do clauses.append("partition (" ~ values | join(', ') ~ ") location '" ~ partition_location ~ "'") -%}
         {%- endfor -%}
         {%- do statements.append("alter table " ~ source_node.schema ~ "." ~ source_node.identifier
             ~ " add if not exists\n    " ~ clauses | join('\n    ')) -%}

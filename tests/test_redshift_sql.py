@@ -234,3 +234,18 @@ def test_a_file_name_reaches_the_sql_only_as_a_literal():
         found.update(value for value in strings(tricky) if TRICKY_NAME in value)
     # as the source_file value, in the S3 URI of the COPY errors' file, in the manifest COPY reads
     assert found == {TRICKY_NAME, tricky_job.s3_uri, tricky_job.manifest_uri}
+
+
+def test_spectrum_values_with_quotes_stay_inside_their_strings(tmp_path):
+    hostile = "X'/ ; drop table weather.daily_summaries; --"
+    spec = [{"station_id": hostile, "observation_month": "2013-01"}]
+    inline = ("{% for s in flight_delays.spectrum_setup_statements('lake\\'s db', '" + ROLE + "', 'us-east-1', false, "
+              "{'hourly_observations': " + repr(spec) + "}, 'abc') %}{{ s }};\n-- end --\n{% endfor %}")
+    out = dbt("compile", "--inline", inline, "--quiet", target_path=tmp_path).stdout
+    statements = [part.strip().rstrip(";").strip() for part in out.split("-- end --") if part.strip()]
+    assert "database 'lake''s db'" in statements[0]
+    [add] = [s for s in statements if s.lower().startswith("alter table")]
+    tree = parse_redshift(add)  # one statement: the value never closed its string
+    assert "X''/ ; drop table" in add and "drop table weather.daily_summaries" not in add.replace(hostile.replace(
+        "'", "''"), "")
+    assert tree is not None
