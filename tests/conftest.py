@@ -20,12 +20,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REAL_SAMPLES = PROJECT_ROOT.parent / "shared" / "data" / "real-samples"
 
 
-ENGINE_FIXTURES = {"spark", "spark_lake"}
+ENGINE_FIXTURES = {"spark", "spark_lake", "small_server"}  # Spark; the inference server in a process of its own
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that asks for the Spark session starts an engine: `make test-fast` leaves it out (the tiers are
-    in pyproject.toml; modules that start dbt or the CLI carry `pytest.mark.engine` themselves)."""
+    """A test that asks for the Spark session or a running inference server starts an engine: `make test-fast`
+    leaves it out (the tiers are in pyproject.toml; tests that start dbt or the CLI carry the mark themselves)."""
     for item in items:
         if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.engine)

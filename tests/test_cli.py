@@ -33,6 +33,7 @@ def test_doctor_reports_a_busy_port_with_the_fix():
     assert not check.ok and "in use" in check.detail and "make docs" in check.fix
 
 
+@pytest.mark.engine  # the CLI in a subprocess
 def test_doctor_passes_on_this_machine():
     completed = subprocess.run([sys.executable, "-m", "flightdelay.cli", "doctor"], capture_output=True, text=True)
     checks = doctor.run_checks(load_settings())

@@ -10,8 +10,12 @@ import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from flightdelay.aws.deploy import _sourcedir_tarball
 from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.engine  # imports the unpacked tarball in a subprocess
 
 
 def _tarball() -> bytes:
