@@ -23,6 +23,7 @@ POINTER = "_current.json"
 FORMAT = 1
 QUARANTINE = "_quarantine"  # not a table; committed with the run so its rows match the tables they explain
 RUN_ID = re.compile(r"[0-9a-z]{1,32}")  # no separators: a run id cannot leave its folder or a SQL string
+RUN_FOLDER = re.compile(f"run-{RUN_ID.pattern}")
 _TABLE = re.compile(r"_?[a-z][a-z0-9_]{0,62}")
 
 
@@ -72,7 +73,7 @@ def parse(text: str, where: str) -> Snapshot:
               and (previous is None or (isinstance(previous, str) and RUN_ID.fullmatch(previous)))
               and isinstance(tables, dict) and all(
                   isinstance(t, str) and _TABLE.fullmatch(t) and isinstance(f, str)
-                  and re.fullmatch(re.escape(t) + r"/run-[0-9a-z]{1,32}", f) for t, f in tables.items()))
+                  and re.fullmatch(f"{re.escape(t)}/{RUN_FOLDER.pattern}", f) for t, f in tables.items()))
     except (ValueError, KeyError, TypeError, AttributeError):
         ok = False
     if not ok:

@@ -20,9 +20,27 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 try:  # package import locally; flat files next to the job on EMR (spark_prep.PY_FILES)
-    from spark_prep.lake_snapshots import POINTER, QUARANTINE, LakeNotCommitted, Snapshot, parse, read_local, run_folder
+    from spark_prep.lake_snapshots import (
+        POINTER,
+        QUARANTINE,
+        RUN_FOLDER,
+        LakeNotCommitted,
+        Snapshot,
+        parse,
+        read_local,
+        run_folder,
+    )
 except ImportError:  # pragma: no cover
-    from lake_snapshots import POINTER, QUARANTINE, LakeNotCommitted, Snapshot, parse, read_local, run_folder
+    from lake_snapshots import (
+        POINTER,
+        QUARANTINE,
+        RUN_FOLDER,
+        LakeNotCommitted,
+        Snapshot,
+        parse,
+        read_local,
+        run_folder,
+    )
 
 if TYPE_CHECKING:  # only for the type hints: weather_job imports this module
     from spark_prep.weather_job import JobSettings
@@ -61,10 +79,9 @@ class _FileSystem:
 
 
 LEGACY_STAGING = "_staging"  # where runs staged before the lake had a pointer
-RUN_FOLDER = re.compile(r"run-[0-9a-z]{1,32}")
 # What a job writes directly under a table folder: run folders, and in the layout before snapshots partition
 # folders and Spark's commit markers. Anything else there is someone's own file, which tidy leaves alone.
-JOB_WRITTEN = re.compile(r"run-[0-9a-z]{1,32}|station_id=[^/]*|\.?_SUCCESS(\.crc)?|\.?part-[^/]*")
+JOB_WRITTEN = re.compile(RUN_FOLDER.pattern + r"|station_id=[^/]*|\.?_SUCCESS(\.crc)?|\.?part-[^/]*")
 def _partition_dirs(fs: _FileSystem, root: str) -> list[str]:
     out = []
     for station in sorted(fs.listdir(root)):
