@@ -52,7 +52,8 @@ except ImportError:  # pragma: no cover
     from request_parsing import MAX_BODY_BYTES, BadRequest, content_kind, input_fn
     from request_validation import validate
 
-__all__ = ["MAX_BODY_BYTES", "BadRequest", "content_kind", "input_fn", "main", "model_fn", "output_fn",
+JSON_LINES = "application/jsonlines"
+__all__ = ["JSON_LINES", "MAX_BODY_BYTES", "BadRequest", "content_kind", "input_fn", "main", "model_fn", "output_fn",
            "predict_fn", "serve", "validate"]
 
 
@@ -76,10 +77,16 @@ def predict_fn(frame: pd.DataFrame, model: tuple[Any, FeatureSpec]) -> pd.DataFr
 
 
 def output_fn(predictions: pd.DataFrame, accept: str) -> tuple[str, str]:
-    if (accept or "").split(";")[0].strip().lower() == "text/csv":
+    """JSON `{"predictions": [...]}` by default; `text/csv`: one probability per line; `application/jsonlines`:
+    one `{"flight_id": ..., "delay_probability": ...}` object per line, what a batch transform writes for
+    Redshift's `COPY ... FORMAT JSON 'auto'` to load (flightdelay/aws score step)."""
+    kind = (accept or "").split(";")[0].strip().lower()
+    if kind == "text/csv":
         return "\n".join(repr(float(p)) for p in predictions["delay_probability"]) + "\n", "text/csv"
     rows = [{"flight_id": f, "delay_probability": float(p)}
             for f, p in zip(predictions["flight_id"], predictions["delay_probability"], strict=True)]
+    if kind == JSON_LINES:
+        return "".join(json.dumps(row) + "\n" for row in rows), JSON_LINES
     return json.dumps({"predictions": rows}), "application/json"
 
 

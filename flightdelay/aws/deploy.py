@@ -57,6 +57,10 @@ XGBOOST_IMAGE_ACCOUNTS = {"us-east-1": "683313688378", "us-east-2": "25775804481
 XGBOOST_FRAMEWORK_VERSION = "1.7-1"
 EMR_RELEASE = "emr-7.5.0"
 GLUE_CATALOG_FACTORY = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
+# The module the XGBoost framework container imports to serve (sagemaker_xgboost_container.serving: it imports
+# SAGEMAKER_PROGRAM without `.py` from the unpacked SAGEMAKER_SUBMIT_DIRECTORY, and its handler service takes
+# model_fn / input_fn / predict_fn / output_fn from that module). serve.py defines them; train.py does not.
+SERVING_PROGRAM = "serve.py"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 POINTER_KEY = f"lake/weather/{lake_snapshots.POINTER}"  # which run's copy of each lake table is committed
 
@@ -402,16 +406,22 @@ def model_trainer(config: DeployConfig, base_job_name: str, project_root: Path, 
     )
 
 
+def serving_container(image: str, model_data_url: str, submit_directory: str, region: str) -> dict:
+    """CreateModel's container: the framework image, the training job's model.tar.gz (unpacked to /opt/ml/model,
+    what model_fn reads) and the code channel whose SERVING_PROGRAM the container imports to serve."""
+    return {"Image": image, "ModelDataUrl": model_data_url,
+            "Environment": {"SAGEMAKER_PROGRAM": SERVING_PROGRAM, "SAGEMAKER_SUBMIT_DIRECTORY": submit_directory,
+                            "SAGEMAKER_REGION": region}}
+
+
 def transform_requests(config: DeployConfig, training_job_name: str, model_data_url: str) -> list[tuple[str, dict]]:
     model_name = f"{training_job_name}-model"
     return [
         ("create_model", {
             "ModelName": model_name,
             "ExecutionRoleArn": config.role_arn,
-            "PrimaryContainer": {"Image": xgboost_image(config), "ModelDataUrl": model_data_url,
-                                 "Environment": {"SAGEMAKER_PROGRAM": "train.py",
-                                                 "SAGEMAKER_SUBMIT_DIRECTORY": config.uri("code/ml/sourcedir.tar.gz"),
-                                                 "SAGEMAKER_REGION": config.region}},
+            "PrimaryContainer": serving_container(xgboost_image(config), model_data_url,
+                                                  config.uri("code/ml/sourcedir.tar.gz"), config.region),
         }),
         ("create_transform_job", {
             "TransformJobName": f"{training_job_name}-test-scores",
