@@ -42,6 +42,10 @@ class Settings:
     warehouse_path: Path
     artifacts_dir: Path
     dbt_target: str = "local"
+    # Where the flow runs: `local` (DuckDB file), `postgres` (a PostgreSQL server as the warehouse) or `aws`.
+    backend: str = "local"
+    # libpq connection string of the postgres backend (FLIGHTDELAY_PG_*, the same variables profiles.yml reads)
+    postgres_dsn: str = ""
     prediction_horizon_hours: int = 2
     train_start: date = date(2013, 1, 1)
     # Early-stopping period, between training and test; default: the month before test_start.
@@ -99,12 +103,15 @@ class Settings:
     def metastore_dir(self) -> Path:
         return self.lake_dir / "_metastore"
 
-    def connect_warehouse(self, read_only: bool = False):
-        """A DuckDB connection to the warehouse file, under the memory cap."""
-        import duckdb
+    def warehouse(self):
+        """The backend's warehouse (flightdelay/warehouse/engine.py): the DuckDB file or the PostgreSQL server."""
+        from flightdelay.warehouse.engine import warehouse_for
 
-        return duckdb.connect(str(self.warehouse_path), read_only=read_only,
-                              config={"memory_limit": self.duckdb_memory_limit})
+        return warehouse_for(self)
+
+    def connect_warehouse(self, read_only: bool = False):
+        """A connection to the backend's warehouse (DuckDB's interface on every engine)."""
+        return self.warehouse().connect(read_only=read_only)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
@@ -122,15 +129,46 @@ class Settings:
         }
 
 
+BACKENDS = ("local", "postgres", "aws")
+# the dbt target each backend builds, unless FLIGHTDELAY_DBT_TARGET names another
+BACKEND_DBT_TARGETS = {"local": "local", "postgres": "postgres", "aws": "redshift"}
+
+
+def postgres_dsn_from_env() -> str:
+    """libpq connection string from FLIGHTDELAY_PG_* (profiles.yml's postgres target reads the same)."""
+    parts = {
+        "host": os.environ.get("FLIGHTDELAY_PG_HOST", "127.0.0.1"),
+        "port": os.environ.get("FLIGHTDELAY_PG_PORT", "5432"),
+        "user": os.environ.get("FLIGHTDELAY_PG_USER", "postgres"),
+        "dbname": os.environ.get("FLIGHTDELAY_PG_DATABASE", "flight_delays"),
+        "password": os.environ.get("FLIGHTDELAY_PG_PASSWORD", ""),
+    }
+
+    def value(text: str) -> str:  # libpq quoting: a value in single quotes, \ and ' escaped
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return " ".join(f"{key}={value(text)}" for key, text in parts.items() if text)
+
+
+def _backend() -> str:
+    backend = os.environ.get("FLIGHTDELAY_BACKEND", "local")
+    if backend not in BACKENDS:
+        raise ValueError(f"FLIGHTDELAY_BACKEND is {backend!r}; expected one of {', '.join(BACKENDS)}")
+    return backend
+
+
 def load_settings() -> Settings:
     root = _project_root()
+    backend = _backend()
     return Settings(
         project_root=root,
         raw_dir=_path("FLIGHTDELAY_RAW", root / "data" / "raw"),
         lake_dir=_path("FLIGHTDELAY_LAKE", root / "lake"),
         warehouse_path=_path("FLIGHTDELAY_WAREHOUSE", root / "warehouse" / "flight_delays.duckdb"),
         artifacts_dir=_path("FLIGHTDELAY_ARTIFACTS", root / "artifacts"),
-        dbt_target=os.environ.get("FLIGHTDELAY_DBT_TARGET", "local"),
+        backend=backend,
+        postgres_dsn=postgres_dsn_from_env(),
+        dbt_target=os.environ.get("FLIGHTDELAY_DBT_TARGET", BACKEND_DBT_TARGETS[backend]),
         airport_id_map=Path(os.environ["FLIGHTDELAY_AIRPORT_ID_MAP"]) if os.environ.get("FLIGHTDELAY_AIRPORT_ID_MAP")
         else None,
         prediction_horizon_hours=int(os.environ.get("FLIGHTDELAY_HORIZON_HOURS", "2")),

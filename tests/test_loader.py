@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flightdelay.raw.load import DuckDBFlightLoader, LoadError, load_flights
+from flightdelay.raw.load import FlightLoader, LoadError, load_flights
 from tests.conftest import REAL_SAMPLES
 
 HEADER = ("FL_DATE,OP_UNIQUE_CARRIER,TAIL_NUM,OP_CARRIER_FL_NUM,ORIGIN,DEST,CRS_DEP_TIME,DEP_TIME,"
@@ -77,7 +77,7 @@ def test_failed_load_rolls_back_and_keeps_previous_rows(tmp_path, monkeypatch):
     path = write(tmp_path / "m.csv", GOOD, CANCELLED)
     load_flights(warehouse, [path])
     write(path, GOOD)
-    with DuckDBFlightLoader(warehouse) as loader:
+    with FlightLoader(warehouse) as loader:
         monkeypatch.setattr("flightdelay.raw.load.FileLoad.reconciles", property(lambda self: False))
         with pytest.raises(LoadError, match="reconciliation failed"):
             loader.load_file(path)

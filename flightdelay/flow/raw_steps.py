@@ -70,10 +70,10 @@ def run_weather_job(settings: Settings, allow_daily_only: bool = False) -> dict:
                                           f.get("blank_lines", 0)) for f in files]
 
     weather_files = counts(result["files"])
-    result["_totals"] = reconciliation.record(settings.warehouse_path, "weather", weather_files)
+    result["_totals"] = reconciliation.record(settings.warehouse(), "weather", weather_files)
     result["_per_file"] = reconciliation.per_file_lines(weather_files)
     if result.get("cdo_files"):
-        result["_daily_totals"] = reconciliation.record(settings.warehouse_path, "weather_daily",
+        result["_daily_totals"] = reconciliation.record(settings.warehouse(), "weather_daily",
                                                         counts(result["cdo_files"]))
     return result
 
@@ -81,7 +81,9 @@ def run_weather_job(settings: Settings, allow_daily_only: bool = False) -> dict:
 def step_prep(settings: Settings) -> dict[str, object]:
     """Run the Spark weather job in its own process, as spark-submit / an EMR step would."""
     result = run_weather_job(settings)
-    facts: dict[str, object] = {}
+    # a warehouse that cannot read the lake's Parquet (PostgreSQL) gets the committed tables copied in
+    exposed = settings.warehouse().expose_lake(settings.lake_dir)
+    facts: dict[str, object] = {f"{table} rows copied to the warehouse": rows for table, rows in exposed.items()}
     if result.get("_daily_totals"):
         facts["data quality (daily summaries)"] = reconciliation.summary_line(result["_daily_totals"],
                                                                              "CDO/GHCN daily rows")
@@ -111,7 +113,7 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
     files = files or sorted(settings.flights_raw_dir.glob("*.csv"))
     if not files:
         raise StepFailed(f"no BTS flight files in {settings.flights_raw_dir}; run `flightdelay sample` first")
-    loads = load_flights(settings.warehouse_path, files, progress=sys.stderr.isatty(),
+    loads = load_flights(settings.warehouse(), files, progress=sys.stderr.isatty(),
                          airport_id_map=settings.airport_id_map)
     # the loader recorded each file's reconciliation in the same transaction as its rows
     latest = {load.source_file: load for load in loads if not load.status.startswith("duplicate")}

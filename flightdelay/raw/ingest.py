@@ -162,10 +162,10 @@ def ingest(settings: Settings, paths: list[Path]) -> list[IngestResult]:
 def _ingest_flights(settings: Settings, flights: list[Detected], failures: list[str]) -> list[IngestResult]:
     """Each file is staged, loaded from the staged copy under its landing name, and landed only when its
     load committed; a file that cannot be read is refused whole and nothing of it lands."""
-    from flightdelay.raw.load import DuckDBFlightLoader, LoadError
+    from flightdelay.raw.load import FlightLoader, LoadError
 
     results = []
-    with DuckDBFlightLoader(settings.warehouse_path, settings.airport_id_map) as loader:
+    with FlightLoader(settings.warehouse(), settings.airport_id_map) as loader:
         for d in flights:
             try:
                 temp = stage(settings, d)

@@ -1,41 +1,40 @@
-"""Load BTS On-Time Reporting CSV files into `raw.flights`.
+"""Load BTS On-Time Reporting CSV files into `raw.flights`, in whichever warehouse the backend uses.
 
 Every line of a file after its header ends up in exactly one place: `raw.flights` (parsed and typed),
 `raw.flights_rejected` (with the physical line the record starts on and a reason naming each bad field and
 its value), or the file's count of blank lines. Reloading a file replaces its rows in one transaction
 together with its audit row and its reconciliation in `raw.data_quality_summary`.
 
-This file is the transactional load; the fields and their typing rules are in `bts_fields.py`, reading a
-file into Arrow in `bts_reader.py`. Trust boundary: only fixed identifiers from `FIELDS` reach SQL; header
-names are mapped to them and values and file names are bound as parameters or arrive as Arrow data.
+This file is the transactional load, one SQL text for DuckDB and PostgreSQL (flightdelay/warehouse/engine.py);
+reading and typing a file is `bts_typing.type_file` (the one rule set of bts_fields.py, the same for Redshift).
+Trust boundary: only fixed identifiers from `FIELDS` reach SQL; header names are mapped to them and values
+and file names are bound as parameters or arrive as Arrow data.
 The names callers import from here (FIELDS, LoadError, count_lines, read_header, ...) stay importable.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
+import pyarrow as pa
 
 from flightdelay.raw import reconciliation
-from flightdelay.raw.bts_fields import FIELDS, SQL_TYPES, FieldSpec, canonical_header, typing_rule
+from flightdelay.raw.bts_fields import FIELDS, SQL_TYPES, FieldSpec, canonical_header
 from flightdelay.raw.bts_reader import (
-    Layout,
     LoadError,
-    arrow_batches,
     check_layout,
     count_lines,
-    layout_of,
-    open_records,
     read_airport_id_map,
     read_header,
     sha256_of,
 )
-from raw_contracts.records import CsvRecords
+from flightdelay.raw.bts_typing import type_file
+from flightdelay.warehouse.engine import Warehouse
 
 __all__ = [
-    "DDL", "FIELDS", "DuckDBFlightLoader", "FieldSpec", "FileLoad", "LoadError", "canonical_header", "check_layout",
+    "DDL", "FIELDS", "FieldSpec", "FileLoad", "FlightLoader", "LoadError", "canonical_header", "check_layout",
     "count_lines", "load_flights", "read_airport_id_map", "read_header", "refuse_same_name_different_bytes",
     "sha256_of",
 ]
@@ -89,13 +88,24 @@ class FileLoad:
                                          self.blank_lines)
 
 
-class DuckDBFlightLoader:
-    """One warehouse connection; `load_file` reads a file record by record, then loads it in one transaction."""
+def _warehouse(warehouse: Warehouse | Path) -> Warehouse:
+    if isinstance(warehouse, Warehouse):
+        return warehouse
+    from flightdelay.warehouse.duckdb_warehouse import DuckDBWarehouse
 
-    def __init__(self, warehouse_path: Path, airport_id_map: Path | None = None):
-        warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(warehouse_path))
-        self.con.execute("set TimeZone = 'UTC'")
+    return DuckDBWarehouse(Path(warehouse))
+
+
+def _with_constant(table: pa.Table, name: str, value: object, kind: pa.DataType) -> pa.Table:
+    return table.append_column(name, pa.array([value] * table.num_rows, type=kind))
+
+
+class FlightLoader:
+    """One warehouse connection; `load_file` types a file (bts_typing.py), then loads it in one transaction."""
+
+    def __init__(self, warehouse: Warehouse | Path, airport_id_map: Path | None = None):
+        self.warehouse = _warehouse(warehouse)
+        self.con = self.warehouse.connect()
         self.con.execute(DDL)
         self.con.execute(reconciliation.DDL)
         self.airport_codes = read_airport_id_map(Path(airport_id_map)) if airport_id_map is not None else None
@@ -103,7 +113,7 @@ class DuckDBFlightLoader:
     def close(self) -> None:
         self.con.close()
 
-    def __enter__(self) -> DuckDBFlightLoader:
+    def __enter__(self) -> FlightLoader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -165,84 +175,41 @@ class DuckDBFlightLoader:
         ).fetchone()
         return row is not None and row[0] == sha
 
-    # ------------------------------------------------------------ reading
-
-    def _stage(self, path: Path) -> tuple[Layout, CsvRecords]:
-        """Read the file into the temp tables `landed` (the used fields as text, under FIELDS column names)
-        and `read_rejects` (records that could not be read, with the reason)."""
-        con = self.con
-        with path.open("rb") as handle:
-            records = open_records(path, handle)
-            layout = layout_of(path, [canonical_header(h) for h in records.header], self.airport_codes is not None)
-            con.execute("create or replace temp table landed (source_line bigint, raw_record varchar"
-                        + "".join(f', "{c}" varchar' for c in layout.columns) + ")")
-            con.execute("create or replace temp table read_rejects "
-                        "(source_line bigint, rejection_reason varchar, raw_record varchar)")
-            for landed, rejects in arrow_batches(records, layout, self.airport_codes):
-                if landed.num_rows:
-                    con.register("landed_batch", landed)
-                    con.execute("insert into landed select * from landed_batch")
-                    con.unregister("landed_batch")
-                if rejects.num_rows:
-                    con.register("reject_batch", rejects)
-                    con.execute("insert into read_rejects select * from reject_batch")
-                    con.unregister("reject_batch")
-        return layout, records
-
-    # ------------------------------------------------------------ loading
-
     def _load(self, path: Path, name: str, sha: str) -> FileLoad:
+        typed = type_file(path, name, self.airport_codes, file_sha256=sha)
+        loaded_at = datetime.now(UTC).replace(tzinfo=None)
+        accepted = _with_constant(_with_constant(typed.accepted, "source_file", name, pa.string()),
+                                  "loaded_at", loaded_at, pa.timestamp("us"))
+        rejected = typed.rejected.select(["source_line", "rejection_reason", "raw_record"])
+        rejected = _with_constant(_with_constant(rejected, "source_file", name, pa.string()),
+                                  "loaded_at", loaded_at, pa.timestamp("us"))
         con = self.con
+        con.execute("begin transaction")
         try:
-            layout, records = self._stage(path)
-            counts = records.counts
-            rules = [typing_rule(f, layout.label(f)) for f in FIELDS]
-            typed = ",\n".join(f"{expr} as {f.column}" for f, (expr, _) in zip(FIELDS, rules, strict=True))
-            reasons = ", ".join(reason for _, reason in rules)
-            con.execute(
-                f"""create or replace temp table parsed as
-                select {typed},
-                       concat_ws('; ', {reasons}) as rejection_reason,
-                       source_line,
-                       raw_record
-                from landed"""
-            )
-            columns = ", ".join(f.column for f in FIELDS)
-            con.execute("begin transaction")
-            try:
-                con.execute("delete from raw.flights where source_file = ?", [name])
-                con.execute("delete from raw.flights_rejected where source_file = ?", [name])
-                con.execute(
-                    f"""insert into raw.flights
-                    select {columns}, ?, source_line, now()::timestamp
-                    from parsed where rejection_reason = '' order by source_line""", [name])
-                con.execute(
-                    """insert into raw.flights_rejected
-                    select ?, source_line, rejection_reason, raw_record, now()::timestamp
-                    from parsed where rejection_reason <> ''
-                    union all
-                    select ?, source_line, rejection_reason, raw_record, now()::timestamp
-                    from read_rejects""", [name, name])
-                loaded = con.execute("select count(*) from raw.flights where source_file = ?", [name]).fetchone()[0]
-                rejected = con.execute(
-                    "select count(*) from raw.flights_rejected where source_file = ?", [name]).fetchone()[0]
-                load = FileLoad(name, sha, "loaded", counts.rows_read, loaded, rejected, counts.blank_lines,
-                                lines_read=count_lines(path))
-                if not load.reconciles:
-                    raise LoadError(
-                        f"{path}: reconciliation failed: read {load.rows_read} != loaded {loaded} + rejected "
-                        f"{rejected} + blank {load.blank_lines}"
-                    )
-                self._audit(load)
-                reconciliation.write(con, "flights", [load.counts])
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
-        finally:
-            for table in ("landed", "read_rejects", "parsed"):
-                con.execute(f"drop table if exists {table}")
+            con.execute("delete from raw.flights where source_file = ?", [name])
+            con.execute("delete from raw.flights_rejected where source_file = ?", [name])
+            self.warehouse.insert_arrow(con, "raw.flights", accepted)
+            self.warehouse.insert_arrow(con, "raw.flights_rejected", rejected)
+            loaded = con.execute("select count(*) from raw.flights where source_file = ?", [name]).fetchone()[0]
+            rejected_rows = con.execute(
+                "select count(*) from raw.flights_rejected where source_file = ?", [name]).fetchone()[0]
+            counts = typed.counts
+            load = FileLoad(name, sha, "loaded", counts.rows_read, loaded, rejected_rows, counts.blank_lines,
+                            lines_read=typed.lines_read)
+            if not load.reconciles:
+                raise LoadError(
+                    f"{path}: reconciliation failed: read {load.rows_read} != loaded {loaded} + rejected "
+                    f"{rejected_rows} + blank {load.blank_lines}"
+                )
+            self._audit(load)
+            reconciliation.write(con, "flights", [load.counts])
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
         return load
+
+
 
 
 def refuse_same_name_different_bytes(files: list[Path]) -> None:
@@ -256,13 +223,14 @@ def refuse_same_name_different_bytes(files: list[Path]) -> None:
                             "source) and load again")
 
 
-def load_flights(warehouse_path: Path, files: list[Path], force: bool = False,
+def load_flights(warehouse: Warehouse | Path, files: list[Path], force: bool = False,
                  progress: bool = False, airport_id_map: Path | None = None) -> list[FileLoad]:
+    """Load `files` into `warehouse` (a Warehouse, or the path of a DuckDB file)."""
     from tqdm import tqdm
 
     refuse_same_name_different_bytes(files)
     loads = []
-    with DuckDBFlightLoader(warehouse_path, airport_id_map) as loader:
+    with FlightLoader(warehouse, airport_id_map) as loader:
         bar = tqdm(files, desc="loading BTS files", unit="file", disable=not progress)
         for path in bar:
             bar.set_postfix_str(Path(path).name)

@@ -7,9 +7,6 @@ Both loaders report here (flights from the warehouse loader, weather from the Sp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
-import duckdb
 
 DDL = """
 create schema if not exists raw;
@@ -52,7 +49,7 @@ def _check(files: list[FileCounts]) -> None:
         )
 
 
-def write(con: duckdb.DuckDBPyConnection, source_kind: str, files: list[FileCounts]) -> None:
+def write(con, source_kind: str, files: list[FileCounts]) -> None:
     """Replace these files' rows inside the caller's transaction (a loader records its counts in the same
     transaction as the rows, so no path that loads can leave a stale summary behind)."""
     _check(files)
@@ -77,12 +74,12 @@ def totals(files: list[FileCounts]) -> dict[str, int]:
     }
 
 
-def record(warehouse: Path, source_kind: str, files: list[FileCounts]) -> dict[str, int]:
-    """Replace these files' rows with this run's counts; raise if any file does not reconcile."""
+def record(warehouse, source_kind: str, files: list[FileCounts]) -> dict[str, int]:
+    """Replace these files' rows with this run's counts in `warehouse` (flightdelay/warehouse/engine.py);
+    raise if any file does not reconcile."""
     _check(files)
-    warehouse.parent.mkdir(parents=True, exist_ok=True)  # the weather job can run before any load
     if files:
-        with duckdb.connect(str(warehouse)) as con:
+        with warehouse.connect() as con:
             con.execute("begin transaction")
             write(con, source_kind, files)
             con.execute("commit")
