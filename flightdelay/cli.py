@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             sub.add_argument("--skip-sample", action="store_true",
                              help="use the raw files already under data/raw/ instead of writing the sample")
+            sub.add_argument("--backend", default=os.environ.get("FLIGHTDELAY_BACKEND") or "local",
+                             choices=("local", "postgres", "aws"),
+                             help="where the flow runs (default: FLIGHTDELAY_BACKEND or local); aws reads "
+                                  "FLIGHTDELAY_AWS_* (see `flightdelay deploy --help`)")
+            sub.add_argument("--dry-run", action="store_true", help="with --backend aws: print the plan, call nothing")
         if name in ("build", "run"):
             sub.add_argument("--full-refresh", action="store_true",
                              help="rebuild incremental marts (fct_flights) whole, not only newly loaded months")
@@ -53,34 +59,34 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ingest":
             sub.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders to ingest")
         if name == "deploy":
-            from flightdelay.aws.deploy import STEPS
+            from flightdelay.flow.pipeline import STEPS
 
-            sub.add_argument("--dry-run", action="store_true", help="print the full plan; call nothing")
-            sub.add_argument("--bucket", required=True, help="S3 bucket for raw files, code, lake and ML data")
-            sub.add_argument("--cluster-id", default=None, help="running EMR cluster (j-...) for the Spark step")
-            sub.add_argument("--role-arn", required=True,
-                             help="SageMaker execution role; also Redshift's COPY/Spectrum role unless "
-                                  "--redshift-role-arn")
+            sub.add_argument("--dry-run", action="store_true", help="print the plan of every step; call nothing")
+            sub.add_argument("--bucket", default=None, help="S3 bucket (default: FLIGHTDELAY_AWS_BUCKET)")
+            sub.add_argument("--cluster-id", default=None,
+                             help="running EMR cluster (j-...) for prep (default: FLIGHTDELAY_AWS_EMR_CLUSTER_ID)")
+            sub.add_argument("--role-arn", default=None,
+                             help="SageMaker execution role; also Redshift's COPY/UNLOAD/Spectrum role unless "
+                                  "--redshift-role-arn (default: FLIGHTDELAY_AWS_ROLE_ARN)")
             sub.add_argument("--redshift-role-arn", default=None, help="IAM role attached to the Redshift cluster")
             sub.add_argument("--region", default=None, help="AWS region (default: AWS_REGION or us-east-1)")
-            sub.add_argument("--glue-database", default="flightdelay_lake")
-            sub.add_argument("--only", action="append", choices=STEPS, help="run only this step (repeatable)")
-            sub.add_argument("--transient", action="store_true",
-                             help="start a transient EMR cluster with the Glue catalog as metastore")
-            sub.add_argument("--with-local-lake", action="store_true",
-                             help="also upload the locally built lake (then catalog registers its partitions)")
+            sub.add_argument("--glue-database", default=None, help="default: flightdelay_lake")
+            sub.add_argument("--only", action="append", choices=list(STEPS),
+                             help="plan/run only this step of the flow (repeatable)")
+            sub.add_argument("--transient", action="store_true", default=None,
+                             help="prep on a transient EMR cluster with the Glue catalog as metastore")
+            sub.add_argument("--with-local-lake", action="store_true", default=None,
+                             help="prep uploads and registers the locally built lake instead of an EMR step")
             sub.add_argument("--job-name", default=None,
-                             help="SageMaker training job base name; the SDK appends a timestamp")
-            sub.add_argument("--training-job-name", default=None,
-                             help="sagemaker step: create model + batch transform from this finished job")
-            sub.add_argument("--wait", action="store_true",
-                             help="sagemaker step: wait for training, then create model + batch transform")
+                             help="SageMaker training job base name; the run id is appended")
+            sub.add_argument("--run-id", default=None,
+                             help="this run's id (default: the UTC time); names the training job and its model")
     return parser
 
 
 def writes(args: argparse.Namespace) -> bool:
     """Commands that change the warehouse, the lake, raw files or artifacts take the project lock."""
-    return args.command != "doctor" and not (args.command == "deploy" and args.dry_run)
+    return args.command != "doctor" and not (args.command in ("deploy", "run") and getattr(args, "dry_run", False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "deploy":
             return _deploy(settings, args)
+        if args.command == "run" and args.backend == "aws":
+            return _run_aws(settings, args)
         if args.command == "run":
             names = [n for n in pipeline.STEPS if not (n == "sample" and args.skip_sample)]
             reports = pipeline.run_steps(settings, names, record=True)
@@ -146,30 +154,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _aws_settings(args):
+    from flightdelay.aws.settings import AwsSettings
+
+    return AwsSettings.from_env(
+        bucket=getattr(args, "bucket", None), role_arn=getattr(args, "role_arn", None),
+        cluster_id=getattr(args, "cluster_id", None), redshift_role_arn=getattr(args, "redshift_role_arn", None),
+        region=getattr(args, "region", None), glue_database=getattr(args, "glue_database", None),
+        transient=getattr(args, "transient", None), with_local_lake=getattr(args, "with_local_lake", None),
+        job_name=getattr(args, "job_name", None), run_id=getattr(args, "run_id", None))
+
+
 def _deploy(settings, args) -> int:
-    import os
+    from flightdelay.aws.deploy import run_aws
 
-    from flightdelay.aws import deploy
+    return run_aws(settings, _aws_settings(args), tuple(args.only or ()), dry_run=args.dry_run)
 
-    config = deploy.DeployConfig(
-        bucket=args.bucket, cluster_id=args.cluster_id, role_arn=args.role_arn,
-        region=args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        glue_database=args.glue_database, redshift_role_arn=args.redshift_role_arn, transient=args.transient,
-        training_job_name=args.training_job_name, with_local_lake=args.with_local_lake, wait=args.wait,
-    )
-    steps = tuple(args.only or deploy.STEPS)
-    # the sagemaker SDK appends a timestamp to this base name
-    job_name = args.job_name or "flightdelay-xgboost"
-    plans = deploy.build_plan(settings, config, steps, job_name)
-    if args.dry_run:
-        for step, plan in plans.items():
-            print(f"\n## step: {step}")
-            print(plan.render(config.bucket))
-        return 0
-    facts = deploy.execute(settings, config, plans, job_name)
-    for name, value in facts.items():
-        print(f"{name}: {value}")
-    return 0
+
+def _run_aws(settings, args) -> int:
+    """`run --backend aws`: every step of the flow on AWS (`sample` is local: run it, or pass --skip-sample)."""
+    from flightdelay.aws.deploy import run_aws
+    from flightdelay.flow.pipeline import STEPS
+
+    names = tuple(n for n in STEPS if not (n == "sample" and args.skip_sample))
+    return run_aws(settings, _aws_settings(args), names, dry_run=args.dry_run)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""What the aws home puts into S3, and where: raw files by source, the Spark job's code, the model's code
+channel. Each upload is one S3 call of the plan, with a SHA-256 checksum S3 verifies on receipt."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import re
+import tarfile
+from pathlib import Path
+
+from flightdelay.aws.plan import AwsCall
+from flightdelay.aws.settings import AwsSettings
+
+SOURCEDIR_KEY = "code/ml/sourcedir.tar.gz"
+
+
+def month_of(name: str) -> str:
+    match = re.search(r"(\d{4})[_-](\d{1,2})(?!\d)", name)
+    return f"year={match.group(1)}/month={int(match.group(2)):02d}" if match else "undated"
+
+
+def upload(aws: AwsSettings, source: Path | bytes, key: str) -> AwsCall:
+    """A file through boto3's transfer manager (multipart above its threshold), bytes in one PutObject."""
+    if isinstance(source, bytes):
+        checksum = base64.b64encode(hashlib.sha256(source).digest()).decode()
+        return AwsCall("s3", "put_object",
+                       {"Bucket": aws.bucket, "Key": key, "Body": source, "ChecksumSHA256": checksum})
+    return AwsCall("s3", "upload_file", {"Filename": str(source), "Bucket": aws.bucket, "Key": key,
+                                         "ExtraArgs": {"ChecksumAlgorithm": "SHA256"}})
+
+
+def ensure_bucket(aws: AwsSettings) -> AwsCall:
+    request: dict = {"Bucket": aws.bucket}
+    if aws.region != "us-east-1":
+        request["CreateBucketConfiguration"] = {"LocationConstraint": aws.region}
+    return AwsCall("s3", "create_bucket", request, tolerate=("BucketAlreadyOwnedByYou",))
+
+
+def sourcedir_tarball(project_root: Path) -> bytes:
+    """ml/ as SageMaker script mode expects it: a sourcedir.tar.gz with the entry points train.py (training) and
+    serve.py (hosting: model_fn and friends) and every module beside them that they import (all ml/*.py, side by
+    side at the archive root, as they import each other without the `ml` package), ml/hyperparameters.json
+    (train.py's defaults), and raw_contracts/ranges.py as the package raw_contracts/ (ml/feature_ranges.py reads
+    the measured ranges from it). The same bytes every deploy: files in sorted order, fixed mtime, owner and
+    mode, and no timestamp in the gzip header."""
+    members = [(path.name, path) for path in sorted((project_root / "ml").glob("*.py")) if path.name != "__init__.py"]
+    if (project_root / "ml" / "hyperparameters.json").exists():
+        members.append(("hyperparameters.json", project_root / "ml" / "hyperparameters.json"))
+    members += [(f"raw_contracts/{name}", project_root / "raw_contracts" / name)
+                for name in ("__init__.py", "ranges.py")]
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as compressed, \
+            tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, path in sorted(members):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            archive.addfile(info, fileobj=io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def code_uploads(aws: AwsSettings, project_root: Path) -> list[AwsCall]:
+    """The Spark job with every module it imports (spark_prep.PY_FILES, packages zipped), and ml/'s code channel."""
+    from spark_prep import PY_FILES, PY_PACKAGES, package_zip
+
+    spark_prep = project_root / "spark_prep"
+    calls = [upload(aws, spark_prep / name, f"code/spark_prep/{name}") for name in ("weather_job.py", *PY_FILES)]
+    calls += [upload(aws, package_zip(project_root, name), f"code/spark_prep/{name}.zip") for name in PY_PACKAGES]
+    calls.append(upload(aws, sourcedir_tarball(project_root), SOURCEDIR_KEY))
+    return calls
