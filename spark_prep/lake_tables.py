@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 try:  # package import locally; flat files next to the job on EMR (spark_prep.PY_FILES)
+    from spark_prep import lake_schema
     from spark_prep.lake_snapshots import (
         POINTER,
         QUARANTINE,
@@ -31,6 +32,7 @@ try:  # package import locally; flat files next to the job on EMR (spark_prep.PY
         run_folder,
     )
 except ImportError:  # pragma: no cover
+    import lake_schema
     from lake_snapshots import (
         POINTER,
         QUARANTINE,
@@ -141,6 +143,8 @@ def stage_table(settings: JobSettings, name: str, df: DataFrame, sort_column: st
     """Write `df` as a complete copy of table `name` into this run's own folder, which no reader sees
     until commit(). Returns the folder, relative to the weather lake."""
     folder = f"{name}/{run_folder(settings.run_id)}"
+    if name in lake_schema.TABLES:  # exactly the columns and types Glue and the dbt sources declare
+        df = lake_schema.conform(df, name)
     (
         df.repartition(*PARTITION_COLUMNS)
         .sortWithinPartitions(*PARTITION_COLUMNS, sort_column)

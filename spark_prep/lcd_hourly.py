@@ -22,8 +22,9 @@ from pyspark.sql import functions as F
 from raw_contracts.ranges import WEATHER_RANGES
 
 try:  # package import, or a file next to the job under spark-submit --py-files (spark_prep.PY_FILES)
-    from spark_prep import lcd_records
+    from spark_prep import lake_schema, lcd_records
 except ImportError:  # pragma: no cover - spark-submit without the package on the path
+    import lake_schema
     import lcd_records
 
 
@@ -49,41 +50,9 @@ HOURLY_REPORT_TYPES = (HOURLY_REPORT_TYPE, SPECIAL_REPORT_TYPE)
 # Routine METARs are issued at minute 51 of the hour at most US ASOS stations.
 ROUTINE_MINUTE = 51
 
-HOURLY_COLUMNS = (
-    "wban_id",
-    "airport_code",
-    "temp_f",
-    "dew_point_f",
-    "relative_humidity_pct",
-    "wind_direction_deg",
-    "wind_speed_mph",
-    "wind_gust_mph",
-    "precip_in",
-    "sea_level_pressure_inhg",
-    "visibility_mi",
-    "is_variable_wind",
-    "has_trace_precip",
-    "has_suspect_value",
-    "unparsed_fields",
-    "implausible_fields",
-    "observed_at_lst",
-    "observed_at_utc",
-    "source_file",
-    "source_line",
-)
-
-DAILY_COLUMNS = (
-    "wban_id",
-    "airport_code",
-    "tmax_f",
-    "tmin_f",
-    "precip_in",
-    "avg_wind_speed_mph",
-    "max_wind_gust_mph",
-    "min_visibility_mi",
-    "observation_count",
-    "summary_date",
-)
+# the columns of the lake's tables, defined once in lake_schema.py
+HOURLY_COLUMNS = lake_schema.column_names("hourly_observations")
+DAILY_COLUMNS = lake_schema.column_names("daily_summaries")
 
 
 def _clean(column: Column) -> Column:
