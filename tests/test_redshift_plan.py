@@ -1,0 +1,92 @@
+"""The aws home's Redshift SQL: every statement of the plan parses with sqlglot's Redshift dialect (UNLOAD, for
+which sqlglot has no grammar, is checked structurally and its query parsed), and the dialect-neutral ones (the
+ledger, the publish transaction and its guard) run on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from flightdelay.aws import execute, steps, warehouse_sql
+from flightdelay.aws.plan import Sql
+from flightdelay.aws.settings import AwsSettings
+from flightdelay.settings import load_settings
+
+ROLE = "arn:aws:iam::123456789012:role/flightdelay-redshift"
+UNLOAD = re.compile(r"unload \((?P<query>'(?:[^']|'')*')\) to 's3://[^']+/' iam_role '[^']+' .+ cleanpath", re.S)
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory):
+    import os
+
+    os.environ["FLIGHTDELAY_ARTIFACTS"] = str(tmp_path_factory.mktemp("artifacts"))
+    aws = AwsSettings(bucket="flightdelay-test-bucket", role_arn=ROLE, cluster_id="j-X", run_id="r1")
+    return steps.build_plans(load_settings(), aws, ("load", "build", "validate", "publish", "train", "score"))
+
+
+def test_every_redshift_statement_of_the_plan_parses(plans):
+    checked = 0
+    for plan in plans:
+        for sql in plan.sql():
+            for statement in sql.statements:
+                if statement.startswith("unload "):
+                    match = UNLOAD.fullmatch(statement)
+                    assert match, statement[:200]
+                    query = match["query"][1:-1].replace("''", "'")
+                    assert isinstance(sqlglot.parse_one(query, read="redshift"), exp.Select)
+                else:
+                    [tree] = sqlglot.parse(statement, read="redshift", error_level=sqlglot.ErrorLevel.RAISE)
+                    assert not isinstance(tree, exp.Command), statement[:200]
+                checked += 1
+    assert checked > 30
+    [load] = [p for p in plans if p.step == "load"]
+    transactions = [s for s in load.sql() if s.transaction]
+    assert transactions and all(t.statements[0].startswith("delete from raw.flights where source_file = ")
+                                for t in transactions)
+    copies = [sqlglot.parse_one(s, read="redshift") for t in transactions for s in t.statements
+              if s.startswith("copy ")]
+    assert all(isinstance(c, exp.Copy) and c.args["files"][0].name.endswith(".manifest") for c in copies)
+
+
+@pytest.mark.integration
+def test_ledger_and_publish_run_on_postgres_and_the_guard_refuses_an_unvalidated_build(postgres_server):
+    import psycopg2
+
+    con = psycopg2.connect(host=postgres_server["FLIGHTDELAY_PG_HOST"], port=postgres_server["FLIGHTDELAY_PG_PORT"],
+                           user=postgres_server["FLIGHTDELAY_PG_USER"],
+                           dbname=postgres_server["FLIGHTDELAY_PG_DATABASE"])
+    con.autocommit = True
+    now = "localtimestamp"
+    tables = ["fct_flights", "dim_dates"]
+
+    def run(statements, transaction=True):
+        return execute.run_sql(con, Sql(tuple(statements), transaction=transaction))
+
+    run(warehouse_sql.ledger_ddl(), transaction=False)
+    run(["create schema if not exists marts_audit", "create table marts_audit.fct_flights as select 1 as flight_id",
+         "create table marts_audit.dim_dates as select 2 as date_id", "create schema if not exists marts",
+         "create table marts.fct_flights as select 0 as flight_id"])
+    run(warehouse_sql.start_build("b1", now))
+    with pytest.raises(RuntimeError, match="validate refused: the latest build did not finish"):
+        run(warehouse_sql.start_validation(tables, now))
+    run(warehouse_sql.finish_build("b1", tables, now))
+    with pytest.raises(RuntimeError, match="publish refused: the latest build has no passed validation"):
+        run(warehouse_sql.publish(tables, now))
+    run(warehouse_sql.start_validation(tables, now))
+    run(warehouse_sql.pass_validation(tables, "2 checkpoints passed", now))
+    # dbt run by hand into marts_audit after the validation: publish refuses, marts unchanged
+    run(["insert into marts_audit.fct_flights values (9)"])
+    with pytest.raises(RuntimeError, match="publish refused: marts_audit is not what the latest build wrote"):
+        run(warehouse_sql.publish(tables, now))
+    run(["delete from marts_audit.fct_flights where flight_id = 9"])
+    run(warehouse_sql.publish(tables, now))
+    with con.cursor() as cursor:
+        cursor.execute("select flight_id from marts.fct_flights")
+        assert cursor.fetchall() == [(1,)]
+        cursor.execute("select build_id, tables from wap.publications")
+        assert cursor.fetchall() == [("b1", "fct_flights,dim_dates")]
+    con.close()
