@@ -13,7 +13,9 @@ loaded, quarantined (`_quarantine`, with file, line and a reason naming the fiel
 as blank: per file, read = loaded + quarantined + blank is checked before anything is written.
 
 Runs with `spark-submit spark_prep/weather_job.py ...` (an EMR step in production; every module imported
-here ships next to it, spark_prep.PY_FILES) and with `python -m spark_prep.weather_job ...` locally.
+here ships next to it, spark_prep.PY_FILES) and with `python -m spark_prep.weather_job ...` locally. It
+depends on nothing but its arguments: not on the working folder (tests/test_spark_cluster.py submits it to a
+standalone cluster from an empty one), and the embedded metastore lives in the lake.
 
 Load is idempotent and crash-safe (spark_prep/lake_tables.py): every table is staged in a folder of this
 run, then all are committed at once by replacing one pointer file (spark_prep/lake_snapshots.py); the next
@@ -111,19 +113,32 @@ def build_spark(settings: JobSettings) -> SparkSession:
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.ui.enabled", "false")
     )
-    if settings.metastore == "derby":
-        lake_path = settings.lake_uri.removeprefix("file:")
-        metastore = os.path.join(lake_path, "_metastore")
-        quoted = metastore.replace("\\", "\\\\").replace('"', '\\"')  # Spark splits the option like a shell line
+    metastore = derby_metastore(settings)
+    if metastore:
         builder = (
             builder.config(
                 "spark.hadoop.javax.jdo.option.ConnectionURL",
                 f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true",
             )
             .config("spark.sql.warehouse.dir", f"file:{metastore}/warehouse")
-            .config("spark.driver.extraJavaOptions", f'-Dderby.system.home="{quoted}"')
+            # Hive's own session folder, else a new /tmp/<uuid>_resources every run
+            .config("spark.hadoop.hive.downloaded.resources.dir", f"{metastore}/resources")
         )
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    if metastore:
+        # Derby's home (derby.log) is a JVM system property. Under spark-submit the driver JVM runs before this
+        # code does, so spark.driver.extraJavaOptions would be ignored and derby.log land in the driver's working
+        # folder. Derby reads the property when it boots, at the metastore's first use, which is after this.
+        spark.sparkContext._jvm.java.lang.System.setProperty("derby.system.home", metastore)
+    return spark
+
+
+def derby_metastore(settings: JobSettings) -> str | None:
+    """The embedded metastore's folder, inside the lake argument (never the working folder); None when the
+    metastore is the cluster's."""
+    if settings.metastore != "derby":
+        return None
+    return os.path.join(settings.lake_uri.removeprefix("file:"), "_metastore")
 
 
 # ---------------------------------------------------------------- extract

@@ -316,8 +316,8 @@ def test_the_pipeline_records_the_files_by_their_exact_names_with_their_blank_li
 
 
 def test_a_lake_path_with_spaces_and_quotes_starts_spark_and_its_metastore(tmp_path):
-    """The Derby metastore's home goes to the driver JVM as a command-line option, which Spark splits at spaces:
-    a checkout under "My Projects" once stopped `prep` before it started."""
+    """The Derby metastore's home once went to the driver JVM as a command-line option, which Spark splits at
+    spaces: a checkout under "My Projects" stopped `prep` before it started. It is a system property now."""
     lake = tmp_path / "My Projects" / "it's \"q\"" / "lake"
     script = tmp_path / "start.py"
     script.write_text(
