@@ -1,57 +1,98 @@
-"""Fingerprint a finished run's published marts: rows and an order-free hash of each row's values as text, per
-mart, plus the test AUC. Two runs over the same raw files should print the same figures, except for the marts
-whose run-time columns (load, transform and score times) differ; `--columns MART` hashes one mart column by
-column to show which.
+"""Fingerprint the published marts of the warehouse the settings name (FLIGHTDELAY_BACKEND and FLIGHTDELAY_*,
+as for `flightdelay run`): rows and an order-free hash of each row's values as text, per mart, plus the test
+AUC. Two runs over the same raw files print the same figures, on one engine or on two: each mart is read into
+Arrow from its warehouse and hashed by one in-memory DuckDB, numbers as text with 10 significant digits (the
+engines' floating-point sums and averages differ in the last bits) and whole numbers of any integer or decimal
+type alike. Columns that record when a step ran (`RUN_TIME_COLUMNS`) are left out. `--columns MART` hashes one
+mart column by column to show which differ; `--compare A B` compares two saved fingerprints.
 
-    python -m bench.mart_hashes /path/to/project > before.json   # a checkout after `flightdelay run`
+    FLIGHTDELAY_BACKEND=postgres python -m bench.mart_hashes > postgres.json
+    python -m bench.mart_hashes > duckdb.json      # FLIGHTDELAY_WAREHOUSE / FLIGHTDELAY_ARTIFACTS of that run
+    python -m bench.mart_hashes --compare duckdb.json postgres.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+
+from flightdelay.settings import Settings, load_settings
+
+# when a row was loaded, transformed or scored: differs between any two runs
+RUN_TIME_COLUMNS = {"loaded_at", "loaded_at_utc", "source_loaded_at", "scored_at", "scored_at_utc",
+                    "transformed_at_utc", "dbt_updated_at", "built_at_utc"}
 
 
-def column_names(con: duckdb.DuckDBPyConnection, mart: str) -> list[str]:
-    return [row[0] for row in con.execute(
-        "select column_name from information_schema.columns where table_schema = 'marts' and table_name = ? "
-        "order by ordinal_position", [mart]).fetchall()]
+def _as_text(name: str, kind: pa.DataType) -> str:
+    column = '"' + name.replace('"', '""') + '"'
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        text = f"printf('%.10g', cast({column} as double))"
+    else:
+        text = f"cast({column} as varchar)"
+    return f"coalesce({text}, '<null>')"
 
 
-def as_text(column: str) -> str:
-    return f"coalesce(cast(\"{column}\" as varchar), '<null>')"
+def _marts(settings: Settings) -> dict[str, pa.Table]:
+    warehouse = settings.warehouse()
+    with warehouse.connect(read_only=True) as con:
+        names = [row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' "
+            "and table_type = 'BASE TABLE' order by 1").fetchall()]
+        return {name: warehouse.query_arrow(con, f'select * from marts."{name}"') for name in names}
 
 
-def fingerprint(root: Path) -> dict[str, object]:
-    with duckdb.connect(str(root / "warehouse" / "flight_delays.duckdb"), read_only=True) as con:
-        marts = [row[0] for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' order by 1").fetchall()]
-        out: dict[str, object] = {}
-        for mart in marts:
-            row = " || '|' || ".join(as_text(c) for c in column_names(con, mart))
-            rows, digest = con.execute(f"select count(*), sum(hash({row})) from marts.\"{mart}\"").fetchone()
-            out[mart] = [rows, str(digest)]
-    evaluation = json.loads((root / "artifacts" / "ml" / "evaluation.json").read_text())
+def _hashes(table: pa.Table, columns: list[str]) -> tuple[int, str]:
+    with duckdb.connect(":memory:") as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.register("mart", table)
+        row = " || '|' || ".join(_as_text(c, table.schema.field(c).type) for c in columns) or "''"
+        rows, digest = con.execute(f"select count(*), coalesce(sum(hash({row})), 0) from mart").fetchone()
+    return int(rows), str(digest)
+
+
+def fingerprint(settings: Settings) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for mart, table in _marts(settings).items():
+        out[mart] = list(_hashes(table, [c for c in table.column_names if c not in RUN_TIME_COLUMNS]))
+    evaluation = json.loads((settings.ml_dir / "evaluation.json").read_text())
     out["test_auc"] = evaluation["binary_classification_metrics"]["auc"]["value"]
     return out
 
 
-def by_column(root: Path, mart: str) -> dict[str, str]:
-    with duckdb.connect(str(root / "warehouse" / "flight_delays.duckdb"), read_only=True) as con:
-        return {c: str(con.execute(f"select sum(hash({as_text(c)})) from marts.\"{mart}\"").fetchone()[0])
-                for c in column_names(con, mart)}
+def by_column(settings: Settings, mart: str) -> dict[str, str]:
+    table = _marts(settings)[mart]
+    return {c: _hashes(table, [c])[1] for c in table.column_names}
 
 
-def main() -> None:
+def compare(first: dict[str, object], second: dict[str, object], auc_tolerance: float = 0.002) -> list[str]:
+    """What differs between two fingerprints (empty: the same marts and an AUC within the tolerance)."""
+    problems = [f"{name}: {first.get(name)} vs {second.get(name)}" for name in sorted(set(first) | set(second))
+                if name != "test_auc" and first.get(name) != second.get(name)]
+    if abs(float(first["test_auc"]) - float(second["test_auc"])) > auc_tolerance:
+        problems.append(f"test AUC {first['test_auc']} vs {second['test_auc']} (tolerance {auc_tolerance})")
+    return problems
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("root", type=Path, help="project folder (warehouse/ and artifacts/ under it)")
     parser.add_argument("--columns", metavar="MART", help="hash this mart column by column instead")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="compare two saved fingerprints")
     args = parser.parse_args()
-    print(json.dumps(by_column(args.root, args.columns) if args.columns else fingerprint(args.root), indent=1))
+    if args.compare:
+        first, second = (json.loads(path.read_text()) for path in args.compare)
+        problems = compare(first, second)
+        print("\n".join(problems) if problems else
+              f"same: {len(first) - 1} marts equal, test AUC {first['test_auc']:.6f} vs {second['test_auc']:.6f}")
+        return 1 if problems else 0
+    settings = load_settings()
+    print(json.dumps(by_column(settings, args.columns) if args.columns else fingerprint(settings), indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,5 +2,13 @@
     the order rows arrive in, which a parallel join does not fix; a rebuild must reproduce every feature to
     the last bit (the leakage and write-audit-publish tests compare them exactly). -#}
 {% macro exact_sum(expression) -%}
-    cast(sum(cast({{ expression }} as {{ dbt.type_numeric() }})) as {{ dbt.type_float() }})
+    cast(sum(cast({{ expression }} as {{ flight_delays.exact_decimal() }})) as double precision)
+{%- endmacro %}
+
+{#- The decimal the exact sums and means go through, spelled out: dbt.type_numeric() is numeric(28,6) on DuckDB but
+    unbounded `numeric` on PostgreSQL, and the two engines must compute the same features to the last bit.
+    Weather values have at most 3 decimals (inches of rain, inches of mercury); 6 keep every mean of them exact
+    enough that its double is the same. -#}
+{% macro exact_decimal() -%}
+    numeric(28, 6)
 {%- endmacro %}

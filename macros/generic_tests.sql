@@ -20,7 +20,7 @@
     select *
     from counts
     where total_rows > 0
-        and cast(non_null_rows as {{ dbt.type_float() }}) / total_rows < {{ at_least }}
+        and cast(non_null_rows as double precision) / total_rows < {{ at_least }}
 {% endtest %}
 
 {#- The model has exactly as many rows as `compare_model` (optionally filtered by `compare_condition`). -#}

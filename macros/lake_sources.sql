@@ -7,7 +7,8 @@
     any working directory.
 
     On DuckDB, `source()` reads such a source's files in place; on PostgreSQL and Redshift it is the table of
-    the same name (copied by flightdelay.warehouse.postgres_mirror; a Spectrum external table, macros/spectrum.sql). -#}
+    the same name (copied in by `expose_lake` in flightdelay/warehouse/postgres_warehouse.py; a Spectrum
+    external table, macros/spectrum.sql). -#}
 
 {#- The lake's root: FLIGHTDELAY_LAKE, else the folder `lake` of the project (as flightdelay/settings.py). -#}
 {% macro lake_root() -%}

@@ -97,59 +97,20 @@ def january_run(tmp_path_factory) -> FlowRun:
     return FlowRun(root, env, sample.flight_rows, run_cli(env, "run", "--skip-sample"))
 
 
-def _postgres_bin(name: str) -> str:
-    import glob
-    import shutil
-
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
-    if not found:
-        pytest.fail(f"{name} not found: install Debian's postgresql package (.ci/run does)")
-    return found
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> dict[str, str]:
-    """A real PostgreSQL server in a temp dir on a free port (initdb refuses root: run it as `postgres`)."""
-    import pwd
-    import shutil
+    """A real PostgreSQL server in a temp dir on a free port (scripts/local_postgres.py, as `make postgres`)."""
     import tempfile
+
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    import local_postgres
 
     # Not under pytest's tmp base: its directories are 0700 and owned by root, so `postgres` cannot reach them.
     cluster_dir = Path(tempfile.mkdtemp(prefix="flightdelay-pg-"))
-    cluster_dir.chmod(0o755)
-    data_dir = cluster_dir / "data"
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(cluster_dir, user.pw_uid, user.pw_gid)
-        run_as = [shutil.which("runuser") or "runuser", "-u", "postgres", "--"]
-    port = _free_port()
-
-    def run(args: list[str]) -> None:
-        done = subprocess.run([*run_as, *args], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.fail(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-
-    run([_postgres_bin("initdb"), "-D", str(data_dir), "--auth=trust", "-U", "postgres", "--encoding=UTF8",
-         "--locale=C"])
-    run([_postgres_bin("pg_ctl"), "-D", str(data_dir), "-l", str(cluster_dir / "server.log"),
-         "-o", f"-p {port} -k {cluster_dir} -c listen_addresses=127.0.0.1 -c fsync=off", "-w", "start"])
-    env = {"FLIGHTDELAY_PG_HOST": "127.0.0.1", "FLIGHTDELAY_PG_PORT": str(port), "FLIGHTDELAY_PG_USER": "postgres",
-           "FLIGHTDELAY_PG_DATABASE": "flight_delays"}
-    import psycopg2
-
-    con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-    con.autocommit = True  # CREATE DATABASE cannot run in a transaction block
-    con.cursor().execute("create database flight_delays")
-    con.close()
+    try:
+        env = local_postgres.start(cluster_dir)
+    except (RuntimeError, SystemExit) as failure:
+        local_postgres.stop(cluster_dir)
+        pytest.fail(f"could not start PostgreSQL: {failure}")
     yield env
-    subprocess.run([*run_as, _postgres_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"], capture_output=True)
-    shutil.rmtree(cluster_dir, ignore_errors=True)
+    local_postgres.stop(cluster_dir)

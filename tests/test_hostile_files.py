@@ -210,8 +210,7 @@ def test_ingest_records_the_reconciliation_the_quarantine_gate_reads(tmp_path):
         ("flights", "bts_2013_03.csv", 200, 190, 10)]
     from flightdelay.quality.gates import CRITICAL, _context, raw_files_frame, run_asset
 
-    with settings.connect_warehouse(read_only=True) as con:
-        frame = raw_files_frame(settings, con)
+    frame = raw_files_frame(settings, settings.warehouse())
     results = run_asset(_context(settings), "raw_files", frame, {})
     [critical] = [r for r in results if r.severity == CRITICAL]
     assert not critical.success and any("quarantined_share" in failure for failure in critical.failed)

@@ -33,6 +33,7 @@ import duckdb
 import pytest
 
 from flightdelay.warehouse import wap
+from flightdelay.warehouse.duckdb_warehouse import DuckDBWarehouse
 from spark_prep import lake_snapshots
 from tests.conftest import PROJECT_ROOT, FlowRun
 
@@ -202,7 +203,7 @@ def test_kill_publish(january_run: FlowRun, tmp_path):
                         f"select t.* from marts_audit.{table} as t, range({copies})")
         wap.ensure_ledger(con)  # recorded as built and validated through the ledger, as build + validate would
         build_id = wap.start_build(con)
-        content = wap.fingerprint(con, "marts_audit")
+        content = wap.fingerprint(con, "marts_audit", DuckDBWarehouse(template))
         wap.finish_build(con, build_id, content)
         wap.finish_validation(con, wap.start_validation(con, build_id, content.digest), True, "kill test")
         old_publications = scalar(con, "select count(*) from wap.publications")

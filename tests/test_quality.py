@@ -7,6 +7,7 @@ import pytest
 
 from flightdelay.quality import gates as quality
 from flightdelay.raw.reconciliation import FileCounts, ReconciliationFailed, record
+from flightdelay.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 
 def test_humidity_from_temperatures_matches_reference_values():
@@ -23,10 +24,10 @@ def test_every_suite_names_its_severity_and_has_expectations():
 
 
 def test_reconciliation_refuses_counts_that_do_not_add_up(tmp_path):
-    totals = record(tmp_path / "wh.duckdb", "flights", [FileCounts("a.csv", 10, 8, 2)])
+    totals = record(DuckDBWarehouse(tmp_path / "wh.duckdb"), "flights", [FileCounts("a.csv", 10, 8, 2)])
     assert totals == {"read": 10, "loaded": 8, "quarantined": 2, "blank": 0}
     with pytest.raises(ReconciliationFailed, match=r"b.csv \(10 != 8 \+ 1 \+ 0\)"):
-        record(tmp_path / "wh.duckdb", "flights", [FileCounts("b.csv", 10, 8, 1)])
+        record(DuckDBWarehouse(tmp_path / "wh.duckdb"), "flights", [FileCounts("b.csv", 10, 8, 1)])
 
 
 def test_gate_report_separates_blocking_failures_from_warnings():

@@ -18,6 +18,7 @@ import pytest
 from flightdelay.flow import dbt_command, pipeline
 from flightdelay.settings import Settings
 from flightdelay.warehouse import wap
+from flightdelay.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.conftest import PROJECT_ROOT, FlowRun, copy_of, run_cli
 
 MARTS = ("fct_flights", "ml_flight_delay_features", "dim_airports", "dim_carriers", "dim_dates")
@@ -175,7 +176,7 @@ def test_ledger_names_what_was_built_validated_and_published(flow):
         (build_id, True, fingerprint)]
     assert ledger(flow.settings, "select build_id, fingerprint from wap.publications") == [(build_id, fingerprint)]
     with duckdb.connect(str(flow.settings.warehouse_path), read_only=True) as con:
-        assert wap.fingerprint(con, "marts").digest == fingerprint
+        assert wap.fingerprint(con, "marts", flow.settings.warehouse()).digest == fingerprint
 
 
 # ---------------------------------------------------------------- the CLI, real engines
@@ -187,8 +188,9 @@ def january_copy(january_run: FlowRun, tmp_path) -> FlowRun:
 
 
 def marts_hashes(run: FlowRun) -> dict[str, str]:
-    with duckdb.connect(run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
-        return {name: table["hash"] for name, table in wap.fingerprint(con, "marts").tables.items()}
+    warehouse = DuckDBWarehouse(Path(run.env["FLIGHTDELAY_WAREHOUSE"]))
+    with warehouse.connect(read_only=True) as con:
+        return {name: table["hash"] for name, table in wap.fingerprint(con, "marts", warehouse).tables.items()}
 
 
 @pytest.mark.integration

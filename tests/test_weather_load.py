@@ -255,14 +255,14 @@ def test_a_file_that_is_not_lcd_stops_the_job_naming_it(spark, tmp_path):
 
 
 def test_what_ships_to_emr_is_all_the_job_imports(tmp_path):
-    from flightdelay.aws.deploy import DeployConfig, plan_stage, spark_submit_args
-    from flightdelay.settings import Settings
+    from flightdelay.aws.lake import spark_submit_args
+    from flightdelay.aws.settings import AwsSettings
+    from flightdelay.aws.staging import code_uploads
 
-    settings = Settings(PROJECT_ROOT, tmp_path / "raw", tmp_path / "lake", tmp_path / "warehouse.duckdb",
-                        tmp_path / "artifacts")
-    config = DeployConfig(bucket="bucket", cluster_id="j-1", role_arn="arn:aws:iam::123456789012:role/r")
-    uploads = {key: source for source, key in plan_stage(settings, config).uploads}
-    args = spark_submit_args(config)
+    aws = AwsSettings(bucket="bucket", cluster_id="j-1", role_arn="arn:aws:iam::123456789012:role/r")
+    uploads = {call.request["Key"]: call.request.get("Body") or Path(call.request["Filename"])
+               for call in code_uploads(aws, PROJECT_ROOT)}
+    args = spark_submit_args(aws)
     position = args.index("--py-files")
     shipped = [uri.removeprefix("s3://bucket/") for uri in [*args[position + 1].split(","), args[position + 2]]]
     assert set(shipped) <= set(uploads)

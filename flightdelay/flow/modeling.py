@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from flightdelay.settings import Settings
 
@@ -47,25 +48,24 @@ class TimeSplit:
 
 
 def export_channels(settings: Settings) -> dict[str, int]:
-    """Write the feature mart's rows to Parquet channel folders train/, validation/, test/."""
+    """Write the feature mart's rows to Parquet channel folders train/, validation/, test/, exported by the
+    warehouse that holds the mart."""
     split = TimeSplit.from_settings(settings)
     channels_dir = settings.ml_dir / "channels"
     counts = {}
-    with settings.connect_warehouse(read_only=True) as con:
+    warehouse = settings.warehouse()
+    with warehouse.connect(read_only=True) as con:
         for channel in CHANNELS:
             folder = channels_dir / channel
             folder.mkdir(parents=True, exist_ok=True)
             for old in folder.glob("*.parquet"):
                 old.unlink()
-            target = folder / "part-0000.parquet"
-            con.execute(
-                f"""copy (
-                    select * from {FEATURE_MART}
-                    where {split.where()} and {split.as_sql_cases()} = '{channel}'
-                    order by flight_date, flight_id
-                ) to '{target}' (format parquet)"""
-            )
-            counts[channel] = con.execute(f"select count(*) from read_parquet('{target}')").fetchone()[0]
+            # the warehouse exports its own rows (DuckDB: COPY ... TO Parquet; PostgreSQL: COPY ... TO STDOUT)
+            counts[channel] = warehouse.export_parquet(
+                con,
+                f"select * from {FEATURE_MART} where {split.where()} and {split.as_sql_cases()} = '{channel}' "
+                f"order by flight_date, {warehouse.binary_order('flight_id')}",
+                folder / "part-0000.parquet")
     empty = [c for c, n in counts.items() if n == 0]
     if empty:
         raise ValueError(
@@ -109,11 +109,17 @@ def model_version(model_dir: Path) -> str:
 
 
 SCORING_BATCH_ROWS = 500_000
+PREDICTIONS_SCHEMA = pa.schema([("flight_id", pa.string()), ("model_version", pa.string()),
+                                ("split_name", pa.string()), ("delay_probability", pa.float64()),
+                                ("is_dep_delayed_15", pa.int32()), ("scored_at", pa.timestamp("us"))])
+PREDICTIONS_DDL = f"""create table {PREDICTIONS_TABLE} (
+    flight_id varchar, model_version varchar, split_name varchar, delay_probability double precision,
+    is_dep_delayed_15 integer, scored_at timestamp)"""
 
 
 def score(settings: Settings) -> int:
     """Batch-score every flight of the feature mart into ml.flight_delay_predictions, a batch of rows at a
-    time, so memory follows the batch size rather than the mart's."""
+    time, so memory follows the batch size rather than the mart's; the table is replaced in one transaction."""
     from ml.train import load_model, predict
 
     model_dir = settings.ml_dir / "model"
@@ -121,26 +127,30 @@ def score(settings: Settings) -> int:
     version = model_version(model_dir)
     split = TimeSplit.from_settings(settings)
     columns = ", ".join(dict.fromkeys(["flight_id", "is_dep_delayed_15", *spec.columns]))
-    parts = []
-    with settings.connect_warehouse() as con:
-        batches = con.execute(
-            f"select {columns}, {split.as_sql_cases()} as split_name from {FEATURE_MART} order by flight_id"
-        ).fetch_record_batch(SCORING_BATCH_ROWS)
-        for batch in batches:
-            frame = batch.to_pandas()
-            parts.append(pd.DataFrame({
-                "flight_id": frame["flight_id"],
-                "model_version": version,
-                "split_name": frame["split_name"],
-                "delay_probability": predict(booster, spec, frame).astype("float64"),
-                "is_dep_delayed_15": frame["is_dep_delayed_15"].astype("int32"),
-            }))
-        predictions = pd.concat(parts, ignore_index=True)
-        con.execute("create schema if not exists ml")
-        con.execute("begin transaction")
-        con.execute(
-            f"""create or replace table {PREDICTIONS_TABLE} as
-            select *, now()::timestamp as scored_at from predictions"""
-        )
-        con.execute("commit")
-        return len(predictions)
+    warehouse = settings.warehouse()
+    scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
+    scored = 0
+    with warehouse.connect() as reader, warehouse.connect() as writer:
+        writer.execute("create schema if not exists ml")
+        writer.execute("begin transaction")
+        try:
+            writer.execute(f"drop table if exists {PREDICTIONS_TABLE}")
+            writer.execute(PREDICTIONS_DDL)
+            batches = warehouse.query_batches(
+                reader, f"select {columns}, {split.as_sql_cases()} as split_name from {FEATURE_MART} "
+                        f"order by {warehouse.binary_order('flight_id')}", SCORING_BATCH_ROWS)
+            for batch in batches:
+                frame = batch.to_pandas()
+                scored += warehouse.insert_arrow(writer, PREDICTIONS_TABLE, pa.Table.from_pandas(pd.DataFrame({
+                    "flight_id": frame["flight_id"],
+                    "model_version": version,
+                    "split_name": frame["split_name"],
+                    "delay_probability": predict(booster, spec, frame).astype("float64"),
+                    "is_dep_delayed_15": frame["is_dep_delayed_15"].astype("int32"),
+                    "scored_at": scored_at,
+                }), schema=PREDICTIONS_SCHEMA, preserve_index=False))
+            writer.execute("commit")
+        except BaseException:
+            writer.execute("rollback")
+            raise
+    return scored

@@ -102,7 +102,7 @@ def summary(settings: Settings, reports: list[StepReport]) -> str:
         "-" * 72,
         f"total     {total:7.1f} s   peak RSS: CLI {memory['cli process']} MiB, "
         f"largest child {memory['largest child process']} MiB",
-        f"warehouse {settings.warehouse_path}",
+        f"warehouse {settings.warehouse().description}",
         f"lake      {settings.lake_dir}",
         f"artifacts {settings.artifacts_dir}",
     ]

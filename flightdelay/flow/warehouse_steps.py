@@ -5,15 +5,12 @@ whose validation passed on exactly the content that build wrote."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from flightdelay.flow import dbt_command
 from flightdelay.flow.errors import StepFailed
 from flightdelay.settings import Settings
 from flightdelay.warehouse import wap
-
-if TYPE_CHECKING:
-    import duckdb
 
 AUDIT_SCHEMA = "marts_audit"
 PUBLISHED_SCHEMA = "marts"
@@ -27,14 +24,16 @@ def start_audit_from_published(settings: Settings) -> list[str]:
     published table, so this run's increment is applied to what is live, never to the leftovers of a
     run whose gates failed."""
     copied = []
-    with settings.connect_warehouse() as con:
+    warehouse = settings.warehouse()
+    with warehouse.connect() as con:
         published = {row[0] for row in con.execute(
             "select table_name from information_schema.tables where table_schema = ?", [PUBLISHED_SCHEMA]).fetchall()}
         con.execute(f"create schema if not exists {AUDIT_SCHEMA}")
         for table in INCREMENTAL_MARTS:
             if table in published:
-                con.execute(f"create or replace table {AUDIT_SCHEMA}.{table} as "
-                            f"select * from {PUBLISHED_SCHEMA}.{table}")
+                con.execute("begin transaction")
+                warehouse.replace_table(con, f"{AUDIT_SCHEMA}.{table}", f"select * from {PUBLISHED_SCHEMA}.{table}")
+                con.execute("commit")
                 copied.append(table)
     return copied
 
@@ -57,7 +56,7 @@ def step_build(settings: Settings) -> dict[str, object]:
         args = ["build"]
         if settings.full_refresh:
             args.append("--full-refresh")
-        elif settings.dbt_target == "local":
+        else:
             start_audit_from_published(settings)
         dbt_command.dbt_invoke(settings, args, {"marts_schema": AUDIT_SCHEMA})
     except BaseException as failure:
@@ -68,7 +67,7 @@ def step_build(settings: Settings) -> dict[str, object]:
             failure.add_note(f"(could not record build {build_id} as failed: {unrecorded})")
         raise
     with settings.connect_warehouse() as con:
-        content = wap.fingerprint(con, AUDIT_SCHEMA)
+        content = wap.fingerprint(con, AUDIT_SCHEMA, settings.warehouse())
         wap.finish_build(con, build_id, content)
         counts = {
             f"{AUDIT_SCHEMA}.{name}": con.execute(f"select count(*) from {AUDIT_SCHEMA}.{name}").fetchone()[0]
@@ -77,11 +76,11 @@ def step_build(settings: Settings) -> dict[str, object]:
     return {"build id": build_id, **counts}
 
 
-def _built_build(con: duckdb.DuckDBPyConnection, settings: Settings, action: str) -> wap.Build:
+def _built_build(con: Any, settings: Settings, action: str) -> wap.Build:
     """The current build if it finished; otherwise say why `action` cannot proceed and what to run."""
     build = wap.latest_build(con)
     if build is None:
-        raise StepFailed(f"nothing to {action}: no audit build is recorded in {settings.warehouse_path} "
+        raise StepFailed(f"nothing to {action}: no audit build is recorded in {settings.warehouse().description} "
                          f"(table {wap.SCHEMA}.builds); run `flightdelay build`, then `flightdelay validate`")
     if build.status == wap.FAILED:
         raise StepFailed(f"cannot {action}: the last build {build.build_id} failed "
@@ -111,7 +110,7 @@ def step_validate(settings: Settings) -> dict[str, object]:
     with settings.connect_warehouse() as con:
         wap.ensure_ledger(con)
         build = _built_build(con, settings, "validate")
-        before = wap.fingerprint(con, AUDIT_SCHEMA)
+        before = wap.fingerprint(con, AUDIT_SCHEMA, settings.warehouse())
         validation = wap.start_validation(con, build.build_id, before.digest)
         if before.digest != build.fingerprint:
             problem = _changed_since_build(build, before)
@@ -129,7 +128,7 @@ def step_validate(settings: Settings) -> dict[str, object]:
         raise
     with settings.connect_warehouse() as con:
         current = wap.latest_build(con)
-        after = wap.fingerprint(con, AUDIT_SCHEMA)
+        after = wap.fingerprint(con, AUDIT_SCHEMA, settings.warehouse())
         problem = None
         if current is None or current.build_id != build.build_id:
             problem = (f"{AUDIT_SCHEMA} changed while build {build.build_id} was being validated: build "
@@ -163,7 +162,7 @@ def step_validate(settings: Settings) -> dict[str, object]:
     return facts
 
 
-def _publishable(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[wap.Build, wap.Fingerprint]:
+def _publishable(con: Any, settings: Settings) -> tuple[wap.Build, wap.Fingerprint]:
     """The current build and its content, if a validation of exactly that content passed."""
     build = _built_build(con, settings, "publish")
     validation = wap.latest_validation(con, build.build_id)
@@ -178,7 +177,7 @@ def _publishable(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[wa
         raise StepFailed(f"run `flightdelay validate`; the last validation of build {build.build_id} failed: "
                          f"{validation.summary}\nNothing was published (the marts are as they were); fix the data, "
                          "then `flightdelay build` and `flightdelay validate` (or `flightdelay run`)")
-    content = wap.fingerprint(con, AUDIT_SCHEMA)
+    content = wap.fingerprint(con, AUDIT_SCHEMA, settings.warehouse())
     if content.digest != build.fingerprint or validation.fingerprint != build.fingerprint:
         raise StepFailed(f"{_changed_since_build(build, content)}; nothing was published. "
                          "Run `flightdelay build`, then `flightdelay validate`")
@@ -190,15 +189,15 @@ def _publishable(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[wa
 def step_publish(settings: Settings) -> dict[str, object]:
     """Copy every audited mart to the published schema in one transaction: all or nothing, and only the build
     whose validation passed, checked inside that same transaction."""
-    with settings.connect_warehouse() as con:
+    warehouse = settings.warehouse()
+    with warehouse.connect() as con:
         wap.ensure_ledger(con)
         con.execute("begin transaction")
         try:
             build, content = _publishable(con, settings)
             con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
             for table in content.tables:
-                con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{table} as "
-                            f"select * from {AUDIT_SCHEMA}.{table}")
+                warehouse.replace_table(con, f"{PUBLISHED_SCHEMA}.{table}", f"select * from {AUDIT_SCHEMA}.{table}")
             wap.record_publication(con, build.build_id, content)
             con.execute("commit")
         except BaseException:

@@ -46,7 +46,17 @@ def _count_records(path: Path) -> int | None:
     return reader.counts.rows_read
 
 
-def raw_files_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def raw_files_frame(settings: Settings, warehouse) -> pd.DataFrame:
+    """The loader's audit and reconciliation (one row per file, read from whichever warehouse holds them),
+    joined in an in-memory DuckDB, beside the landed files counted again."""
+    con = duckdb.connect(":memory:")
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("create schema raw")
+    with warehouse.connect(read_only=True) as source:
+        for table in ("load_audit", "data_quality_summary"):
+            con.register("copied", warehouse.query_arrow(source, f"select * from raw.{table}"))
+            con.execute(f"create table raw.{table} as select * from copied")
+            con.unregister("copied")
     frame = con.execute("""
         with loads as (
             select source_file, file_sha256, rows_read, lines_read, loaded_at
@@ -98,8 +108,11 @@ def humidity_from_temperatures(temp_f: pd.Series, dew_point_f: pd.Series) -> pd.
     return 100 * np.exp(17.625 * td / (243.04 + td)) / np.exp(17.625 * t / (243.04 + t))
 
 
-def lake_weather_frame(settings: Settings, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def lake_weather_frame(settings: Settings) -> pd.DataFrame:
+    """The committed hourly observations, read from the lake's Parquet (whichever warehouse the flow uses)."""
     files = lake_snapshots.parquet_files(settings.lake_dir / "weather", "hourly_observations")
+    con = duckdb.connect(":memory:")
+    con.execute("set TimeZone = 'UTC'")
     frame = con.execute("""
         select *, count(*) over (partition by station_id, cast(observed_at_lst as date)) as reports_that_day
         from read_parquet($files, hive_partitioning = true, hive_types_autocast = false)

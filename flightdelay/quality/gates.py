@@ -36,6 +36,16 @@ __all__ = ["BOUNDARY_ASSETS", "CRITICAL", "SUITES", "WARNING", "WEATHER_RANGES",
            "validate_training_channel", "validate_training_frame"]
 
 DATASOURCE = "warehouse_frames"
+# The marts on a PostgreSQL warehouse are validated where they are, through GX's SQL datasource: the metrics are
+# computed by the server, nothing is read into pandas. The connection string is a template GX fills from the
+# environment, so no password is written to expectations/great_expectations.yml.
+POSTGRES_DATASOURCE = "warehouse_postgres"
+POSTGRES_CONNECTION = ("postgresql+psycopg2://${FLIGHTDELAY_PG_USER}:${FLIGHTDELAY_PG_PASSWORD}@${FLIGHTDELAY_PG_HOST}:"
+                       "${FLIGHTDELAY_PG_PORT}/${FLIGHTDELAY_PG_DATABASE}")
+POSTGRES_DEFAULTS = {"FLIGHTDELAY_PG_USER": "postgres", "FLIGHTDELAY_PG_PASSWORD": "",
+                     "FLIGHTDELAY_PG_HOST": "127.0.0.1", "FLIGHTDELAY_PG_PORT": "5432",
+                     "FLIGHTDELAY_PG_DATABASE": "flight_delays"}
+MART_ASSETS = ("fct_flights", "ml_flight_delay_features")
 DOCS_SITE = "local_site"
 BOUNDARY_ASSETS = ("raw_files", "lake_weather", "fct_flights", "ml_flight_delay_features")
 
@@ -89,7 +99,8 @@ def _context(settings: Settings):
     return context
 
 
-def _checkpoint(context, asset_name: str, suite: gx.ExpectationSuite) -> gx.Checkpoint:
+def _frame_batch(context, asset_name: str):
+    """The batch definition of a pandas frame handed over at run time."""
     try:
         datasource = context.data_sources.get(DATASOURCE)
     except (KeyError, ValueError, LookupError):
@@ -99,9 +110,31 @@ def _checkpoint(context, asset_name: str, suite: gx.ExpectationSuite) -> gx.Chec
     except LookupError:
         asset = datasource.add_dataframe_asset(name=asset_name)
     try:
-        batch_definition = asset.get_batch_definition(f"{asset_name}_whole")
+        return asset.get_batch_definition(f"{asset_name}_whole")
     except KeyError:
-        batch_definition = asset.add_batch_definition_whole_dataframe(f"{asset_name}_whole")
+        return asset.add_batch_definition_whole_dataframe(f"{asset_name}_whole")
+
+
+def _postgres_table_batch(context, schema: str, table: str):
+    """The batch definition of a whole table in the PostgreSQL warehouse."""
+    for name, default in POSTGRES_DEFAULTS.items():
+        os.environ.setdefault(name, default)
+    try:
+        datasource = context.data_sources.get(POSTGRES_DATASOURCE)
+    except (KeyError, ValueError, LookupError):
+        datasource = context.data_sources.add_postgres(name=POSTGRES_DATASOURCE, connection_string=POSTGRES_CONNECTION)
+    asset_name = f"{schema}.{table}"
+    try:
+        asset = datasource.get_asset(asset_name)
+    except LookupError:
+        asset = datasource.add_table_asset(name=asset_name, table_name=table, schema_name=schema)
+    try:
+        return asset.get_batch_definition(f"{asset_name}_whole")
+    except KeyError:
+        return asset.add_batch_definition_whole_table(f"{asset_name}_whole")
+
+
+def _checkpoint(context, batch_definition, suite: gx.ExpectationSuite) -> gx.Checkpoint:
     suite = context.suites.add_or_update(suite)
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{suite.name}.validation", data=batch_definition, suite=suite)
@@ -131,12 +164,15 @@ def _failures(result) -> list[str]:
     return failed
 
 
-def run_asset(context, asset: str, frame: pd.DataFrame, parameters: dict | None = None) -> list[GateResult]:
+def run_asset(context, asset: str, frame: pd.DataFrame | None, parameters: dict | None = None,
+              batch_definition=None) -> list[GateResult]:
+    """Run the asset's suites on `frame`, or, without a frame, on `batch_definition` (a warehouse table)."""
     results = []
     for severity, build in SUITES[asset].items():
         suite = gx.ExpectationSuite(name=f"{asset}.{severity}", expectations=build())
-        checkpoint = _checkpoint(context, asset, suite)
-        outcome = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters or {})
+        checkpoint = _checkpoint(context, batch_definition or _frame_batch(context, asset), suite)
+        outcome = checkpoint.run(batch_parameters={"dataframe": frame} if frame is not None else None,
+                                 expectation_parameters=parameters or {})
         results.append(GateResult(suite.name, bool(outcome.success), len(suite.expectations), _failures(outcome)))
     return results
 
@@ -163,16 +199,19 @@ def validate_boundaries(settings: Settings, marts_schema: str) -> GateReport:
 
 
 def validate_asset(settings: Settings, marts_schema: str, asset: str) -> list[GateResult]:
-    """Read one asset's frame (only the columns its suites check) and run its suites."""
-    with settings.connect_warehouse(read_only=True) as con:
-        con.execute("set TimeZone = 'UTC'")
-        if asset == "raw_files":
-            frame = raw_files_frame(settings, con)
-        elif asset == "lake_weather":
-            frame = lake_weather_frame(settings, con)
-        else:
+    """Run one asset's suites: a mart in the warehouse where it is (SQL datasource) on PostgreSQL, on a frame of
+    only the columns its suites check on DuckDB; the raw files and the lake on frames everywhere."""
+    context = _context(settings)
+    if asset in MART_ASSETS and settings.backend == "postgres":
+        return run_asset(context, asset, None, batch_definition=_postgres_table_batch(context, marts_schema, asset))
+    if asset == "raw_files":
+        frame = raw_files_frame(settings, settings.warehouse())
+    elif asset == "lake_weather":
+        frame = lake_weather_frame(settings)
+    else:
+        with settings.connect_warehouse(read_only=True) as con:
             frame = mart_frame(con, marts_schema, asset, columns_checked(asset))
-    return run_asset(_context(settings), asset, frame)
+    return run_asset(context, asset, frame)
 
 
 def validate_training_frame(settings: Settings, train: pd.DataFrame, validation_start: date) -> GateReport:

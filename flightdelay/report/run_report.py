@@ -57,6 +57,25 @@ def _bar(frame: pd.DataFrame, label: str, value: str, title: str, xlabel: str, y
     return _svg(fig)
 
 
+# The small published tables the report reads; copied from the backend's warehouse into an in-memory DuckDB,
+# so the report's SQL is one dialect whatever the warehouse is.
+REPORT_TABLES = ("marts.delay_rates_by_scheduled_hour", "marts.delay_rates_by_carrier_month",
+                 "marts.delay_rates_by_weather_condition", "marts.delay_rates_by_route", "raw.data_quality_summary")
+
+
+def report_tables(settings: Settings) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    warehouse = settings.warehouse()
+    with warehouse.connect(read_only=True) as source:
+        for relation in REPORT_TABLES:
+            schema = relation.split(".")[0]
+            con.execute(f"create schema if not exists {schema}")
+            con.register("copied", warehouse.query_arrow(source, f"select * from {relation}"))
+            con.execute(f"create table {relation} as select * from copied")
+            con.unregister("copied")
+    return con
+
+
 def _query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return con.execute(sql).df()
 
@@ -267,7 +286,7 @@ def write_report(settings: Settings) -> Path:
     if not evaluation_path.exists():
         raise FileNotFoundError(f"{evaluation_path} not found; run `flightdelay train` first")
     evaluation = json.loads(evaluation_path.read_text())
-    with settings.connect_warehouse(read_only=True) as con:
+    with report_tables(settings) as con:
         charts_delay = delay_charts(con)
         quality = quality_rows(con)
     charts_model = model_charts(evaluation)

@@ -54,3 +54,6 @@ class DuckDBWarehouse(Warehouse):
     def expose_lake(self, lake_dir: Path) -> dict[str, int]:
         """Nothing to copy: the dbt lake sources read the committed Parquet files themselves."""
         return {}
+
+    def binary_order(self, expression: str) -> str:
+        return expression

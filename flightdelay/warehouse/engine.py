@@ -52,6 +52,11 @@ class Warehouse(ABC):
         """Write the rows of `query` to one Parquet file, as the warehouse exports them; returns the rows."""
 
     @abstractmethod
+    def binary_order(self, expression: str) -> str:
+        """`expression` as an order-by term that sorts text by its bytes, as DuckDB always does (PostgreSQL
+        sorts by the database's locale unless told): channels and batches come out in one order everywhere."""
+
+    @abstractmethod
     def expose_lake(self, lake_dir: Path) -> dict[str, int]:
         """Make the lake's committed tables readable by the dbt lake sources; returns rows per table copied."""
 

@@ -94,6 +94,9 @@ class PostgresWarehouse(Warehouse):
         return (f"select count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0) "
                 f"from {qualified(relation)} as t")
 
+    def binary_order(self, expression: str) -> str:
+        return f'{expression} collate "C"'
+
     def replace_table(self, con: PostgresConnection, target: str, select_sql: str) -> None:
         # transactional DDL: inside the caller's transaction, readers see the old table or the new one
         con.execute(f"drop table if exists {qualified(target)}")

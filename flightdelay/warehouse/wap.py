@@ -13,10 +13,12 @@ it reads this ledger (schema `wap`) instead.
 - `wap.publications`: one row per publish, with the build it copied.
 
 The fingerprint covers every row of every base table in `marts_audit` (name, column names and types, row
-count, sum of the row hashes: order does not matter, any changed value does). DuckDB hashes some 30 million
-rows a second, so it is cheap next to the build; it is what catches dbt run by hand into `marts_audit`.
+count, sum of the row hashes: order does not matter, any changed value does; each engine hashes rows its own
+way, `Warehouse.row_hash_sum`). DuckDB hashes some 30 million rows a second, so it is cheap next to the
+build; it is what catches dbt run by hand into `marts_audit`.
 
-Every function takes an open connection; the caller owns the transaction.
+Every function takes an open connection of the backend's warehouse (DuckDB or PostgreSQL: the SQL here runs
+on both); the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import duckdb
+from flightdelay.warehouse.engine import Warehouse
 
 SCHEMA = "wap"
 
@@ -110,15 +112,11 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_ledger(con) -> None:
     con.execute(DDL)
 
 
-def fingerprint(con: duckdb.DuckDBPyConnection, schema: str) -> Fingerprint:
+def fingerprint(con, schema: str, warehouse: Warehouse) -> Fingerprint:
     """Content fingerprint of every base table in `schema` (the tables publish copies)."""
     names = [row[0] for row in con.execute(
         "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
@@ -128,15 +126,14 @@ def fingerprint(con: duckdb.DuckDBPyConnection, schema: str) -> Fingerprint:
         columns = con.execute(
             "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ? "
             "order by ordinal_position", [schema, name]).fetchall()
-        rows, content = con.execute(
-            f"select count(*), coalesce(sum(hash(t)), 0) from {_quoted(schema)}.{_quoted(name)} as t").fetchone()
+        rows, content = con.execute(warehouse.row_hash_sum(f"{schema}.{name}")).fetchone()
         table_hash = hashlib.sha256(json.dumps([columns, rows, str(content)]).encode()).hexdigest()
         tables[name] = {"rows": int(rows), "hash": table_hash[:16]}
     digest = hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
     return Fingerprint(digest, tables)
 
 
-def start_build(con: duckdb.DuckDBPyConnection) -> str:
+def start_build(con) -> str:
     """Record a new build as started, making it the current build; returns its id."""
     started = _now()
     build_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -147,18 +144,18 @@ def start_build(con: duckdb.DuckDBPyConnection) -> str:
     return build_id
 
 
-def finish_build(con: duckdb.DuckDBPyConnection, build_id: str, content: Fingerprint) -> None:
+def finish_build(con, build_id: str, content: Fingerprint) -> None:
     con.execute(
         "update wap.builds set status = ?, finished_at = ?, fingerprint = ?, tables = ? where build_id = ?",
         [BUILT, _now(), content.digest, json.dumps(content.tables, sort_keys=True), build_id])
 
 
-def fail_build(con: duckdb.DuckDBPyConnection, build_id: str, detail: str) -> None:
+def fail_build(con, build_id: str, detail: str) -> None:
     con.execute("update wap.builds set status = ?, finished_at = ?, detail = ? where build_id = ?",
                 [FAILED, _now(), detail, build_id])
 
 
-def latest_build(con: duckdb.DuckDBPyConnection) -> Build | None:
+def latest_build(con) -> Build | None:
     row = con.execute(
         "select build_id, status, started_at, finished_at, fingerprint, tables, detail from wap.builds "
         "order by build_seq desc limit 1").fetchone()
@@ -167,7 +164,7 @@ def latest_build(con: duckdb.DuckDBPyConnection) -> Build | None:
     return Build(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else {}, row[6])
 
 
-def start_validation(con: duckdb.DuckDBPyConnection, build_id: str, content_digest: str) -> int:
+def start_validation(con, build_id: str, content_digest: str) -> int:
     """Record a validation of `build_id` as started (not passed: a killed validation passes nothing)."""
     return con.execute(
         "insert into wap.validations (validation_seq, build_id, passed, fingerprint, summary, validated_at) "
@@ -176,18 +173,18 @@ def start_validation(con: duckdb.DuckDBPyConnection, build_id: str, content_dige
         [build_id, content_digest, _now()]).fetchone()[0]
 
 
-def finish_validation(con: duckdb.DuckDBPyConnection, validation_seq: int, passed: bool, summary: str) -> None:
+def finish_validation(con, validation_seq: int, passed: bool, summary: str) -> None:
     con.execute("update wap.validations set passed = ?, summary = ?, finished_at = ? where validation_seq = ?",
                 [passed, summary, _now(), validation_seq])
 
 
-def latest_validation(con: duckdb.DuckDBPyConnection, build_id: str) -> Validation | None:
+def latest_validation(con, build_id: str) -> Validation | None:
     row = con.execute(
         "select build_id, passed, fingerprint, summary, validated_at, finished_at from wap.validations "
         "where build_id = ? order by validation_seq desc limit 1", [build_id]).fetchone()
     return Validation(*row) if row else None
 
 
-def record_publication(con: duckdb.DuckDBPyConnection, build_id: str, content: Fingerprint) -> None:
+def record_publication(con, build_id: str, content: Fingerprint) -> None:
     con.execute("insert into wap.publications values (?, ?, ?, ?)",
                 [build_id, content.digest, json.dumps(content.tables, sort_keys=True), _now()])

@@ -82,9 +82,9 @@ final as (
             case
                 when earlier_observed_at_utc <= {{ flight_delays.add_hours('observed_at_utc', -2) }}
                     and earlier_observed_at_utc >= {{ flight_delays.add_hours('observed_at_utc', -3) }}
-                    then cast(earlier_pressure_inhg as {{ dbt.type_numeric() }})
+                    then cast(earlier_pressure_inhg as {{ flight_delays.exact_decimal() }})
             end
-        ) as {{ dbt.type_float() }}) as pressure_change_3h_inhg,
+        ) as double precision) as pressure_change_3h_inhg,
         count(*) as observations_6h,
 
         -- timestamps

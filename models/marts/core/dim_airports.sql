@@ -54,8 +54,8 @@ with_inferred as (
     select
         flight_airports.airport_code,
         'Unknown airport ' || flight_airports.airport_code as airport_name,
-        cast(null as float) as latitude,
-        cast(null as float) as longitude,
+        cast(null as double precision) as latitude,
+        cast(null as double precision) as longitude,
         cast(null as integer) as altitude_ft,
         cast(null as {{ dbt.type_string() }}) as iana_time_zone,
         true as is_inferred_member
