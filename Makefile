@@ -13,7 +13,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
 DOCS_PORT ?= 8080
 
-.PHONY: setup system-packages run test test-fast lint conventions hooks validate docs clean bench
+.PHONY: setup system-packages run run-postgres test test-fast lint conventions hooks validate docs clean bench
 
 # pre-commit keeps its state inside the venv: nothing written to ~/.cache, nothing for git to track.
 export PRE_COMMIT_HOME := $(abspath $(VENV))/pre-commit
@@ -34,6 +34,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: setup
 	$(BIN)/flightdelay run
+
+# The same flow with a PostgreSQL server as the warehouse: a fresh throwaway server in PG_DIR (whatever an earlier
+# one there held is dropped), left running for a look afterwards; `scripts/local_postgres.py stop $(PG_DIR)` ends it.
+PG_DIR ?= /tmp/flightdelay-pg
+run-postgres: setup
+	$(BIN)/python scripts/local_postgres.py stop $(PG_DIR)
+	eval "$$($(BIN)/python scripts/local_postgres.py start $(PG_DIR))" && FLIGHTDELAY_BACKEND=postgres $(BIN)/flightdelay run
 
 # Run the Great Expectations checkpoints on what the last run built; Data Docs in artifacts/data_docs/.
 validate: setup

@@ -99,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.with_overrides(prediction_horizon_hours=args.horizon_hours)
     if getattr(args, "full_refresh", False):
         settings = settings.with_overrides(full_refresh=True)
+    if getattr(args, "backend", settings.backend) != settings.backend:
+        settings = settings.with_backend(args.backend)
+    if getattr(args, "dry_run", False) and args.command == "run" and settings.backend != "aws":
+        print(f"\nERROR: --dry-run prints the aws home's plan; the {settings.backend} home runs its steps here "
+              "(drop --dry-run, or add --backend aws)", file=sys.stderr)
+        return 2
     if args.command == "doctor":
         from flightdelay.flow import doctor
 

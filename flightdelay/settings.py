@@ -116,6 +116,13 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
+    def with_backend(self, backend: str) -> Settings:
+        """These settings on another home; the dbt target follows it unless FLIGHTDELAY_DBT_TARGET names one."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        return replace(self, backend=backend,
+                       dbt_target=os.environ.get("FLIGHTDELAY_DBT_TARGET") or BACKEND_DBT_TARGETS[backend])
+
     def dbt_env(self) -> dict[str, str]:
         """Environment variables that profiles.yml and the dbt sources read."""
         return {

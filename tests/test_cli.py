@@ -56,3 +56,28 @@ def test_child_process_output_and_exit_code_pass_through_the_progress_wrapper():
     completed = run_with_progress([sys.executable, "-c", "import sys; print('out'); sys.exit(3)"], "child",
                                   stdout=subprocess.PIPE, text=True)
     assert (completed.returncode, completed.stdout) == (3, "out\n")
+
+
+def test_the_backend_is_a_setting_and_the_dbt_target_follows_it(monkeypatch):
+    monkeypatch.delenv("FLIGHTDELAY_DBT_TARGET", raising=False)
+    monkeypatch.setenv("FLIGHTDELAY_BACKEND", "postgres")
+    monkeypatch.setenv("FLIGHTDELAY_PG_PASSWORD", "it's a \\ secret")
+    settings = load_settings()
+    assert (settings.backend, settings.dbt_target) == ("postgres", "postgres")
+    from psycopg2.extensions import parse_dsn
+
+    assert parse_dsn(settings.postgres_dsn)["password"] == "it's a \\ secret"  # quoted for libpq, one value
+    assert "secret" not in settings.warehouse().description
+    assert settings.with_backend("local").dbt_target == "local"
+    monkeypatch.setenv("FLIGHTDELAY_DBT_TARGET", "redshift")
+    assert settings.with_backend("local").dbt_target == "redshift"  # named explicitly: kept
+    monkeypatch.setenv("FLIGHTDELAY_BACKEND", "sqlite")
+    with pytest.raises(ValueError, match="FLIGHTDELAY_BACKEND is 'sqlite'; expected one of local, postgres, aws"):
+        load_settings()
+
+
+def test_a_dry_run_is_refused_where_there_is_no_plan_to_print(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLIGHTDELAY_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    assert cli.main(["run", "--backend", "postgres", "--dry-run"]) == 2
+    assert "--dry-run prints the aws home's plan; the postgres home runs its steps here" in capsys.readouterr().err
+    assert not (tmp_path / "w.duckdb").exists()
