@@ -27,10 +27,11 @@ def train_xgboost(args: argparse.Namespace, spec: FeatureSpec, train: pd.DataFra
     test AUC on the sample for twice the time, so it is not done.)"""
     params = params_of(args)
     # Quantile matrices bin the features once, straight from the frame: less memory than a DMatrix.
-    dtrain = xgb.QuantileDMatrix(spec.matrix(train), label=train[LABEL], enable_categorical=True,
+    # The label is a boolean in the mart and the channels; XGBoost takes it as 0/1.
+    dtrain = xgb.QuantileDMatrix(spec.matrix(train), label=train[LABEL].astype(int), enable_categorical=True,
                                  max_bin=args.max_bin)
-    dvalid = xgb.QuantileDMatrix(spec.matrix(validation), label=validation[LABEL], enable_categorical=True,
-                                 max_bin=args.max_bin, ref=dtrain)
+    dvalid = xgb.QuantileDMatrix(spec.matrix(validation), label=validation[LABEL].astype(int),
+                                 enable_categorical=True, max_bin=args.max_bin, ref=dtrain)
     booster = xgb.train(
         params,
         dtrain,

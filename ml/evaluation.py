@@ -144,7 +144,7 @@ def period(frame: pd.DataFrame) -> dict:
     dates = pd.to_datetime(frame[DATE_COLUMN]) if DATE_COLUMN in frame.columns else None
     return {
         "rows": int(len(frame)),
-        "positive_rate": float(frame[LABEL].mean()) if len(frame) else None,
+        "positive_rate": float(frame[LABEL].astype(int).mean()) if len(frame) else None,
         "first_date": None if dates is None else str(dates.min().date()),
         "last_date": None if dates is None else str(dates.max().date()),
     }

@@ -104,7 +104,7 @@ def test_the_gate_keeps_a_corrupted_month_out_of_the_published_marts(postgres_ru
     assert publish.returncode == 1 and "the last validation of build" in publish.stderr, publish.stderr[-2000:]
     assert fingerprint(settings) == before
     # what was refused is still in the audit schema, for whoever fixes the data to look at
-    share = "select avg(is_dep_delayed_15) from {}.ml_flight_delay_features"
+    share = "select avg(case when is_dep_delayed_15 then 1.0 else 0 end) from {}.ml_flight_delay_features"
     [(audit_share,)] = pg_rows(postgres_server, share.format("marts_audit"))
     [(published_share,)] = pg_rows(postgres_server, share.format("marts"))
     assert audit_share == 1 and published_share < 0.5

@@ -38,3 +38,28 @@ def test_gate_report_separates_blocking_failures_from_warnings():
     assert report.blocking_failures == ["fct_flights.critical: x on y"]
     assert report.warnings == ["fct_flights.warning: z on w"]
     assert report.expectations == 5
+
+
+@pytest.mark.parametrize(("share_delayed", "critical_holds", "warning_holds"), [
+    (0.04, False, False), (0.05, True, False), (0.2, True, True), (0.4, True, True), (0.6, True, False),
+    (0.61, False, False),
+])
+def test_the_label_share_bounds_hold_on_a_boolean_label(share_delayed, critical_holds, warning_holds):
+    """The label is a boolean, which SQL cannot average: its share bounds are two in-set shares (suites.py),
+    and hold exactly where a mean between the bounds would."""
+    import great_expectations as gx
+
+    from flightdelay.quality import suites
+
+    delayed = round(share_delayed * 1000)
+    frame = pd.DataFrame({"is_dep_delayed_15": [True] * delayed + [False] * (1000 - delayed)})
+    context = gx.get_context(mode="ephemeral")
+    batch = (context.data_sources.add_pandas("frames").add_dataframe_asset("features")
+             .add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": frame}))
+
+    def holds(build) -> bool:
+        label = [e for e in build() if getattr(e, "column", None) == "is_dep_delayed_15"]
+        assert len(label) == 2
+        return all(batch.validate(expectation).success for expectation in label)
+
+    assert (holds(suites.features_critical), holds(suites.features_warning)) == (critical_holds, warning_holds)

@@ -65,7 +65,7 @@ def feature_frame(n: int, seed: int) -> pd.DataFrame:
         values[rng.random(n) < 0.05] = np.nan
         frame[column] = values
     score = (np.nan_to_num(frame["temp_f"].to_numpy()) - 20) / 8 + (frame["carrier_code"] == "WN") * 1.5
-    frame[LABEL] = (rng.random(n) < 1 / (1 + np.exp(-score))).astype(int)
+    frame[LABEL] = rng.random(n) < 1 / (1 + np.exp(-score))  # a boolean, as in the feature mart
     return frame
 
 
@@ -621,7 +621,7 @@ def test_a_category_the_model_never_saw_is_a_400_naming_row_field_and_value(smal
 
 
 def test_a_column_the_model_does_not_know_is_a_400_naming_it_and_what_is_accepted(small_server: Served, frame):
-    extra = frame.assign(distanse_miles=frame["distance_miles"], is_dep_delayed_15=0)
+    extra = frame.assign(distanse_miles=frame["distance_miles"], is_dep_delayed_15=False)
     accepted = f"send only flight_id (optional) and the model's {len(frame.columns) - 1} features: carrier_code, "
     for body, content_type in ((extra.to_csv(index=False), "text/csv"),
                                (json.dumps({"instances": json.loads(extra.to_json(orient="records"))}),
@@ -642,7 +642,7 @@ def test_a_column_the_model_does_not_know_is_a_400_naming_it_and_what_is_accepte
 def test_the_sagemaker_handlers_refuse_the_same(small_model: Path, frame):
     model = serve.model_fn(str(small_model))
     with pytest.raises(serve.BadRequest, match=r"^unknown columns \['is_dep_delayed_15'\]"):
-        serve.predict_fn(frame.assign(is_dep_delayed_15=1), model)
+        serve.predict_fn(frame.assign(is_dep_delayed_15=True), model)
     broken = frame.copy()
     broken.loc[broken.index[2], "month_number"] = 0.0
     with pytest.raises(serve.BadRequest, match=r"^row 3, field month_number: 0.0 is not inside the plausible range "

@@ -33,7 +33,7 @@ def synthetic_features(n: int, seed: int, start: str) -> pd.DataFrame:
     frame.loc[rng.random(n) < 0.1, "temp_f"] = np.nan  # missing weather is normal
     logit = -2 + 0.15 * (frame["scheduled_dep_hour_local"] - 12) + 20 * frame["precip_in"] \
         + (frame["carrier_code"] == "B6") * 0.8
-    frame[train.LABEL] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame[train.LABEL] = rng.random(n) < 1 / (1 + np.exp(-logit))  # a boolean, as in the feature mart
     return frame
 
 
@@ -115,7 +115,7 @@ def test_metrics_match_a_hand_computed_case():
 def test_missing_channel_columns_are_named(tmp_path):
     folder = tmp_path / "train"
     folder.mkdir()
-    pd.DataFrame({"flight_id": ["a"], train.LABEL: [1]}).to_parquet(folder / "x.parquet")
+    pd.DataFrame({"flight_id": ["a"], train.LABEL: [True]}).to_parquet(folder / "x.parquet")
     with pytest.raises(ValueError, match="columns .*carrier_code.* missing"):
         train.read_channel(folder)
 

@@ -148,7 +148,7 @@ def predictions_copy(transform_output: str, role: str, region: str, model_versio
         "create schema if not exists ml",
         f"create table if not exists {PREDICTIONS_TABLE} (flight_id varchar(256) not null, "
         "model_version varchar(128) not null, split_name varchar(16) not null, delay_probability double precision "
-        "not null, is_dep_delayed_15 integer, scored_at timestamp not null)",
+        "not null, is_dep_delayed_15 boolean, scored_at timestamp not null)",
         "create temp table predictions_landing (flight_id varchar(256), delay_probability double precision)",
         f"copy predictions_landing from {q(transform_output)} iam_role {q(role)} region {q(region)} "
         "format as json 'auto'",
@@ -159,7 +159,7 @@ def predictions_copy(transform_output: str, role: str, region: str, model_versio
         f"insert into {PREDICTIONS_TABLE} (flight_id, model_version, split_name, delay_probability, "
         "is_dep_delayed_15, scored_at) "
         f"select p.flight_id, {q(model_version)}, {split_case}, p.delay_probability, "
-        f"cast(f.is_dep_delayed_15 as integer), {now} from predictions_landing as p "
+        f"f.is_dep_delayed_15, {now} from predictions_landing as p "
         f"inner join {features} as f on f.flight_id = p.flight_id",
         "drop table predictions_landing",
     ]

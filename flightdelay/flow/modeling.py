@@ -111,10 +111,10 @@ def model_version(model_dir: Path) -> str:
 SCORING_BATCH_ROWS = 500_000
 PREDICTIONS_SCHEMA = pa.schema([("flight_id", pa.string()), ("model_version", pa.string()),
                                 ("split_name", pa.string()), ("delay_probability", pa.float64()),
-                                ("is_dep_delayed_15", pa.int32()), ("scored_at", pa.timestamp("us"))])
+                                ("is_dep_delayed_15", pa.bool_()), ("scored_at", pa.timestamp("us"))])
 PREDICTIONS_DDL = f"""create table {PREDICTIONS_TABLE} (
     flight_id varchar, model_version varchar, split_name varchar, delay_probability double precision,
-    is_dep_delayed_15 integer, scored_at timestamp)"""
+    is_dep_delayed_15 boolean, scored_at timestamp)"""
 
 
 def score(settings: Settings) -> int:
@@ -146,7 +146,7 @@ def score(settings: Settings) -> int:
                     "model_version": version,
                     "split_name": frame["split_name"],
                     "delay_probability": predict(booster, spec, frame).astype("float64"),
-                    "is_dep_delayed_15": frame["is_dep_delayed_15"].astype("int32"),
+                    "is_dep_delayed_15": frame["is_dep_delayed_15"].astype("bool"),
                     "scored_at": scored_at,
                 }), schema=PREDICTIONS_SCHEMA, preserve_index=False))
             writer.execute("commit")

@@ -36,7 +36,7 @@ daily_outcomes as (
         cast(floor(scheduled_dep_hhmm / 100) as integer) as scheduled_dep_hour_local,
         flight_date,
         count(*) as departed_flights,
-        sum(case when dep_delay_minutes >= 15 then 1 else 0 end) as dep_delayed_15_flights,
+        sum(case when {{ flight_delays.is_dep_delayed_15() }} then 1 else 0 end) as dep_delayed_15_flights,
         sum(dep_delay_minutes) as total_dep_delay_minutes
     from flights
     where not is_cancelled

@@ -82,7 +82,7 @@ final as (
         is_cancelled,
         is_diverted,
         not is_cancelled as has_departed,
-        case when not is_cancelled then dep_delay_minutes >= 15 end as is_dep_delayed_15,
+        {{ flight_delays.is_dep_delayed_15() }} as is_dep_delayed_15,
 
         -- dates
         flight_date,

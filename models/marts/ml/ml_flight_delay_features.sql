@@ -138,7 +138,7 @@ departed as (
         dest_airport_code,
         distance_miles,
         cast(floor(scheduled_dep_hhmm / 100) as integer) as scheduled_dep_hour_local,
-        case when dep_delay_minutes >= 15 then 1 else 0 end as is_dep_delayed_15,
+        {{ flight_delays.is_dep_delayed_15() }} as is_dep_delayed_15,
         flight_date,
         scheduled_departure_at_utc,
         as_of_at_utc
@@ -267,7 +267,7 @@ final as (
         cast(dest_airport_code as text) as dest_airport_code,
 
         -- label
-        cast(is_dep_delayed_15 as integer) as is_dep_delayed_15,
+        cast(is_dep_delayed_15 as boolean) as is_dep_delayed_15,
 
         -- calendar and schedule features
         cast(month_number as integer) as month_number,
