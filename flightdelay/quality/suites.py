@@ -115,7 +115,7 @@ def fct_flights_warning() -> list:
 
 
 def features_critical() -> list:
-    """The row count (= departed flights in fct_flights), the unique flight_id, the not-null columns, the boolean
+    """The row count (= flights in fct_flights with a label), the unique flight_id, the not-null columns, the boolean
     label and `as_of_at_utc < scheduled_departure_at_utc` are dbt tests in models/marts/ml/_ml__models.yml, not
     here. The ranges and the weather coverage below are not dbt tests there."""
     return [

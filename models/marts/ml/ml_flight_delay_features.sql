@@ -143,7 +143,8 @@ departed as (
         scheduled_departure_at_utc,
         as_of_at_utc
     from flights
-    where not is_cancelled
+    -- a departed flight whose delay was not reported has no label: it cannot be trained on or scored against
+    where not is_cancelled and dep_delay_minutes is not null
 
 ),
 
