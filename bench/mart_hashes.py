@@ -1,10 +1,11 @@
 """Fingerprint the published marts of the warehouse the settings name (FLIGHTDELAY_BACKEND and FLIGHTDELAY_*,
 as for `flightdelay run`): rows and an order-free hash of each row's values as text, per mart, plus the test
 AUC. Two runs over the same raw files print the same figures, on one engine or on two: each mart is read into
-Arrow from its warehouse and hashed by one in-memory DuckDB, numbers as text with 10 significant digits (the
-engines' floating-point sums and averages differ in the last bits) and whole numbers of any integer or decimal
-type alike. Columns that record when a step ran (`RUN_TIME_COLUMNS`) are left out. `--columns MART` hashes one
-mart column by column to show which differ; `--compare A B` compares two saved fingerprints.
+Arrow from its warehouse and hashed by one in-memory DuckDB, each row as a list of its values as text: whole
+numbers exactly whatever their type, other numbers to 10 significant digits (the engines' floating-point sums and
+averages may differ in the last bits). Columns that record when a step ran (`RUN_TIME_COLUMNS`) are left out.
+`--columns MART` hashes one mart column by column to show which differ; `--compare A B` compares two saved
+fingerprints.
 
     FLIGHTDELAY_BACKEND=postgres python -m bench.mart_hashes > postgres.json
     python -m bench.mart_hashes > duckdb.json      # FLIGHTDELAY_WAREHOUSE / FLIGHTDELAY_ARTIFACTS of that run
@@ -29,12 +30,16 @@ RUN_TIME_COLUMNS = {"loaded_at", "loaded_at_utc", "source_loaded_at", "scored_at
 
 
 def _as_text(name: str, kind: pa.DataType) -> str:
+    """A value as text both engines agree on: a whole number exactly (whatever its type: PostgreSQL's numeric
+    sums arrive as floats), other numbers to 10 significant digits, NULL as NULL (never equal to any text)."""
     column = '"' + name.replace('"', '""') + '"'
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        text = f"printf('%.10g', cast({column} as double))"
-    else:
-        text = f"cast({column} as varchar)"
-    return f"coalesce({text}, '<null>')"
+    if pa.types.is_integer(kind):
+        return f"cast({column} as varchar)"
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        number = f"cast({column} as double)"
+        return (f"case when isfinite({number}) and {number} = trunc({number}) and abs({number}) < 9e15 "
+                f"then cast(cast({number} as bigint) as varchar) else printf('%.10g', {number}) end")
+    return f"cast({column} as varchar)"
 
 
 def _marts(settings: Settings) -> dict[str, pa.Table]:
@@ -50,7 +55,8 @@ def _hashes(table: pa.Table, columns: list[str]) -> tuple[int, str]:
     with duckdb.connect(":memory:") as con:
         con.execute("set TimeZone = 'UTC'")
         con.register("mart", table)
-        row = " || '|' || ".join(_as_text(c, table.schema.field(c).type) for c in columns) or "''"
+        # a list, not a joined string: ('a|b', 'c') and ('a', 'b|c') are different rows, and NULL stays NULL
+        row = "list_value(" + ", ".join(_as_text(c, table.schema.field(c).type) for c in columns) + ")"
         rows, digest = con.execute(f"select count(*), coalesce(sum(hash({row})), 0) from mart").fetchone()
     return int(rows), str(digest)
 

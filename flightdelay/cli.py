@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.with_overrides(full_refresh=True)
     if getattr(args, "backend", settings.backend) != settings.backend:
         settings = settings.with_backend(args.backend)
+    if settings.backend == "aws" and args.command not in ("run", "deploy", "sample"):
+        print(f"\nERROR: FLIGHTDELAY_BACKEND is aws: `flightdelay {args.command}` alone would use the local warehouse "
+              "while the aws home's data is in Redshift. Run `flightdelay deploy --only STEP` (or `flightdelay run "
+              "--backend aws`) instead, or set FLIGHTDELAY_BACKEND=local", file=sys.stderr)
+        return 2
     if getattr(args, "dry_run", False) and args.command == "run" and settings.backend != "aws":
         print(f"\nERROR: --dry-run prints the aws home's plan; the {settings.backend} home runs its steps here "
               "(drop --dry-run, or add --backend aws)", file=sys.stderr)

@@ -72,7 +72,13 @@ def start(cluster_dir: Path) -> dict[str, str]:
 
 
 def stop(cluster_dir: Path, remove: bool = True) -> None:
+    """Stop the server `start` made in `cluster_dir` and delete the folder; a folder without one is left alone."""
     data_dir = Path(cluster_dir) / "data"
+    if not (data_dir / "PG_VERSION").is_file():
+        if Path(cluster_dir).exists() and any(Path(cluster_dir).iterdir()):
+            raise SystemExit(f"{cluster_dir} holds no cluster made by `start` (no data/PG_VERSION): left as it is")
+        shutil.rmtree(cluster_dir, ignore_errors=True)  # an empty folder start made before initdb failed
+        return
     if data_dir.exists():
         subprocess.run([*_run_as(), _binary("pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"], capture_output=True)
     if remove:

@@ -11,6 +11,7 @@ import pytest
 from flightdelay import cli
 from flightdelay.flow import doctor
 from flightdelay.settings import load_settings
+from tests.conftest import PROJECT_ROOT
 
 COMMANDS = [*cli.STEP_HELP, *cli.OTHER_HELP]
 
@@ -81,3 +82,22 @@ def test_a_dry_run_is_refused_where_there_is_no_plan_to_print(tmp_path, monkeypa
     assert cli.main(["run", "--backend", "postgres", "--dry-run"]) == 2
     assert "--dry-run prints the aws home's plan; the postgres home runs its steps here" in capsys.readouterr().err
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_single_steps_refuse_the_aws_backend_instead_of_running_locally(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLIGHTDELAY_BACKEND", "aws")
+    monkeypatch.setenv("FLIGHTDELAY_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    assert cli.main(["load"]) == 2
+    assert "Run `flightdelay deploy --only STEP`" in capsys.readouterr().err
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_stopping_a_local_postgres_leaves_a_folder_it_did_not_make(tmp_path):
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    import local_postgres
+
+    keep = tmp_path / "not a cluster" / "keep"
+    keep.mkdir(parents=True)
+    with pytest.raises(SystemExit, match="holds no cluster made by `start`"):
+        local_postgres.stop(keep.parent)
+    assert keep.exists()

@@ -3,6 +3,7 @@ Data Catalog (from spark_prep/lake_schema.py, the one definition of their column
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tempfile
@@ -150,6 +151,12 @@ def emr_actions(aws: AwsSettings) -> list[AwsCall | Wait]:
 def spectrum_sql(settings: Settings, aws: AwsSettings) -> Sql:
     """The Spectrum external schema over the Glue database, rendered by the project's dbt macro; outside any
     transaction, as Redshift requires for external DDL."""
+    # pasted into a Jinja call below: only values of their documented shapes, never a quote or a `{{`
+    for value, shape in ((aws.glue_database, r"[A-Za-z0-9_]{1,255}"), (aws.region, r"[a-z]{2}(-[a-z]+)+-[0-9]"),
+                         (aws.copy_role, r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}")):
+        if not re.fullmatch(shape, value):
+            raise ValueError(f"{value!r} is not a valid AWS name of its kind (expected {shape}); "
+                             "check FLIGHTDELAY_AWS_*")
     dbt = Path(sys.executable).with_name("dbt")
     inline = ("{% for s in flight_delays.spectrum_setup_statements('" + aws.glue_database + "', '"
               + aws.copy_role + "', '" + aws.region + "') %}{{ s }}\n-- end --\n{% endfor %}")

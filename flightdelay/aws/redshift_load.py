@@ -42,7 +42,7 @@ def ddl() -> list[str]:
         f"create table if not exists raw.flights ({columns}, source_file varchar(256) not null, "
         "source_line bigint not null, loaded_at timestamp not null) diststyle even sortkey (fl_date)",
         "create table if not exists raw.flights_rejected (source_file varchar(256) not null, "
-        "source_line bigint not null, rejection_reason varchar(4096) not null, raw_record varchar(65535), "
+        "source_line bigint not null, rejection_reason varchar(65535) not null, raw_record varchar(65535), "
         "loaded_at timestamp not null)",
         "create table if not exists raw.load_audit (source_file varchar(256) not null, "
         "file_sha256 varchar(64) not null, status varchar(64) not null, rows_read bigint not null, "

@@ -38,6 +38,19 @@ def start_audit_from_published(settings: Settings) -> list[str]:
     return copied
 
 
+def _audit_fingerprint(con: Any, settings: Settings) -> wap.Fingerprint:
+    """The audit schema's fingerprint as of one moment: every table hashed in one snapshot."""
+    warehouse = settings.warehouse()
+    warehouse.begin_snapshot(con)
+    try:
+        content = wap.fingerprint(con, AUDIT_SCHEMA, warehouse)
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+    return content
+
+
 def _first_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[0] if lines else text
@@ -67,7 +80,7 @@ def step_build(settings: Settings) -> dict[str, object]:
             failure.add_note(f"(could not record build {build_id} as failed: {unrecorded})")
         raise
     with settings.connect_warehouse() as con:
-        content = wap.fingerprint(con, AUDIT_SCHEMA, settings.warehouse())
+        content = _audit_fingerprint(con, settings)
         wap.finish_build(con, build_id, content)
         counts = {
             f"{AUDIT_SCHEMA}.{name}": con.execute(f"select count(*) from {AUDIT_SCHEMA}.{name}").fetchone()[0]
@@ -110,7 +123,7 @@ def step_validate(settings: Settings) -> dict[str, object]:
     with settings.connect_warehouse() as con:
         wap.ensure_ledger(con)
         build = _built_build(con, settings, "validate")
-        before = wap.fingerprint(con, AUDIT_SCHEMA, settings.warehouse())
+        before = _audit_fingerprint(con, settings)
         validation = wap.start_validation(con, build.build_id, before.digest)
         if before.digest != build.fingerprint:
             problem = _changed_since_build(build, before)
@@ -128,7 +141,7 @@ def step_validate(settings: Settings) -> dict[str, object]:
         raise
     with settings.connect_warehouse() as con:
         current = wap.latest_build(con)
-        after = wap.fingerprint(con, AUDIT_SCHEMA, settings.warehouse())
+        after = _audit_fingerprint(con, settings)
         problem = None
         if current is None or current.build_id != build.build_id:
             problem = (f"{AUDIT_SCHEMA} changed while build {build.build_id} was being validated: build "
@@ -192,7 +205,7 @@ def step_publish(settings: Settings) -> dict[str, object]:
     warehouse = settings.warehouse()
     with warehouse.connect() as con:
         wap.ensure_ledger(con)
-        con.execute("begin transaction")
+        warehouse.begin_snapshot(con)
         try:
             build, content = _publishable(con, settings)
             con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")

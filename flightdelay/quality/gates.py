@@ -40,8 +40,10 @@ DATASOURCE = "warehouse_frames"
 # computed by the server, nothing is read into pandas. The connection string is a template GX fills from the
 # environment, so no password is written to expectations/great_expectations.yml.
 POSTGRES_DATASOURCE = "warehouse_postgres"
-POSTGRES_CONNECTION = ("postgresql+psycopg2://${FLIGHTDELAY_PG_USER}:${FLIGHTDELAY_PG_PASSWORD}@${FLIGHTDELAY_PG_HOST}:"
-                       "${FLIGHTDELAY_PG_PORT}/${FLIGHTDELAY_PG_DATABASE}")
+# The placeholders are URL-encoded copies of FLIGHTDELAY_PG_* (set by `_postgres_table_batch`), so one password,
+# user or database name works for libpq, dbt and GX alike, whatever characters it holds.
+POSTGRES_CONNECTION = ("postgresql+psycopg2://${FLIGHTDELAY_GX_PG_USER}:${FLIGHTDELAY_GX_PG_PASSWORD}@"
+                       "${FLIGHTDELAY_GX_PG_HOST}:${FLIGHTDELAY_GX_PG_PORT}/${FLIGHTDELAY_GX_PG_DATABASE}")
 POSTGRES_DEFAULTS = {"FLIGHTDELAY_PG_USER": "postgres", "FLIGHTDELAY_PG_PASSWORD": "",
                      "FLIGHTDELAY_PG_HOST": "127.0.0.1", "FLIGHTDELAY_PG_PORT": "5432",
                      "FLIGHTDELAY_PG_DATABASE": "flight_delays"}
@@ -117,8 +119,10 @@ def _frame_batch(context, asset_name: str):
 
 def _postgres_table_batch(context, schema: str, table: str):
     """The batch definition of a whole table in the PostgreSQL warehouse."""
+    from urllib.parse import quote
+
     for name, default in POSTGRES_DEFAULTS.items():
-        os.environ.setdefault(name, default)
+        os.environ[name.replace("FLIGHTDELAY_", "FLIGHTDELAY_GX_")] = quote(os.environ.get(name, default), safe="")
     try:
         datasource = context.data_sources.get(POSTGRES_DATASOURCE)
     except (KeyError, ValueError, LookupError):

@@ -27,6 +27,11 @@ from flightdelay.raw.bts_reader import (
     sha256_of,
 )
 
+# NUL cannot be stored in a PostgreSQL or Redshift text value (DuckDB stores it), so a quarantined record and its
+# reason carry it spelled out, the same on every warehouse; a NUL in an accepted value cannot happen (every text
+# field must match a printable pattern).
+NUL, NUL_SHOWN = "\x00", "\\x00"
+
 ACCEPTED_COLUMNS = [*(f.column for f in FIELDS), "source_line"]
 REJECTED_COLUMNS = ["source_line", "rejection_reason", "raw_record"]
 
@@ -39,6 +44,15 @@ class TypedFile:
     rejected: pa.Table  # source_line, rejection_reason, raw_record; in line order
     counts: reconciliation.FileCounts
     lines_read: int  # physical lines, the header included
+
+
+def _printable(rejected: pa.Table) -> pa.Table:
+    import pyarrow.compute as pc
+
+    for name in ("rejection_reason", "raw_record"):
+        index = rejected.schema.get_field_index(name)
+        rejected = rejected.set_column(index, name, pc.replace_substring(rejected[name], NUL, NUL_SHOWN))
+    return rejected
 
 
 def type_file(path: Path, source_name: str | None = None, airport_codes: dict[str, str] | None = None,
@@ -82,6 +96,7 @@ def type_file(path: Path, source_name: str | None = None, airport_codes: dict[st
                    union all
                    select source_line, rejection_reason, raw_record from read_rejects)
                order by source_line""").fetch_arrow_table()
+    rejected = _printable(rejected)
     read = records.counts
     counts = reconciliation.FileCounts(name, read.rows_read, accepted.num_rows, rejected.num_rows, read.blank_lines)
     if not counts.reconciles:

@@ -186,6 +186,7 @@ class FlightLoader:
         con = self.con
         con.execute("begin transaction")
         try:
+            self.warehouse.lock_source_file(con, name)
             con.execute("delete from raw.flights where source_file = ?", [name])
             con.execute("delete from raw.flights_rejected where source_file = ?", [name])
             self.warehouse.insert_arrow(con, "raw.flights", accepted)

@@ -51,6 +51,15 @@ class Warehouse(ABC):
     def export_parquet(self, con: Any, query: str, path: Path) -> int:
         """Write the rows of `query` to one Parquet file, as the warehouse exports them; returns the rows."""
 
+    def begin_snapshot(self, con: Any) -> None:
+        """Begin a transaction in which every statement sees the same data: what publish fingerprints is what it
+        copies, even if someone commits to the audit schema meanwhile (DuckDB's transactions always do)."""
+        con.execute("begin transaction")
+
+    def lock_source_file(self, con: Any, source_file: str) -> None:
+        """Inside the caller's transaction: wait until no other load of `source_file` is in flight. The project
+        lock covers one machine's DuckDB file; a server warehouse can be loaded from two machines at once."""
+
     @abstractmethod
     def binary_order(self, expression: str) -> str:
         """`expression` as an order-by term that sorts text by its bytes, as DuckDB always does (PostgreSQL

@@ -47,7 +47,10 @@ class PostgresConnection:
         self.raw = psycopg2.connect(dsn)
         self.raw.autocommit = True
         self.cursor = self.raw.cursor()
-        self.cursor.execute("set time zone 'UTC'")
+        # The fingerprint hashes each row's text, and its text follows these settings: fixed here, not taken from
+        # whatever the database or role defaults to (a lower extra_float_digits would hide a changed value).
+        self.cursor.execute("set time zone 'UTC'; set extra_float_digits = 3; set datestyle = 'ISO, MDY'; "
+                            "set intervalstyle = 'postgres'")
 
     @staticmethod
     def _native(sql: str, params: Any) -> str:
@@ -93,6 +96,15 @@ class PostgresWarehouse(Warehouse):
         # the first 60 bits of the md5 of the row's text: a bigint, so the sum is exact
         return (f"select count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0) "
                 f"from {qualified(relation)} as t")
+
+    def begin_snapshot(self, con: PostgresConnection) -> None:
+        # read committed (the default) gives every statement a fresh view: a commit between the fingerprint and
+        # the copy would be published unvalidated
+        con.execute("begin transaction isolation level repeatable read")
+
+    def lock_source_file(self, con: PostgresConnection, source_file: str) -> None:
+        # two loads of one file would each delete nothing, insert its rows and count only its own
+        con.execute("select pg_advisory_xact_lock(hashtextextended(?, 0))", [f"raw.flights:{source_file}"])
 
     def binary_order(self, expression: str) -> str:
         return f'{expression} collate "C"'
