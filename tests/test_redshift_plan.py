@@ -45,7 +45,8 @@ def test_every_redshift_statement_of_the_plan_parses(plans):
     assert checked > 30
     [load] = [p for p in plans if p.step == "load"]
     transactions = [s for s in load.sql() if s.transaction]
-    assert transactions and all(t.statements[0].startswith("delete from raw.flights where source_file = ")
+    assert transactions and all(t.statements[0].startswith("select cast(case when exists (")  # the duplicate guard
+                                and t.statements[1].startswith("delete from raw.flights where source_file = ")
                                 for t in transactions)
     copies = [sqlglot.parse_one(s, read="redshift") for t in transactions for s in t.statements
               if s.startswith("copy ")]
@@ -90,3 +91,26 @@ def test_ledger_and_publish_run_on_postgres_and_the_guard_refuses_an_unvalidated
         cursor.execute("select build_id, tables from wap.publications")
         assert cursor.fetchall() == [("b1", "fct_flights,dim_dates")]
     con.close()
+
+
+@pytest.mark.integration
+def test_a_file_whose_bytes_were_loaded_under_another_name_is_refused(postgres_server, tmp_path):
+    """The aws load's guard, run on PostgreSQL: the same bytes under a second name would double every flight."""
+    import psycopg2
+
+    from flightdelay.aws import redshift_load
+
+    con = psycopg2.connect(host=postgres_server["FLIGHTDELAY_PG_HOST"], port=postgres_server["FLIGHTDELAY_PG_PORT"],
+                           user="postgres", dbname=postgres_server["FLIGHTDELAY_PG_DATABASE"])
+    con.autocommit = True
+    con.cursor().execute("create schema if not exists dup; create table dup.load_audit (source_file text, "
+                         "file_sha256 text, status text); "
+                         "insert into dup.load_audit values ('a.csv', 'f00d', 'loaded')")
+    staged = redshift_load.StagedFile(**{**{name: 0 for name in redshift_load.StagedFile.__dataclass_fields__},
+                                         "source_file": "b.csv", "file_sha256": "f00d"})
+    guard = redshift_load.file_transaction(staged, "s3://b/m", None, ROLE)[0]
+    guard = guard.replace("raw.load_audit", "dup.load_audit")
+    with pytest.raises(psycopg2.Error, match="b.csv refused: the same bytes were loaded before under another name"):
+        con.cursor().execute(guard)
+    con.cursor().execute("insert into dup.load_audit values ('b.csv', 'f00d', 'loaded')")  # a reload of b.csv itself
+    con.cursor().execute(guard)

@@ -111,7 +111,13 @@ def file_transaction(staged: StagedFile, accepted_manifest: str, rejected_manife
                      now: str = REDSHIFT_NOW) -> list[str]:
     """One file's load, run as one transaction (execute.run_sql)."""
     name = q(staged.source_file)
+    sha = q(staged.file_sha256)
+    loaded = f"select 1 from raw.load_audit where file_sha256 = {sha} and status = 'loaded'"
     statements = [
+        # the same bytes loaded under another name (and never under this one) would count every flight twice
+        refuse_when(f"exists ({loaded} and source_file <> {name}) and not exists ({loaded} and source_file = {name})",
+                    f"{staged.source_file} refused: the same bytes were loaded before under another name (see "
+                    "raw.load_audit); loading them again would count every flight twice. Remove the copy"),
         f"delete from raw.flights where source_file = {name}",
         f"delete from raw.flights_rejected where source_file = {name}",
         f"copy raw.flights ({', '.join(FLIGHT_COLUMNS)}) from {q(accepted_manifest)} iam_role {q(role)} "

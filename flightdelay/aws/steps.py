@@ -63,8 +63,13 @@ def plan_load(settings: Settings, aws: AwsSettings) -> StepPlan:
     out_dir = settings.artifacts_dir / "aws" / "load"
     airport_codes = read_airport_id_map(settings.airport_id_map) if settings.airport_id_map else None
     actions: list = [staging.ensure_bucket(aws), Sql(tuple(redshift_load.ddl()), title="raw tables")]
+    notes = [f"typed locally into {out_dir} by flightdelay/raw/bts_typing.py"]
+    first_of: dict[str, str] = {}
     for path in sorted(settings.flights_raw_dir.glob("*.csv")):
         staged = redshift_load.stage_file(path, out_dir, airport_codes)
+        if first_of.setdefault(staged.file_sha256, path.name) != path.name:
+            notes.append(f"{path.name} left out: the same bytes as {first_of[staged.file_sha256]}")
+            continue
         month = staging.month_of(path.name)
         actions.append(staging.upload(aws, path, f"raw/bts/{month}/{path.name}"))
         manifests = []
@@ -82,7 +87,7 @@ def plan_load(settings: Settings, aws: AwsSettings) -> StepPlan:
                  f"{staged.rows_rejected} rejected + {staged.blank_lines} blank")
         statements = redshift_load.file_transaction(staged, manifests[0], manifests[1], aws.copy_role)
         actions.append(Sql(tuple(statements), transaction=True, title=title))
-    return StepPlan("load", tuple(actions), (f"typed locally into {out_dir} by flightdelay/raw/bts_typing.py",))
+    return StepPlan("load", tuple(actions), tuple(notes))
 
 
 def plan_build(settings: Settings, aws: AwsSettings, build_id: str) -> StepPlan:
