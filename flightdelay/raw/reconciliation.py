@@ -51,9 +51,9 @@ def _check(files: list[FileCounts]) -> None:
 
 def write(con, source_kind: str, files: list[FileCounts]) -> None:
     """Replace these files' rows inside the caller's transaction (a loader records its counts in the same
-    transaction as the rows, so no path that loads can leave a stale summary behind)."""
+    transaction as the rows, so no path that loads can leave a stale summary behind). The table must exist (DDL,
+    run outside the transaction: on PostgreSQL its ALTER TABLE would lock every reader out until commit)."""
     _check(files)
-    con.execute(DDL)
     con.executemany(
         "delete from raw.data_quality_summary where source_kind = ? and source_file = ?",
         [[source_kind, f.source_file] for f in files],
@@ -80,6 +80,7 @@ def record(warehouse, source_kind: str, files: list[FileCounts]) -> dict[str, in
     _check(files)
     if files:
         with warehouse.connect() as con:
+            con.execute(DDL)
             con.execute("begin transaction")
             write(con, source_kind, files)
             con.execute("commit")
