@@ -48,7 +48,7 @@ def _kinds(header: list[str]) -> dict[str, tuple]:
         "bad carrier": field("OP_UNIQUE_CARRIER", b"a!"),
         "control character in carrier": field("OP_UNIQUE_CARRIER", b"A\x01"),
         "spaced origin": field("ORIGIN", b"O M"),
-        "NUL in destination": field("DEST", b"P\x00X"),
+        "NUL in destination": field("DEST", b"P\x00X", shows="P\\x00X"),  # spelled out (only DuckDB stores NUL)
         "scheduled time 2561": field("CRS_DEP_TIME", b"2561"),
         "clock time with colon": field("DEP_TIME", b"12:30"),
         "NaN delay": field("DEP_DELAY_NEW", b"NaN", "'NaN' is not a finite number"),
