@@ -40,7 +40,8 @@ run: setup
 PG_DIR ?= /tmp/flightdelay-pg
 run-postgres: setup
 	$(BIN)/python scripts/local_postgres.py stop $(PG_DIR)
-	eval "$$($(BIN)/python scripts/local_postgres.py start $(PG_DIR))" && FLIGHTDELAY_BACKEND=postgres $(BIN)/flightdelay run
+	PG_ENV="$$($(BIN)/python scripts/local_postgres.py start $(PG_DIR))" && eval "$$PG_ENV" && \
+	FLIGHTDELAY_BACKEND=postgres $(BIN)/flightdelay run
 
 # Run the Great Expectations checkpoints on what the last run built; Data Docs in artifacts/data_docs/.
 validate: setup

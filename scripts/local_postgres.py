@@ -90,7 +90,16 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     if argv[0] == "start":
-        for name, value in start(Path(argv[1])).items():
+        if (Path(argv[1]) / "data").exists():
+            print(f"{argv[1]} already holds a cluster: stop it first (`{Path(__file__).name} stop {argv[1]}`)",
+                  file=sys.stderr)
+            return 1
+        try:
+            settings = start(Path(argv[1]))
+        except (RuntimeError, OSError) as failure:
+            print(f"could not start PostgreSQL in {argv[1]}: {failure}", file=sys.stderr)
+            return 1
+        for name, value in settings.items():
             print(f"export {name}={value}")
     else:
         stop(Path(argv[1]))

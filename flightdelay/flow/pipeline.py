@@ -115,6 +115,8 @@ def write_run_record(settings: Settings, reports: list[StepReport]) -> Path:
     payload = {
         "steps": [{"name": r.name, "seconds": round(r.seconds, 2), "facts": r.facts} for r in reports],
         "peak_memory_mib": peak_memory_mib(),
+        "backend": settings.backend,
+        "warehouse": settings.warehouse().description,
         "prediction_horizon_hours": settings.prediction_horizon_hours,
     }
     path.write_text(json.dumps(payload, indent=2, default=str))

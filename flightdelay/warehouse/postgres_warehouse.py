@@ -38,13 +38,24 @@ PG_TYPES = {
 _PLACEHOLDER = re.compile(r"\?")
 
 
+class WarehouseUnreachable(ValueError):
+    """The server cannot be reached: says which settings name it and how to start one."""
+
+
 class PostgresConnection:
     """psycopg2 with DuckDB's calling convention, so the flow's SQL runs unchanged."""
 
     def __init__(self, dsn: str):
         import psycopg2
 
-        self.raw = psycopg2.connect(dsn)
+        try:
+            self.raw = psycopg2.connect(dsn)
+        except psycopg2.OperationalError as failure:
+            # a ValueError, which the CLI reports as a message, not a traceback
+            raise WarehouseUnreachable(
+                f"cannot reach the PostgreSQL warehouse (FLIGHTDELAY_BACKEND=postgres): {str(failure).strip()}. "
+                "Start one with `scripts/local_postgres.py start DIR` (README: the postgres home) or point "
+                "FLIGHTDELAY_PG_HOST/PORT/USER/PASSWORD/DATABASE at yours") from None
         self.raw.autocommit = True
         self.cursor = self.raw.cursor()
         # The fingerprint hashes each row's text, and its text follows these settings: fixed here, not taken from
