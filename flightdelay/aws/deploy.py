@@ -24,9 +24,12 @@ def run_aws(settings: Settings, aws: AwsSettings, only: tuple[str, ...] | None =
     """Build the plan of every step asked for (all of the flow's by default), print it with dry_run, else run it."""
     if not aws.bucket or not aws.role_arn:
         print("ERROR: the aws home needs a bucket and a role: FLIGHTDELAY_AWS_BUCKET and FLIGHTDELAY_AWS_ROLE_ARN "
-              "(or --bucket and --role-arn)", file=sys.stderr)
+              "(`flightdelay deploy` also takes --bucket and --role-arn)", file=sys.stderr)
         return 2
     plans = steps.build_plans(settings, aws, tuple(only or steps.STEPS))
+    if not aws.redshift_role_arn:
+        print("WARNING: FLIGHTDELAY_AWS_REDSHIFT_ROLE_ARN is not set: Redshift's COPY, UNLOAD and Spectrum use the "
+              f"SageMaker role {aws.role_arn}; deploy/iam/ describes a Redshift role of its own", file=sys.stderr)
     if dry_run:
         print(plan.render(plans))
         return 0
