@@ -61,7 +61,9 @@ final as (
 
     select
         -- ids
-        flight_id,
+        -- varchar as the contract declares it: on PostgreSQL the id built by || is `text`, and an incremental
+        -- run refuses a column whose type differs from the table's (on_schema_change = 'fail')
+        cast(flight_id as varchar) as flight_id,
         carrier_code,
         origin_airport_code,
         dest_airport_code,
