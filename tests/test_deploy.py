@@ -90,7 +90,15 @@ def run_control_plane(plans, aws: AwsSettings, skip_waits: tuple[str, ...] = ("e
 @pytest.fixture()
 def local_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("FLIGHTDELAY_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("FLIGHTDELAY_RAW", str(january_raw(tmp_path)))  # a fresh clone has no data/raw
     return load_settings()
+
+
+def january_raw(tmp_path) -> Path:
+    from flightdelay.raw.sample import write_sample
+
+    write_sample(tmp_path / "raw", PROJECT_ROOT / "seeds", months=[1])
+    return tmp_path / "raw"
 
 
 def test_the_plan_s_control_plane_calls_execute_against_moto(moto_server: dict[str, str], local_settings):
@@ -173,6 +181,7 @@ def test_transient_cluster_uses_the_glue_catalog_as_metastore(moto_server: dict[
 
 def test_dry_run_prints_every_step_of_the_flow(tmp_path):
     env = {**os.environ, "FLIGHTDELAY_ARTIFACTS": str(tmp_path / "artifacts"), "FLIGHTDELAY_AWS_BUCKET": BUCKET,
+           "FLIGHTDELAY_RAW": str(january_raw(tmp_path)),
            "FLIGHTDELAY_AWS_ROLE_ARN": ROLE, "FLIGHTDELAY_AWS_EMR_CLUSTER_ID": "j-EXAMPLE",
            "FLIGHTDELAY_REDSHIFT_PASSWORD": "s3cret-never-printed"}
     dry = subprocess.run([sys.executable, "-m", "flightdelay.cli", "run", "--backend", "aws", "--dry-run",

@@ -77,7 +77,7 @@ def test_second_command_is_refused_naming_the_holder_and_runs_after_kill_9(tmp_p
             assert "Traceback" not in refused.stderr
         # a dry run only prints a plan: it does not wait for writers
         dry_run = run_cli(env, "deploy", "--dry-run", "--bucket", "b", "--role-arn",
-                          "arn:aws:iam::123456789012:role/r", "--only", "stage")
+                          "arn:aws:iam::123456789012:role/r", "--only", "build")
         assert dry_run.returncode == 0, dry_run.stderr[-2000:]
     finally:
         kill_9(holder)

@@ -14,16 +14,35 @@ from flightdelay.aws import execute, steps, warehouse_sql
 from flightdelay.aws.plan import Sql
 from flightdelay.aws.settings import AwsSettings
 from flightdelay.settings import load_settings
+from tests.conftest import PROJECT_ROOT
 
 ROLE = "arn:aws:iam::123456789012:role/flightdelay-redshift"
 UNLOAD = re.compile(r"unload \((?P<query>'(?:[^']|'')*')\) to 's3://[^']+/' iam_role '[^']+' .+ cleanpath", re.S)
+
+
+def own_database(server: dict[str, str], name: str) -> str:
+    """A database of the test's own: the session's server also holds the postgres home's marts."""
+    import psycopg2
+
+    admin = psycopg2.connect(host=server["FLIGHTDELAY_PG_HOST"], port=server["FLIGHTDELAY_PG_PORT"], user="postgres",
+                             dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"drop database if exists {name}")
+    admin.cursor().execute(f"create database {name}")
+    admin.close()
+    return name
 
 
 @pytest.fixture(scope="module")
 def plans(tmp_path_factory):
     import os
 
+    from flightdelay.raw.sample import write_sample
+
     os.environ["FLIGHTDELAY_ARTIFACTS"] = str(tmp_path_factory.mktemp("artifacts"))
+    raw = tmp_path_factory.mktemp("raw")
+    write_sample(raw, PROJECT_ROOT / "seeds", months=[1])  # a fresh clone has no data/raw
+    os.environ["FLIGHTDELAY_RAW"] = str(raw)
     aws = AwsSettings(bucket="flightdelay-test-bucket", role_arn=ROLE, cluster_id="j-X", run_id="r1")
     return steps.build_plans(load_settings(), aws, ("load", "build", "validate", "publish", "train", "score"))
 
@@ -59,7 +78,7 @@ def test_ledger_and_publish_run_on_postgres_and_the_guard_refuses_an_unvalidated
 
     con = psycopg2.connect(host=postgres_server["FLIGHTDELAY_PG_HOST"], port=postgres_server["FLIGHTDELAY_PG_PORT"],
                            user=postgres_server["FLIGHTDELAY_PG_USER"],
-                           dbname=postgres_server["FLIGHTDELAY_PG_DATABASE"])
+                           dbname=own_database(postgres_server, "redshift_plan_ledger"))
     con.autocommit = True
     now = "localtimestamp"
     tables = ["fct_flights", "dim_dates"]
@@ -101,7 +120,7 @@ def test_a_file_whose_bytes_were_loaded_under_another_name_is_refused(postgres_s
     from flightdelay.aws import redshift_load
 
     con = psycopg2.connect(host=postgres_server["FLIGHTDELAY_PG_HOST"], port=postgres_server["FLIGHTDELAY_PG_PORT"],
-                           user="postgres", dbname=postgres_server["FLIGHTDELAY_PG_DATABASE"])
+                           user="postgres", dbname=own_database(postgres_server, "redshift_plan_guard"))
     con.autocommit = True
     con.cursor().execute("create schema if not exists dup; create table dup.load_audit (source_file text, "
                          "file_sha256 text, status text); "
