@@ -39,12 +39,17 @@ def plans(tmp_path_factory):
 
     from flightdelay.raw.sample import write_sample
 
-    os.environ["FLIGHTDELAY_ARTIFACTS"] = str(tmp_path_factory.mktemp("artifacts"))
     raw = tmp_path_factory.mktemp("raw")
     write_sample(raw, PROJECT_ROOT / "seeds", months=[1])  # a fresh clone has no data/raw
-    os.environ["FLIGHTDELAY_RAW"] = str(raw)
+    saved = dict(os.environ)
+    os.environ.update(FLIGHTDELAY_ARTIFACTS=str(tmp_path_factory.mktemp("artifacts")), FLIGHTDELAY_RAW=str(raw))
+    try:
+        settings = load_settings()
+    finally:  # not left to the tests after this module
+        os.environ.clear()
+        os.environ.update(saved)
     aws = AwsSettings(bucket="flightdelay-test-bucket", role_arn=ROLE, cluster_id="j-X", run_id="r1")
-    return steps.build_plans(load_settings(), aws, ("load", "build", "validate", "publish", "train", "score"))
+    return steps.build_plans(settings, aws, ("load", "build", "validate", "publish", "train", "score"))
 
 
 def test_every_redshift_statement_of_the_plan_parses(plans):
