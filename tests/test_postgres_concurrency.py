@@ -130,3 +130,16 @@ def test_a_nul_byte_is_quarantined_spelled_out_on_postgres_as_on_duckdb(database
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         assert con.execute(sql).fetchall() == [(line, reason, record)]
+
+
+def test_an_empty_result_comes_out_typed_and_empty(database, tmp_path):
+    """No rows (an empty channel, a table nothing was loaded into yet) is a typed empty result, not an error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    query = "select 1 as flight_count, 'x' as flight_id where false"
+    with database.connect() as con:
+        empty = database.query_arrow(con, query)
+        rows = database.export_parquet(con, query, tmp_path / "empty.parquet")
+    assert (empty.num_rows, empty.schema.types) == (0, [pa.int32(), pa.string()])
+    assert rows == 0 and pq.read_table(tmp_path / "empty.parquet").num_rows == 0

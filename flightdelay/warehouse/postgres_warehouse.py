@@ -153,9 +153,14 @@ class PostgresWarehouse(Warehouse):
 
     def query_batches(self, con: PostgresConnection, query: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
         columns = self._columns(con, query)
-        schema = self._schema(columns, query)
+        yield from self._batches(con, query, columns, self._schema(columns, query), batch_rows)
+
+    def _batches(self, con: PostgresConnection, query: str, columns: list[tuple[str, int]], schema: pa.Schema,
+                 batch_rows: int) -> Iterator[pa.RecordBatch]:
         with tempfile.TemporaryFile() as spool:
             self._copy_out(con, query, columns, spool)
+            if not spool.tell():  # no rows: Arrow's CSV reader refuses an empty file
+                return
             spool.seek(0)
             reader = pacsv.open_csv(
                 spool,
@@ -185,10 +190,11 @@ class PostgresWarehouse(Warehouse):
         return self._schema(self._columns(con, query), query).empty_table()
 
     def export_parquet(self, con: PostgresConnection, query: str, path: Path) -> int:
-        schema = self._schema(self._columns(con, query), query)
+        columns = self._columns(con, query)
+        schema = self._schema(columns, query)
         rows = 0
         with pq.ParquetWriter(path, schema) as writer:
-            for batch in self.query_batches(con, query, 1 << 18):
+            for batch in self._batches(con, query, columns, schema, 1 << 18):
                 writer.write_batch(batch)
                 rows += batch.num_rows
         return rows
