@@ -75,9 +75,12 @@ test-fast: setup
 	$(BIN)/pytest -q -m "not integration and not engine"
 
 # Benchmark the whole flow at scale factor SF (1 = the bundled sample); results in bench/results/, BENCHMARKS.md.
+# INCREMENT=1: the incremental scenario instead (bench/increment.py): the flow without the last month, with it
+# added, rerun with nothing changed, and a full rebuild whose marts must equal the incremental ones.
 SF ?= 1
+INCREMENT ?=
 bench: setup
-	$(BIN)/python -m bench.run --sf $(SF)
+	$(BIN)/python -m bench.run --sf $(SF) $(if $(filter-out 0,$(INCREMENT)),--increment)
 
 # Generate the dbt docs site (needs a built warehouse: `make run` first) and serve it.
 docs: setup

@@ -4,6 +4,10 @@ then rewrite the table in BENCHMARKS.md from the newest result per scale factor.
 
 The flow is `flightdelay run --skip-sample` in a child process, exactly as users run it; the split dates
 follow the generated years (test = Nov-Dec of the last year, validation = its October).
+
+`--increment` runs the incremental scenario instead (bench/increment.py: the flow before the last month,
+after adding it, once more with nothing changed, and a full rebuild whose marts must equal the incremental
+ones), recorded in bench/results/sf<N>-increment-<time>.json.
 """
 
 from __future__ import annotations
@@ -217,15 +221,19 @@ def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, obje
 def write_result(result: dict[str, object]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = result["measured_at"].replace(":", "").replace("-", "")[:15]
-    path = RESULTS_DIR / f"sf{result['scale_factor']}-{stamp}.json"
+    scenario = "-increment" if result.get("scenario") == "increment" else ""
+    path = RESULTS_DIR / f"sf{result['scale_factor']}{scenario}-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
 
 
-def latest_results() -> list[dict[str, object]]:
+def latest_results(scenario: str = "full") -> list[dict[str, object]]:
+    """The newest result per scale factor of one scenario: "full" (the whole flow) or "increment"."""
     newest: dict[int, dict] = {}
     for path in sorted(RESULTS_DIR.glob("*.json")):
         result = json.loads(path.read_text())
+        if result.get("scenario", "full") != scenario:
+            continue
         key = result["scale_factor"]
         if key not in newest or result["measured_at"] >= newest[key]["measured_at"]:
             newest[key] = result
@@ -278,13 +286,39 @@ def peer_table(results: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def increment_table(results: list[dict[str, object]]) -> str:
+    header = ["run", "flights before", "flights added", "full flow (s)", "new month (s)", "nothing changed (s)",
+              "full flow after the month (s)", "peak RSS (GiB)", "marts equal full refresh", "machine", "measured"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for result in results:
+        runs, split = result["runs"], result["split"]
+        equal = "yes" if result["marts_identical"] else "no: " + ", ".join(result["differing_marts"])
+        lines.append("| " + " | ".join([
+            f"SF={result['scale_factor']} ({split['month']} added)",
+            f"{split['flights_before']:,}",
+            f"{split['flights_added']:,}",
+            *[f"{runs[name]['wall_seconds']:.1f}" if name in runs else ""
+              for name in ("full_flow_before", "new_month", "nothing_changed", "full_flow_after")],
+            f"{result['peak_rss_mib'] / 1024:.2f}",
+            equal,
+            f"{result['machine']['cores']} cores, {result['machine']['memory_gib']} GiB",
+            result["measured_at"][:10],
+        ]) + " |")
+    return "\n".join(lines)
+
+
 def update_benchmarks_md() -> None:
     text = BENCHMARKS_MD.read_text()
     start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
     results = latest_results()
+    incremental = latest_results("increment")
     tables = (f"{results_table(results)}\n\n"
-              "The same raw files through the all-Spark peer (`bench/peers/all_spark.py`):\n\n")
-    BENCHMARKS_MD.write_text(text[:start] + "\n" + tables + peer_table(results) + "\n" + text[end:])
+              "The same raw files through the all-Spark peer (`bench/peers/all_spark.py`):\n\n"
+              f"{peer_table(results)}\n\n"
+              "The incremental scenario (`make bench SF=N INCREMENT=1`, described above): the flow without the "
+              "last month,\nwith it added, rerun with nothing changed, and its marts against a full rebuild:\n\n"
+              f"{increment_table(incremental) if incremental else '_No incremental run recorded yet._'}")
+    BENCHMARKS_MD.write_text(text[:start] + "\n" + tables + "\n" + text[end:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,11 +326,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sf", type=int, required=True)
     parser.add_argument("--keep", action="store_true", help="keep bench/work/sf<N> (raw, lake, warehouse)")
     parser.add_argument("--no-peer", action="store_true", help="skip the all-Spark peer")
+    parser.add_argument("--increment", action="store_true",
+                        help="the incremental scenario (bench/increment.py) instead of the whole flow and the peer; "
+                             "work in bench/work/sf<N>-increment")
     args = parser.parse_args(argv)
-    result = run_flow(args.sf, args.keep, peer=not args.no_peer)
+    if args.increment:
+        from bench.increment import run_increment
+
+        result = run_increment(args.sf, args.keep)
+        shown = {"scale_factor": result["scale_factor"], "split": {k: result["split"][k] for k in (
+                     "month", "flights_before", "flights_added")},
+                 "runs": {name: {k: run[k] for k in ("wall_seconds", "cpu_seconds", "peak_rss_mib")}
+                          for name, run in result["runs"].items()},
+                 "marts_identical": result["marts_identical"], "differences": result["differences"]}
+    else:
+        result = run_flow(args.sf, args.keep, peer=not args.no_peer)
+        shown = {key: result[key] for key in ("scale_factor", "flow", "test_roc_auc")}
     path = write_result(result)
     update_benchmarks_md()
-    print(json.dumps({key: result[key] for key in ("scale_factor", "flow", "test_roc_auc")}, indent=2))
+    print(json.dumps(shown, indent=2))
     print(f"result: {path}\ntable: {BENCHMARKS_MD}")
     return 0
 
