@@ -53,7 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--dry-run", action="store_true", help="with --backend aws: print the plan, call nothing")
         if name in ("build", "run"):
             sub.add_argument("--full-refresh", action="store_true",
-                             help="rebuild incremental marts (fct_flights) whole, not only newly loaded months")
+                             help="rebuild the models incremental by month whole, not only the months that changed")
+        if name != "sample":
+            sub.add_argument("--force", action="store_true",
+                             help="rerun even when the inputs are those of the last run (which skips itself)")
+        if name in ("train", "run"):
+            sub.add_argument("--retrain", action="store_true",
+                             help="train a new model even when its training data and code are unchanged")
     for name, text in OTHER_HELP.items():
         sub = commands.add_parser(name, help=text, description=text)
         if name == "ingest":
@@ -99,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.with_overrides(prediction_horizon_hours=args.horizon_hours)
     if getattr(args, "full_refresh", False):
         settings = settings.with_overrides(full_refresh=True)
+    for flag in ("force", "retrain"):
+        if getattr(args, flag, False):
+            settings = settings.with_overrides(**{flag: True})
     if getattr(args, "backend", settings.backend) != settings.backend:
         settings = settings.with_backend(args.backend)
     if settings.backend == "aws" and args.command not in ("run", "deploy", "sample"):

@@ -54,8 +54,12 @@ class Settings:
     test_end: date = date(2013, 12, 31)
     spark_master: str = "local[2]"
     cdo_units: str = "standard"
-    # Rebuild incremental marts whole instead of only the months with newly loaded rows.
+    # Rebuild the models incremental by month whole instead of from the first month that changed.
     full_refresh: bool = False
+    # rerun a step even when its inputs are those it last ran on (each step says when it skips itself)
+    force: bool = False
+    # retrain even when the model's training data and code are unchanged (the policy: flow/ml_inputs.py)
+    retrain: bool = False
     # CSV airport_id,airport_code for BTS files that carry only numeric airport ids.
     airport_id_map: Path | None = None
     # DuckDB's own default is 80% of RAM; with a cap its joins and sorts spill to disk instead (profiles.yml

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from flightdelay.raw.sample import write_sample
-from tests.conftest import PROJECT_ROOT, FlowRun, run_cli
+from tests.conftest import PROJECT_ROOT, FlowRun, copy_of, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -53,3 +53,68 @@ def test_new_month_is_processed_alone_and_earlier_months_are_untouched(january_r
     again = month_state(warehouse, "marts_audit")
     assert again["2013-01"][0] == before["2013-01"][0] and again["2013-01"][3] == before["2013-01"][3]
     assert again["2013-01"][1] > before["2013-01"][2]
+
+
+RUN_TIME_COLUMNS = {"loaded_at", "source_loaded_at", "transformed_at_utc", "scored_at"}
+
+
+def differing_rows(left: str, right: str, schema: str) -> dict[str, tuple[int, int, int]]:
+    """Per base table of `schema`: (rows, rows only in left, rows only in right), run-time columns left out."""
+    out = {}
+    with duckdb.connect() as con:
+        con.execute("attach ? as l (read_only)", [left])
+        con.execute("attach ? as r (read_only)", [right])
+        tables = [row[0] for row in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'l' and schema_name = ? order by 1",
+            [schema]).fetchall()]
+        for table in tables:
+            names = [row[0] for row in con.execute(
+                "select column_name from duckdb_columns() where database_name = 'l' and schema_name = ? "
+                "and table_name = ? order by column_index", [schema, table]).fetchall()]
+            columns = ", ".join(f'"{name}"' for name in names if name not in RUN_TIME_COLUMNS)
+            relation = f"{schema}.{table}"
+            out[table] = tuple(con.execute(f"""
+                select (select count(*) from l.{relation}),
+                       (select count(*) from (select {columns} from l.{relation} except all
+                                              select {columns} from r.{relation})),
+                       (select count(*) from (select {columns} from r.{relation} except all
+                                              select {columns} from l.{relation}))""").fetchone())
+    return out
+
+
+def test_a_new_month_equals_a_full_refresh_and_a_rerun_recomputes_nothing(january_run: FlowRun, tmp_path):
+    """Issue 16: the flow on January, then February arrives. The run rebuilds from February on, scores February
+    alone, and its marts and predictions equal a full refresh over both months row for row; run again with nothing
+    changed, every step skips itself."""
+    run = copy_of(january_run, tmp_path / "incremental")
+    write_sample(run.root / "raw", PROJECT_ROOT / "seeds", months=[1, 2])  # February's file; the rest is unchanged
+    monthly = run_cli(run.env, "run", "--skip-sample")
+    assert monthly.returncode == 0, monthly.stdout[-3000:] + monthly.stderr[-3000:]
+    assert "rebuilt: flights from 2013-02-01 on" in monthly.stdout
+    # February is after the test period: the model stays, and only February is scored
+    assert "the model in" in monthly.stdout and "--retrain trains anew" in monthly.stdout
+    assert "scored: flights from 2013-02-01 on" in monthly.stdout
+
+    # the same files, every model and every prediction computed afresh
+    full = copy_of(FlowRun(run.root, run.env, run.flight_rows, monthly), tmp_path / "full")
+    for args in (("build", "--full-refresh"), ("validate",), ("publish",), ("score", "--force")):
+        done = run_cli(full.env, *args)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for schema in ("marts", "intermediate", "ml"):
+        differences = differing_rows(run.env["FLIGHTDELAY_WAREHOUSE"], full.env["FLIGHTDELAY_WAREHOUSE"], schema)
+        assert differences, schema
+        assert {table: d for table, d in differences.items() if d[1] or d[2]} == {}, schema
+    assert differing_rows(run.env["FLIGHTDELAY_WAREHOUSE"], full.env["FLIGHTDELAY_WAREHOUSE"], "marts")[
+        "fct_flights"][0] == january_run.flight_rows + 24951
+
+    with duckdb.connect(run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
+        builds = con.execute("select count(*) from wap.builds").fetchone()[0]
+    rerun = run_cli(run.env, "run", "--skip-sample")
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    for step in ("build", "validate", "publish", "train", "score"):
+        section = rerun.stdout.split(f"\n{step:<9}", 1)[1].split("\n", 2)[1]
+        assert section.strip().startswith("skipped:"), (step, rerun.stdout[-3000:])
+    assert "weather job skipped" in rerun.stdout
+    assert "dbt docs skipped" in rerun.stdout
+    with duckdb.connect(run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
+        assert con.execute("select count(*) from wap.builds").fetchone()[0] == builds

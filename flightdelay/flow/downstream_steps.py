@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
-from flightdelay.flow import dbt_command
+from flightdelay.flow import dbt_command, ml_inputs
+from flightdelay.flow.build_inputs import BuildInputs
 from flightdelay.flow.errors import StepFailed
 from flightdelay.flow.progress import in_child_process
 from flightdelay.flow.warehouse_steps import PUBLISHED_SCHEMA
 from flightdelay.settings import Settings
+from flightdelay.warehouse import wap
+
+
+def _published_inputs(settings: Settings) -> tuple[str, BuildInputs | None]:
+    """The published build and what it was built from (None for a build recorded before inputs were)."""
+    with settings.connect_warehouse() as con:
+        wap.ensure_ledger(con)
+        published = wap.published_build(con)
+    if published is None:
+        raise StepFailed("nothing is published yet: run `flightdelay build`, `validate` and `publish` first")
+    return published.build_id, BuildInputs.from_json(published.inputs) if published.inputs else None
+
+
+def _metrics(evaluation: dict) -> dict[str, object]:
+    model = evaluation["binary_classification_metrics"]
+    baseline = evaluation["baseline"]["binary_classification_metrics"]
+    return {
+        "test ROC AUC": round(model["auc"]["value"], 4),
+        "test PR AUC": round(model["pr_auc"]["value"], 4),
+        "test log loss": round(model["log_loss"]["value"], 4),
+        "baseline ROC AUC": round(baseline["auc"]["value"], 4),
+        "baseline PR AUC": round(baseline["pr_auc"]["value"], 4),
+        "baseline log loss": round(baseline["log_loss"]["value"], 4),
+    }
 
 
 def step_train(settings: Settings) -> dict[str, object]:
+    """Train unless the model was trained on exactly these inputs (the retraining policy: flow/ml_inputs.py)."""
     from flightdelay.flow.modeling import TimeSplit, export_channels, run_training
     from flightdelay.quality.gates import validate_training_channel
 
+    build_id, published = _published_inputs(settings)
+    inputs = ml_inputs.training_inputs(settings, build_id, published) if published else None
+    model_dir, evaluation_path = settings.ml_dir / "model", settings.ml_dir / "evaluation.json"
+    recorded = ml_inputs.recorded_training_inputs(model_dir)
+    if (inputs is not None and recorded is not None and recorded.digest == inputs.digest and evaluation_path.exists()
+            and not (settings.retrain or settings.force)):
+        return {"skipped": f"the model in {model_dir} was trained on these inputs (data id {inputs.digest}, from build "
+                           f"{recorded.build_id}); --retrain trains anew",
+                **_metrics(json.loads(evaluation_path.read_text()))}
     counts = export_channels(settings)
     gate = in_child_process(validate_training_channel, settings, settings.ml_dir / "channels" / "train",
                             TimeSplit.from_settings(settings).validation_start)
@@ -24,47 +60,74 @@ def step_train(settings: Settings) -> dict[str, object]:
         evaluation = run_training(settings)
     except subprocess.CalledProcessError as failure:
         raise StepFailed(f"ml/train.py failed (exit {failure.returncode}); its output is above") from failure
-    model = evaluation["binary_classification_metrics"]
-    baseline = evaluation["baseline"]["binary_classification_metrics"]
+    if inputs is not None:
+        ml_inputs.record_training_inputs(model_dir, inputs)
+        # the evaluation says which data the model saw
+        evaluation["training_data"] = {"data_id": inputs.digest, "build_id": build_id, "split": inputs.split,
+                                       "months": sorted(inputs.months)}
+        evaluation_path.write_text(json.dumps(evaluation, indent=2))
     return {
         "train rows": counts["train"],
         "validation rows": counts["validation"],
         "test rows": counts["test"],
-        "test ROC AUC": round(model["auc"]["value"], 4),
-        "test PR AUC": round(model["pr_auc"]["value"], 4),
-        "test log loss": round(model["log_loss"]["value"], 4),
-        "baseline ROC AUC": round(baseline["auc"]["value"], 4),
-        "baseline PR AUC": round(baseline["pr_auc"]["value"], 4),
-        "baseline log loss": round(baseline["log_loss"]["value"], 4),
-        "evaluation": str(settings.ml_dir / "evaluation.json"),
+        **_metrics(evaluation),
+        "evaluation": str(evaluation_path),
     }
 
 
 def step_score(settings: Settings) -> dict[str, object]:
-    """Batch-score the published feature mart, then build (and test) the dbt models over the predictions."""
-    from flightdelay.flow.modeling import PREDICTIONS_TABLE, score
+    """Batch-score the published feature mart, then build (and test) the dbt models over the predictions.
 
-    scored = score(settings)
+    Only what changed: nothing when the predictions were scored by this model from the published build; the
+    flights from the first changed month on when the model is the same; every flight when the model changed."""
+    from flightdelay.flow.modeling import PREDICTIONS_TABLE, last_scoring_run, model_version, score
+
+    build_id, published = _published_inputs(settings)
+    version = model_version(settings.ml_dir / "model")
+    last = None if settings.force else last_scoring_run(settings)
+    if last is not None and last.model_version == version and last.build_id == build_id:
+        return {"skipped": f"{PREDICTIONS_TABLE} holds model {version}'s predictions for build {build_id}; "
+                           "--force rescores"}
+    rescore_from = None
+    if last is not None and last.model_version == version and published is not None:
+        with settings.connect_warehouse(read_only=True) as con:
+            scored_from = next((b for b in wap.builds_after(con, None) if b.build_id == last.build_id), None)
+        rescore_from = ml_inputs.first_changed_month(
+            BuildInputs.from_json(scored_from.inputs) if scored_from and scored_from.inputs else None, published)
+    scored = score(settings, build_id, rescore_from)
     dbt_command.dbt_invoke(settings, ["build", "--selector", "predictions"], {"marts_schema": PUBLISHED_SCHEMA})
     with settings.connect_warehouse(read_only=True) as con:
         joined = con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.fct_flight_delay_predictions").fetchone()[0]
-    if joined != scored:
-        raise StepFailed(f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions has {joined:,} rows for {scored:,} "
-                         "scored flights: some predictions did not join to fct_flights")
-    return {PREDICTIONS_TABLE: scored, f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions": joined}
+        predicted = con.execute(f"select count(*) from {PREDICTIONS_TABLE}").fetchone()[0]
+    if joined != predicted:
+        raise StepFailed(f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions has {joined:,} rows for {predicted:,} "
+                         "predictions: some predictions did not join to fct_flights")
+    scope = ("every flight (model " + version + ")" if rescore_from is None else
+             "no flight: no month changed" if rescore_from == "" else f"flights from {rescore_from} on")
+    return {"scored": scope, "flights scored": scored, PREDICTIONS_TABLE: predicted,
+            f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions": joined}
 
 
 def step_report(settings: Settings) -> dict[str, object]:
-    """Static dbt docs site and the run report, both plain files under artifacts/."""
+    """Static dbt docs site and the run report, both plain files under artifacts/. The docs are generated again
+    only when the dbt project or the published build changed since they were (the catalog describes both)."""
     import shutil
 
+    from flightdelay.flow.build_inputs import project_digest
     from flightdelay.report.run_report import write_report
 
-    dbt_command.dbt_invoke(settings, ["docs", "generate", "--static"])
     docs_dir = settings.artifacts_dir / "dbt_docs"
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(settings.project_root / "target" / "static_index.html", docs_dir / "index.html")
+    stamp_path = docs_dir / "generated_from.json"
+    build_id, _ = _published_inputs(settings)
+    stamp = {"project": project_digest(settings, {}), "published build": build_id}
+    facts: dict[str, object] = {}
+    if (not settings.force and (docs_dir / "index.html").exists() and stamp_path.exists()
+            and json.loads(stamp_path.read_text()) == stamp):
+        facts["dbt docs skipped"] = f"generated from this dbt project and build {build_id}; --force regenerates"
+    else:
+        dbt_command.dbt_invoke(settings, ["docs", "generate", "--static"])
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(settings.project_root / "target" / "static_index.html", docs_dir / "index.html")
+        stamp_path.write_text(json.dumps(stamp))
     report = write_report(settings)
-    return {"report": str(report), "dbt docs": str(docs_dir / "index.html")}
-
-
+    return {"report": str(report), "dbt docs": str(docs_dir / "index.html"), **facts}

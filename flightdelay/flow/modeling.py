@@ -117,9 +117,35 @@ PREDICTIONS_DDL = f"""create table {PREDICTIONS_TABLE} (
     is_dep_delayed_15 boolean, scored_at timestamp)"""
 
 
-def score(settings: Settings) -> int:
-    """Batch-score every flight of the feature mart into ml.flight_delay_predictions, a batch of rows at a
-    time, so memory follows the batch size rather than the mart's; the table is replaced in one transaction."""
+SCORING_RUNS_TABLE = "ml.scoring_runs"
+SCORING_RUNS_DDL = f"""create table if not exists {SCORING_RUNS_TABLE} (
+    model_version varchar not null, build_id varchar not null, rescored_from date, rows_scored bigint not null,
+    scored_at timestamp not null)"""
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    model_version: str
+    build_id: str
+
+
+def last_scoring_run(settings: Settings) -> ScoringRun | None:
+    """The model and published build the predictions were last scored with, if the predictions are there."""
+    with settings.connect_warehouse(read_only=True) as con:
+        tables = {row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'ml'").fetchall()}
+        if not {"scoring_runs", "flight_delay_predictions"} <= tables:
+            return None
+        row = con.execute(f"select model_version, build_id from {SCORING_RUNS_TABLE} "
+                          "order by scored_at desc limit 1").fetchone()
+    return ScoringRun(*row) if row else None
+
+
+def score(settings: Settings, build_id: str, rescore_from: str | None = None) -> int:
+    """Batch-score the feature mart into ml.flight_delay_predictions, a batch of rows at a time, so memory follows
+    the batch size rather than the mart's, all in one transaction: every flight (`rescore_from` None: the table is
+    replaced), or the flights dated from `rescore_from` ('YYYY-MM-01') on, replacing their predictions and dropping
+    those of flights no longer in the mart. Recorded in ml.scoring_runs with the model and the build."""
     from ml.train import load_model, predict
 
     model_dir = settings.ml_dir / "model"
@@ -127,18 +153,25 @@ def score(settings: Settings) -> int:
     version = model_version(model_dir)
     split = TimeSplit.from_settings(settings)
     columns = ", ".join(dict.fromkeys(["flight_id", "is_dep_delayed_15", *spec.columns]))
+    rescored = f"date '{date.fromisoformat(rescore_from)}'" if rescore_from else None  # a date, never other text
     warehouse = settings.warehouse()
     scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
     scored = 0
     with warehouse.connect() as reader, warehouse.connect() as writer:
         writer.execute("create schema if not exists ml")
+        writer.execute(SCORING_RUNS_DDL)
         writer.execute("begin transaction")
         try:
-            writer.execute(f"drop table if exists {PREDICTIONS_TABLE}")
-            writer.execute(PREDICTIONS_DDL)
+            if rescored is None:
+                writer.execute(f"drop table if exists {PREDICTIONS_TABLE}")
+                writer.execute(PREDICTIONS_DDL)
+            else:
+                writer.execute(f"delete from {PREDICTIONS_TABLE} where flight_id not in "
+                               f"(select flight_id from {FEATURE_MART} where flight_date < {rescored})")
             batches = warehouse.query_batches(
                 reader, f"select {columns}, {split.as_sql_cases()} as split_name from {FEATURE_MART} "
-                        f"order by {warehouse.binary_order('flight_id')}", SCORING_BATCH_ROWS)
+                        + (f"where flight_date >= {rescored} " if rescored else "")
+                        + f"order by {warehouse.binary_order('flight_id')}", SCORING_BATCH_ROWS)
             for batch in batches:
                 frame = batch.to_pandas()
                 scored += warehouse.insert_arrow(writer, PREDICTIONS_TABLE, pa.Table.from_pandas(pd.DataFrame({
@@ -149,6 +182,9 @@ def score(settings: Settings) -> int:
                     "is_dep_delayed_15": frame["is_dep_delayed_15"].astype("bool"),
                     "scored_at": scored_at,
                 }), schema=PREDICTIONS_SCHEMA, preserve_index=False))
+            writer.execute(f"insert into {SCORING_RUNS_TABLE} values (?, ?, ?, ?, ?)",
+                           [version, build_id, date.fromisoformat(rescore_from) if rescore_from else None, scored,
+                            scored_at.to_pydatetime()])
             writer.execute("commit")
         except BaseException:
             writer.execute("rollback")

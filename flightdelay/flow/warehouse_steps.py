@@ -5,9 +5,11 @@ whose validation passed on exactly the content that build wrote."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
-from flightdelay.flow import dbt_command
+from flightdelay.flow import build_inputs, dbt_command
 from flightdelay.flow.errors import StepFailed
 from flightdelay.settings import Settings
 from flightdelay.warehouse import wap
@@ -16,7 +18,8 @@ AUDIT_SCHEMA = "marts_audit"
 PUBLISHED_SCHEMA = "marts"
 
 
-INCREMENTAL_MARTS = ("fct_flights",)
+# the marts incremental by month (macros/incremental_by_month.sql)
+INCREMENTAL_MARTS = ("fct_flights", "ml_flight_delay_features")
 
 
 def start_audit_from_published(settings: Settings) -> list[str]:
@@ -56,22 +59,54 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else text
 
 
+def _plan_build(con: Any, settings: Settings, inputs: build_inputs.BuildInputs) -> build_inputs.BuildPlan:
+    """Incremental from the first month changed since the published build (build_inputs.py says why)."""
+    published = wap.published_build(con)
+    since = wap.builds_after(con, published.build_id if published else None)
+    if published is not None and published.inputs is None or any(b.inputs is None for b in since):
+        return build_inputs.BuildPlan(True, None, "a build since the last publish recorded no inputs")
+    return build_inputs.plan(inputs, build_inputs.BuildInputs.from_json(published.inputs) if published else None,
+                             [build_inputs.BuildInputs.from_json(b.inputs) for b in since], settings.full_refresh)
+
+
+def _current_build(con: Any, settings: Settings, inputs: build_inputs.BuildInputs) -> wap.Build | None:
+    """The current build, if it finished on exactly these inputs and the audit schema is still what it wrote."""
+    latest = wap.latest_build(con)
+    if (settings.force or settings.full_refresh or latest is None or latest.status != wap.BUILT
+            or latest.inputs is None or build_inputs.BuildInputs.from_json(latest.inputs) != inputs):
+        return None
+    return latest if _audit_fingerprint(con, settings).digest == latest.fingerprint else None
+
+
 def step_build(settings: Settings) -> dict[str, object]:
     """dbt build (models + data tests) into the audit schema; the published marts are not touched.
+
+    Skipped when the current build was built from exactly these inputs (raw flights and lake weather by month,
+    the dbt project); otherwise incremental from the first month that changed since the published build
+    (flightdelay/flow/build_inputs.py), or whole.
 
     The build is recorded in the write-audit-publish ledger (flightdelay/warehouse/wap.py) as started before anything
     writes to the audit schema, so from then on no earlier validation lets `publish` copy it; it is marked
     built, with the fingerprint of what dbt wrote, only after dbt passed."""
+    dbt_vars: dict[str, object] = {"marts_schema": AUDIT_SCHEMA}
     with settings.connect_warehouse() as con:
         wap.ensure_ledger(con)
-        build_id = wap.start_build(con)
+        inputs = build_inputs.read_inputs(
+            settings, con, {**dbt_vars, "prediction_horizon_hours": settings.prediction_horizon_hours})
+        current = _current_build(con, settings, inputs)
+        if current is not None:
+            return {"skipped": f"build {current.build_id} was built from these inputs (raw flights, lake weather, "
+                               "dbt project); --force rebuilds", "build id": current.build_id}
+        plan = _plan_build(con, settings, inputs)
+        build_id = wap.start_build(con, inputs.to_json())
     try:
         args = ["build"]
-        if settings.full_refresh:
+        if plan.full_refresh:
             args.append("--full-refresh")
         else:
             start_audit_from_published(settings)
-        dbt_command.dbt_invoke(settings, args, {"marts_schema": AUDIT_SCHEMA})
+            dbt_vars["rebuild_from_month"] = plan.rebuild_from_month
+        dbt_command.dbt_invoke(settings, args, dbt_vars)
     except BaseException as failure:
         try:
             with settings.connect_warehouse() as con:
@@ -86,7 +121,8 @@ def step_build(settings: Settings) -> dict[str, object]:
             f"{AUDIT_SCHEMA}.{name}": con.execute(f"select count(*) from {AUDIT_SCHEMA}.{name}").fetchone()[0]
             for name in ("fct_flights", "ml_flight_delay_features", "dim_airports", "dim_carriers", "dim_dates")
         }
-    return {"build id": build_id, **counts}
+    return {"build id": build_id, "rebuilt": "every month (full refresh)" if plan.full_refresh
+            else f"flights from {plan.rebuild_from_month} on", "why": plan.reason, **counts}
 
 
 def _built_build(con: Any, settings: Settings, action: str) -> wap.Build:
@@ -113,6 +149,16 @@ def _changed_since_build(build: wap.Build, content: wap.Fingerprint) -> str:
             f"{AUDIT_SCHEMA} after the build (dbt run by hand?)")
 
 
+def gates_digest(settings: Settings) -> str:
+    """The suites (built by flightdelay/quality/suites.py on every validation) and the gate code and settings: a
+    validation passed by other gates does not count for these."""
+    quality = Path(__file__).resolve().parent.parent / "quality"
+    digest = hashlib.sha256()
+    for file in [settings.project_root / "expectations" / "great_expectations.yml", *sorted(quality.glob("*.py"))]:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def step_validate(settings: Settings) -> dict[str, object]:
     """GX gates on raw files, the lake and the audit marts; critical failures stop the run.
 
@@ -120,11 +166,17 @@ def step_validate(settings: Settings) -> dict[str, object]:
     fingerprint is checked before the gates run and again after, and a pass is recorded only if both match."""
     from flightdelay.quality.gates import validate_boundaries
 
+    gates = gates_digest(settings)
     with settings.connect_warehouse() as con:
         wap.ensure_ledger(con)
         build = _built_build(con, settings, "validate")
+        last = wap.latest_validation(con, build.build_id)
+        if (not settings.force and last is not None and last.passed and last.finished_at is not None
+                and last.fingerprint == build.fingerprint and last.gates == gates):
+            return {"skipped": f"build {build.build_id} passed these gates at {last.finished_at:%Y-%m-%d %H:%M:%S} "
+                               "UTC; --force revalidates", "build id": build.build_id}
         before = _audit_fingerprint(con, settings)
-        validation = wap.start_validation(con, build.build_id, before.digest)
+        validation = wap.start_validation(con, build.build_id, before.digest, gates)
         if before.digest != build.fingerprint:
             problem = _changed_since_build(build, before)
             wap.finish_validation(con, validation, False, problem)
@@ -207,6 +259,12 @@ def step_publish(settings: Settings) -> dict[str, object]:
         wap.ensure_ledger(con)
         warehouse.begin_snapshot(con)
         try:
+            latest, published = wap.latest_build(con), wap.published_build(con)
+            if not settings.force and latest is not None and published is not None \
+                    and latest.build_id == published.build_id:
+                con.execute("rollback")
+                return {"skipped": f"build {latest.build_id} is what {PUBLISHED_SCHEMA} holds; --force publishes it "
+                                   "again", "build id": latest.build_id}
             build, content = _publishable(con, settings)
             con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
             for table in content.tables:

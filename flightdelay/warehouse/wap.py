@@ -60,6 +60,8 @@ create table if not exists wap.publications (
     tables varchar not null,
     published_at timestamp not null
 );
+alter table wap.builds add column if not exists inputs varchar;
+alter table wap.validations add column if not exists gates varchar;
 """
 
 STARTED, BUILT, FAILED = "started", "built", "failed"
@@ -95,6 +97,7 @@ class Build:
     fingerprint: str | None
     tables: dict[str, dict[str, object]]
     detail: str | None
+    inputs: str | None = None  # what dbt built from (flightdelay/flow/build_inputs.py), JSON
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class Validation:
     summary: str
     validated_at: datetime
     finished_at: datetime | None
+    gates: str | None = None  # digest of the suites and gate code that ran
 
 
 def _now() -> datetime:
@@ -133,14 +137,14 @@ def fingerprint(con, schema: str, warehouse: Warehouse) -> Fingerprint:
     return Fingerprint(digest, tables)
 
 
-def start_build(con) -> str:
+def start_build(con, inputs: str | None = None) -> str:
     """Record a new build as started, making it the current build; returns its id."""
     started = _now()
     build_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     con.execute(
-        "insert into wap.builds (build_seq, build_id, status, started_at) "
-        "select coalesce(max(build_seq), 0) + 1, ?, ?, ? from wap.builds",
-        [build_id, STARTED, started])
+        "insert into wap.builds (build_seq, build_id, status, started_at, inputs) "
+        "select coalesce(max(build_seq), 0) + 1, ?, ?, ?, ? from wap.builds",
+        [build_id, STARTED, started, inputs])
     return build_id
 
 
@@ -155,22 +159,40 @@ def fail_build(con, build_id: str, detail: str) -> None:
                 [FAILED, _now(), detail, build_id])
 
 
+_BUILD_COLUMNS = "build_id, status, started_at, finished_at, fingerprint, tables, detail, inputs"
+
+
+def _build(row) -> Build:
+    return Build(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else {}, row[6], row[7])
+
+
 def latest_build(con) -> Build | None:
+    row = con.execute(f"select {_BUILD_COLUMNS} from wap.builds order by build_seq desc limit 1").fetchone()
+    return _build(row) if row else None
+
+
+def published_build(con) -> Build | None:
+    """The build the last publish copied, or None before the first publish."""
     row = con.execute(
-        "select build_id, status, started_at, finished_at, fingerprint, tables, detail from wap.builds "
-        "order by build_seq desc limit 1").fetchone()
-    if row is None:
-        return None
-    return Build(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else {}, row[6])
+        f"select {_BUILD_COLUMNS} from wap.builds where build_id = (select build_id from wap.publications "
+        "order by published_at desc limit 1)").fetchone()
+    return _build(row) if row else None
 
 
-def start_validation(con, build_id: str, content_digest: str) -> int:
+def builds_after(con, build_id: str | None) -> list[Build]:
+    """Every build started after `build_id` (after none: every build), oldest first."""
+    return [_build(row) for row in con.execute(
+        f"select {_BUILD_COLUMNS} from wap.builds where build_seq > coalesce((select max(build_seq) from wap.builds "
+        "where build_id = ?), 0) order by build_seq", [build_id]).fetchall()]
+
+
+def start_validation(con, build_id: str, content_digest: str, gates: str | None = None) -> int:
     """Record a validation of `build_id` as started (not passed: a killed validation passes nothing)."""
     return con.execute(
-        "insert into wap.validations (validation_seq, build_id, passed, fingerprint, summary, validated_at) "
-        "select coalesce(max(validation_seq), 0) + 1, ?, false, ?, 'started, not finished', ? from wap.validations "
-        "returning validation_seq",
-        [build_id, content_digest, _now()]).fetchone()[0]
+        "insert into wap.validations (validation_seq, build_id, passed, fingerprint, summary, validated_at, gates) "
+        "select coalesce(max(validation_seq), 0) + 1, ?, false, ?, 'started, not finished', ?, ? "
+        "from wap.validations returning validation_seq",
+        [build_id, content_digest, _now(), gates]).fetchone()[0]
 
 
 def finish_validation(con, validation_seq: int, passed: bool, summary: str) -> None:
@@ -180,7 +202,7 @@ def finish_validation(con, validation_seq: int, passed: bool, summary: str) -> N
 
 def latest_validation(con, build_id: str) -> Validation | None:
     row = con.execute(
-        "select build_id, passed, fingerprint, summary, validated_at, finished_at from wap.validations "
+        "select build_id, passed, fingerprint, summary, validated_at, finished_at, gates from wap.validations "
         "where build_id = ? order by validation_seq desc limit 1", [build_id]).fetchone()
     return Validation(*row) if row else None
 

@@ -1,5 +1,11 @@
-{#- A table, not a view: five models and several tests read it, and each would redo its work. -#}
-{{ config(materialized='table') }}
+{#- A table, not a view: five models and several tests read it, and each would redo its work. Incremental by
+    month (macros/incremental_by_month.sql); one row per flight, so it reads only the flights it rebuilds. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
+) }}
 
 with
 
@@ -26,6 +32,7 @@ flights as (
         source_line,
         loaded_at
     from {{ ref('stg_bts__flights') }}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 

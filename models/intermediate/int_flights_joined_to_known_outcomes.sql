@@ -2,7 +2,12 @@
     scheduled in the hours before the flight's as-of time T are faring, as far as anyone watching the departure board saw at T.
     A departure scheduled at S is known to be 15+ minutes late (or cancelled) from S + 15 min on; its delay is
     only known once it left, so before then it counts as "late so far" by T - S minutes (censored). -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
+) }}
 {#- Look-back per side, hours; the column names say them: change them together.
     Each side is computed at the coarsest grain its features depend on, then joined to the flights: the origin
     side per flight (it splits by the flight's own carrier), the destination side per destination and as-of time,
@@ -12,6 +17,8 @@
 {%- set origin_window_hours = 6 -%}
 {%- set dest_window_hours = 6 -%}
 {%- set carrier_window_hours = 3 -%}
+{#- the local dates an as-of time's look-back can reach before the flight's own (incremental_by_month.sql) -#}
+{%- set lookback_days = 2 + (var('prediction_horizon_hours') | int) // 24 -%}
 with
 
 flights as (
@@ -23,9 +30,20 @@ flights as (
         dest_airport_code,
         dep_delay_minutes,
         is_cancelled,
+        flight_date,
         scheduled_departure_at_utc,
         as_of_at_utc
     from {{ ref('int_flights_converted_to_utc') }}
+    where {{ flight_delays.is_in_lookback('flight_date', lookback_days) }}
+
+),
+
+-- the flights this run writes; `flights` also holds the earlier ones their windows read
+rebuilt_flights as (
+
+    select *
+    from flights
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -48,7 +66,7 @@ dest_as_of_times as (
     select distinct
         dest_airport_code,
         as_of_at_utc
-    from flights
+    from rebuilt_flights
 
 ),
 
@@ -57,7 +75,7 @@ carrier_as_of_times as (
     select distinct
         carrier_code,
         as_of_at_utc
-    from flights
+    from rebuilt_flights
 
 ),
 
@@ -65,7 +83,7 @@ carrier_as_of_times as (
 origin_as_of_hours as (
 
     {{ flight_delays.hours_back(
-        'flights', ['flight_id', 'carrier_code', 'origin_airport_code', 'as_of_at_utc'],
+        'rebuilt_flights', ['flight_id', 'carrier_code', 'origin_airport_code', 'as_of_at_utc'],
         'as_of_at_utc', origin_window_hours, 'scheduled_hour_at_utc'
     ) }}
 
@@ -236,9 +254,12 @@ final as (
 
         -- numerics: the same carrier's departures from every origin here
         {{ flight_delays.safe_ratio('carrier_aggregated.late_15_3h', 'carrier_aggregated.departures_known_3h') }}
-            as carrier_late_15_share_3h
+            as carrier_late_15_share_3h,
 
-    from flights
+        -- dates
+        flights.flight_date
+
+    from rebuilt_flights as flights
     left join origin_aggregated
         on flights.flight_id = origin_aggregated.flight_id
     left join dest_aggregated

@@ -2,7 +2,12 @@
     (within 24 h) and what was visible of it at T, plus the aircraft's registry attributes. A late inbound
     aircraft is the commonest cause of a late departure; the return leg is not in the data, so the slack is
     estimated as if the aircraft flew back in the outbound leg's scheduled block time. -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
+) }}
 {#- legs up to 24 h before the as-of time: back to this many local dates before the flight's -#}
 {%- set lookback_days = 2 + (var('prediction_horizon_hours') | int) // 24 -%}
 with
@@ -20,6 +25,16 @@ flights as (
         scheduled_arrival_at_utc,
         as_of_at_utc
     from {{ ref('int_flights_converted_to_utc') }}
+    where {{ flight_delays.is_in_lookback('flight_date', lookback_days) }}
+
+),
+
+-- the flights this run writes; `flights` also holds the earlier ones their windows read
+rebuilt_flights as (
+
+    select *
+    from flights
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -38,7 +53,7 @@ aircraft as (
 flights_by_leg_date as (
 
     {{ flight_delays.dates_back(
-        'flights',
+        'rebuilt_flights',
         ['flight_id', 'tail_number', 'scheduled_departure_at_utc', 'as_of_at_utc'],
         'flight_date', lookback_days, 'leg_flight_date'
     ) }}
@@ -108,9 +123,12 @@ final as (
         -- numerics: the aircraft
         {{ flight_delays.date_part('year', 'flights.flight_date') }} - aircraft.year_built as aircraft_age_years,
         aircraft.seat_count as aircraft_seat_count,
-        aircraft.engine_count as aircraft_engine_count
+        aircraft.engine_count as aircraft_engine_count,
 
-    from flights
+        -- dates
+        flights.flight_date
+
+    from rebuilt_flights as flights
     left join previous_leg
         on flights.flight_id = previous_leg.flight_id
     left join aircraft

@@ -2,7 +2,12 @@
     7 days before the flight's as-of time T, as seen at T (the same rules as int_flights_joined_to_known_outcomes).
     A flight number keeps its slot, aircraft rotation and crew pattern from day to day; its recent runs say more
     about it than the route's 28-day rate. -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
+) }}
 {#- runs up to 7 days before the as-of time: back to this many local dates before the flight's -#}
 {%- set lookback_days = 8 + (var('prediction_horizon_hours') | int) // 24 -%}
 with
@@ -20,6 +25,16 @@ flights as (
         scheduled_departure_at_utc,
         as_of_at_utc
     from {{ ref('int_flights_converted_to_utc') }}
+    where {{ flight_delays.is_in_lookback('flight_date', lookback_days) }}
+
+),
+
+-- the flights this run writes; `flights` also holds the earlier ones their windows read
+rebuilt_flights as (
+
+    select *
+    from flights
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -27,7 +42,7 @@ flights as (
 flights_by_run_date as (
 
     {{ flight_delays.dates_back(
-        'flights',
+        'rebuilt_flights',
         ['flight_id', 'carrier_code', 'flight_number', 'origin_airport_code', 'as_of_at_utc'],
         'flight_date', lookback_days, 'run_flight_date'
     ) }}
@@ -92,9 +107,12 @@ final as (
         {{ flight_delays.safe_ratio('aggregated.runs_late_15', 'aggregated.runs_known') }}
             as flight_number_late_15_share_7d,
         aggregated.avg_late_so_far_minutes as flight_number_avg_late_so_far_minutes_7d,
-        aggregated.last_run_late_so_far_minutes as flight_number_last_run_late_so_far_minutes
+        aggregated.last_run_late_so_far_minutes as flight_number_last_run_late_so_far_minutes,
 
-    from flights
+        -- dates
+        flights.flight_date
+
+    from rebuilt_flights as flights
     left join aggregated
         on flights.flight_id = aggregated.flight_id
 

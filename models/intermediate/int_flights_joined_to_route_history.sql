@@ -2,7 +2,12 @@
     origin in the same scheduled hour, fared over the 28 days before the flight - counting only days whose
     departures had all happened before the flight's as-of time (see `known_by_lag_days`). -#}
 {#- A table, not a view: the feature mart and three data tests read it; the joins run once. -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
+) }}
 {%- set horizon_hours = var('prediction_horizon_hours') | int -%}
 {#- Day D's flights have as-of times from D 00:00 - horizon on. A history day H counts only if every
     departure counted on it (those that left before H+1 00:00) is known by then: H <= D - lag. -#}
@@ -23,6 +28,16 @@ flights as (
         flight_date,
         scheduled_departure_at_local
     from {{ ref('int_flights_converted_to_utc') }}
+    where {{ flight_delays.is_in_lookback('flight_date', known_by_lag_days + window_days) }}
+
+),
+
+-- the flights this run writes; `flights` also holds the earlier ones their windows read
+rebuilt_flights as (
+
+    select *
+    from flights
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -89,7 +104,7 @@ route_dates as (
         origin_airport_code,
         dest_airport_code,
         flight_date
-    from flights
+    from rebuilt_flights
 
 ),
 
@@ -133,7 +148,7 @@ origin_hour_dates as (
         origin_airport_code,
         cast(floor(scheduled_dep_hhmm / 100) as integer) as scheduled_dep_hour_local,
         flight_date
-    from flights
+    from rebuilt_flights
 
 ),
 
@@ -181,9 +196,12 @@ final as (
             as route_carrier_avg_dep_delay_minutes_28d,
         coalesce(origin_hour_history.departed_flights, 0) as origin_hour_departures_28d,
         {{ flight_delays.safe_ratio('origin_hour_history.dep_delayed_15_flights', 'origin_hour_history.departed_flights') }}
-            as origin_hour_delay_15_rate_28d
+            as origin_hour_delay_15_rate_28d,
 
-    from flights
+        -- dates
+        flights.flight_date
+
+    from rebuilt_flights as flights
     left join route_history
         on flights.carrier_code = route_history.carrier_code
         and flights.origin_airport_code = route_history.origin_airport_code

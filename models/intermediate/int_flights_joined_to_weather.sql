@@ -1,5 +1,11 @@
-{#- A table, not a view: five models and several tests read it, and each would redo its work. -#}
-{{ config(materialized='table') }}
+{#- A table, not a view: five models and several tests read it, and each would redo its work. Incremental by
+    month (macros/incremental_by_month.sql): it reads only the flights it rebuilds, each matched on its own. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
+) }}
 
 {#- One row per flight: the origin's latest hourly observation at or before the as-of time
     (scheduled departure minus the prediction horizon), and the origin's daily summary for the last
@@ -12,8 +18,10 @@ flights as (
         flight_id,
         origin_station_id,
         origin_lst_utc_offset_hours,
+        flight_date,
         as_of_at_utc
     from {{ ref('int_flights_converted_to_utc') }}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -82,6 +90,7 @@ with_previous_day as (
     select
         matched.flight_id,
         matched.origin_station_id,
+        matched.flight_date,
         matched.as_of_at_utc,
         matched.matched_event_at,
         -- the LST day before the one containing the as-of time is the last complete day
@@ -122,6 +131,7 @@ final as (
         daily_summaries.avg_wind_speed_mph as previous_day_avg_wind_speed_mph,
 
         -- dates
+        with_previous_day.flight_date,
         with_previous_day.previous_day_lst,
 
         -- timestamps

@@ -1,11 +1,11 @@
-{#- Incremental by month: a run rebuilds exactly the flight months that received rows loaded after the
-    newest row already here (a new month, or a re-delivered one), deleting and re-inserting each such
-    month whole, so rows dropped from a re-delivered file disappear too. Earlier months are not touched. -#}
+{#- Incremental by month (macros/incremental_by_month.sql): a run rebuilds the flights dated on or after the
+    first month whose raw files changed, deleting and re-inserting them, so rows dropped from a re-delivered
+    file disappear too. Earlier months are not touched. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='flight_month',
-    on_schema_change='fail'
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
 ) }}
 
 with
@@ -33,27 +33,7 @@ flights as (
         loaded_at,
         cast({{ dbt.date_trunc('month', 'flight_date') }} as date) as flight_month
     from {{ ref('int_flights_converted_to_utc') }}
-
-),
-
-{% if is_incremental() %}
-changed_months as (
-
-    select distinct flight_month
-    from flights
-    where loaded_at > (select max(source_loaded_at) from {{ this }})
-
-),
-{% endif %}
-
-selected as (
-
-    select flights.*
-    from flights
-    {% if is_incremental() -%}
-    inner join changed_months
-        on flights.flight_month = changed_months.flight_month
-    {%- endif %}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -96,7 +76,7 @@ final as (
         loaded_at as source_loaded_at,
         {{ flight_delays.utc_now() }} as transformed_at_utc
 
-    from selected
+    from flights
 
 )
 

@@ -1,6 +1,14 @@
 {#- One row per flight that departed, with the label and only features observable at the as-of time
     (scheduled departure minus `prediction_horizon_hours`). Consumed by ml/train.py and by batch scoring,
-    `flightdelay score` (flightdelay/flow/modeling.py). -#}
+    `flightdelay score` (flightdelay/flow/modeling.py). Incremental by month (macros/incremental_by_month.sql):
+    the intermediate models computed each flight's windows, so it reads only the flights it rebuilds. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
+) }}
+
 with
 
 flights as (
@@ -19,6 +27,7 @@ flights as (
         scheduled_departure_at_utc,
         as_of_at_utc
     from {{ ref('int_flights_converted_to_utc') }}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -47,6 +56,7 @@ weather as (
         previous_day_precip_in,
         previous_day_avg_wind_speed_mph
     from {{ ref('int_flights_joined_to_weather') }}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -60,6 +70,7 @@ history as (
         origin_hour_departures_28d,
         origin_hour_delay_15_rate_28d
     from {{ ref('int_flights_joined_to_route_history') }}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -78,6 +89,7 @@ known_outcomes as (
         dest_avg_late_so_far_minutes_6h,
         carrier_late_15_share_3h
     from {{ ref('int_flights_joined_to_known_outcomes') }}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -90,6 +102,7 @@ recent_runs as (
         flight_number_avg_late_so_far_minutes_7d,
         flight_number_last_run_late_so_far_minutes
     from {{ ref('int_flights_joined_to_recent_runs') }}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
@@ -106,6 +119,7 @@ previous_legs as (
         aircraft_seat_count,
         aircraft_engine_count
     from {{ ref('int_flights_joined_to_previous_legs') }}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 

@@ -1,0 +1,86 @@
+"""What the model was trained on and what the predictions were scored from, so `train` and `score` redo only
+what changed.
+
+Retraining policy: a model is retrained when what it would be trained and evaluated on changed, i.e. any of
+- the published feature rows of the months in its time split (train_start .. test_end), month by month as the
+  published build's inputs record them (flightdelay/flow/build_inputs.py), or the dbt project that shapes them;
+- the time split or the prediction horizon (settings);
+- the training code or the versioned hyperparameters (ml/*.py, ml/hyperparameters.json);
+or on `--retrain` / `--force`. A new month after the test period changes none of these: it is scored by the
+current model, not trained on. Moving FLIGHTDELAY_TEST_START / TEST_END (the test period) retrains.
+
+Scoring: predictions are rescored from the first month whose feature rows changed since the build they were
+scored from; all of them when the model changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from flightdelay.flow.build_inputs import BuildInputs
+from flightdelay.settings import Settings
+
+TRAINING_INPUTS_FILE = "training_inputs.json"  # next to the model, in the model folder
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    build_id: str  # the published build the channels were exported from
+    project: str
+    split: dict[str, str]
+    prediction_horizon_hours: int
+    months: dict[str, list[str | None]]  # 'YYYY-MM' in the split -> [flights token, weather token]
+    code: str
+
+    @property
+    def digest(self) -> str:
+        """The id of what the model saw: equal for the same data, split, features and code, whichever build."""
+        content = {k: v for k, v in asdict(self).items() if k != "build_id"}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def ml_code_digest(project_root: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted((project_root / "ml").glob("*.py")) + [project_root / "ml" / "hyperparameters.json"]:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def training_inputs(settings: Settings, build_id: str, build_inputs: BuildInputs) -> TrainingInputs:
+    from flightdelay.flow.modeling import TimeSplit
+
+    split = TimeSplit.from_settings(settings)
+    first, last = f"{split.train_start:%Y-%m}", f"{split.test_end:%Y-%m}"
+    months = sorted(m for m in set(build_inputs.flight_months) | set(build_inputs.weather_months) if first <= m <= last)
+    return TrainingInputs(
+        build_id=build_id,
+        project=build_inputs.project,
+        split={name: str(value) for name, value in asdict(split).items()},
+        prediction_horizon_hours=settings.prediction_horizon_hours,
+        months={m: [build_inputs.flight_months.get(m), build_inputs.weather_months.get(m)] for m in months},
+        code=ml_code_digest(settings.project_root),
+    )
+
+
+def recorded_training_inputs(model_dir: Path) -> TrainingInputs | None:
+    path = model_dir / TRAINING_INPUTS_FILE
+    if not path.exists():
+        return None
+    try:
+        return TrainingInputs(**json.loads(path.read_text()))
+    except (TypeError, ValueError):
+        return None
+
+
+def record_training_inputs(model_dir: Path, inputs: TrainingInputs) -> None:
+    (model_dir / TRAINING_INPUTS_FILE).write_text(json.dumps({**asdict(inputs)}, indent=2, sort_keys=True))
+
+
+def first_changed_month(scored_from: BuildInputs | None, published: BuildInputs) -> str | None:
+    """The first month to rescore ('YYYY-MM-01'), '' when none changed, None when everything must be."""
+    if scored_from is None or scored_from.project != published.project:
+        return None
+    changed = published.months_changed_since(scored_from)
+    return f"{min(changed)}-01" if changed else ""

@@ -1,0 +1,64 @@
+{#- Incremental by flight month, equal to a full refresh row for row.
+
+    A new BTS month changes the flights dated in it, and, through the windows the features look back over
+    (28 days of route history, 7 days of runs, the previous legs, hours of departures), flights after it, never
+    flights before it. So a run rebuilds every flight dated on or after one month, M: the model's pre-hook
+    (`delete_rebuilt_flights`) deletes them, its query recomputes them (`is_rebuilt`), reading its inputs from
+    `lookback_days` before M (`is_in_lookback`) so every window a rebuilt flight looks through is whole.
+
+    M comes from `var('rebuild_from_month')` ('YYYY-MM-01'): `flightdelay build` passes the first month whose raw
+    flights or weather changed since what is published (flightdelay/flow/build_inputs.py). A hand-run `dbt run`
+    without it rebuilds from the newest month already built, which covers months appended since; a re-delivered
+    older month needs the variable or `--full-refresh`.
+
+    Not dbt's `microbatch`: it runs one query per batch, and each month's query would re-read its own lookback,
+    so a full refresh of three years would read most inputs twice; the models here are one query each. -#}
+
+{% macro rebuild_from_date() -%}
+    {#- unit tests have no relation of their own (`this`), and render full refreshes -#}
+    {%- if this is none or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set month = var('rebuild_from_month', none) -%}
+    {%- if month is none and execute -%}
+        {%- set newest = run_query('select max(flight_date) from ' ~ this).columns[0].values()[0] -%}
+        {%- if newest is none -%}
+            {{ return(none) }}
+        {%- endif -%}
+        {%- set month = newest.strftime('%Y-%m-01') -%}
+    {%- endif -%}
+    {%- if month is not none and not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-01', month | string) -%}
+        {{ exceptions.raise_compiler_error(
+            "var rebuild_from_month must be the first day of a month as YYYY-MM-01, not " ~ (month | string)) }}
+    {%- endif -%}
+    {{ return(month) }}
+{%- endmacro %}
+
+{#- A predicate: the row's flight is rebuilt by this run (every row on a full refresh). -#}
+{% macro is_rebuilt(date_column) -%}
+    {%- set month = flight_delays.rebuild_from_date() -%}
+    {%- if month is none -%}
+        true
+    {%- else -%}
+        {{ date_column }} >= cast('{{ month }}' as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A predicate: the row is an input a rebuilt flight may read, `lookback_days` before the first rebuilt day. -#}
+{% macro is_in_lookback(date_column, lookback_days) -%}
+    {%- set month = flight_delays.rebuild_from_date() -%}
+    {%- if month is none -%}
+        true
+    {%- else -%}
+        {{ date_column }} >= {{ dbt.dateadd('day', -(lookback_days | int), "cast('" ~ month ~ "' as date)") }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of every model incremental by month: deletes the flights this run rebuilds, so a month that
+    lost rows (a re-delivered file) loses them here too. -#}
+{% macro delete_rebuilt_flights() -%}
+    {%- set month = flight_delays.rebuild_from_date() -%}
+    {%- if month is not none -%}
+        delete from {{ this }} where flight_date >= cast('{{ month }}' as date)
+    {%- endif -%}
+{%- endmacro %}
