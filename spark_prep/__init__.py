@@ -7,8 +7,8 @@ import io
 import zipfile
 from pathlib import Path
 
-PY_FILES = ("cdo_daily.py", "ghcn_daily.py", "lake_schema.py", "lake_snapshots.py", "lake_tables.py", "lcd_hourly.py",
-            "lcd_quarantine.py", "lcd_records.py")
+PY_FILES = ("cdo_daily.py", "ghcn_daily.py", "lake_inputs.py", "lake_schema.py", "lake_snapshots.py", "lake_tables.py",
+            "lcd_hourly.py", "lcd_quarantine.py", "lcd_records.py")
 # Packages the job imports, shipped as `<name>.zip`: a zip on the path keeps `import raw_contracts.records` working.
 PY_PACKAGES = ("raw_contracts",)
 

@@ -43,6 +43,18 @@ class Snapshot:
     committed_at: str  # ISO 8601, UTC
     tables: dict[str, str] = field(default_factory=dict)  # table -> folder under weather/, e.g. t/run-<id>
     previous_run_id: str | None = None  # the run committed before; its folders are kept one more run
+    # what the tables were built from (spark_prep/lake_inputs.py): {"code_version": str, "lcd": [entry, ...],
+    # "daily": {"cdo_units": str | None, "cdo": [entry, ...], "ghcn": [entry, ...]} or None}, each entry a file's
+    # name, size, sha256 and its counts (rows_read, rows_loaded, rows_quarantined, blank_lines)
+    inputs: dict | None = None
+    # table -> "station_id=<id>/observation_month=<YYYY-MM>" -> content digest of that partition's rows
+    # ("<rows>:<sum of xxhash64 of each row>"): equal digests, equal rows, without reading data
+    partitions: dict[str, dict[str, str]] = field(default_factory=dict)
+    summary: dict[str, int] = field(default_factory=dict)  # the lake-wide counts of the run's result
+
+    def months(self, table: str) -> dict[str, str]:
+        """The digests of `table`'s partitions (empty if the snapshot has none)."""
+        return self.partitions.get(table, {})
 
     def folder(self, table: str) -> str:
         if table not in self.tables:
@@ -58,7 +70,8 @@ class Snapshot:
 
     def dumps(self) -> str:
         return json.dumps({"format": FORMAT, "run_id": self.run_id, "committed_at": self.committed_at,
-                           "previous_run_id": self.previous_run_id, "tables": self.tables}, indent=2,
+                           "previous_run_id": self.previous_run_id, "tables": self.tables, "inputs": self.inputs,
+                           "partitions": self.partitions, "summary": self.summary}, indent=2,
                           sort_keys=True) + "\n"
 
 
@@ -73,13 +86,39 @@ def parse(text: str, where: str) -> Snapshot:
               and (previous is None or (isinstance(previous, str) and RUN_ID.fullmatch(previous)))
               and isinstance(tables, dict) and all(
                   isinstance(t, str) and _TABLE.fullmatch(t) and isinstance(f, str)
-                  and re.fullmatch(f"{re.escape(t)}/{RUN_FOLDER.pattern}", f) for t, f in tables.items()))
+                  and re.fullmatch(f"{re.escape(t)}/{RUN_FOLDER.pattern}", f) for t, f in tables.items())
+              and _valid_extras(data))
     except (ValueError, KeyError, TypeError, AttributeError):
         ok = False
     if not ok:
         raise LakeNotCommitted(f"{where} is not a lake pointer this version wrote; move it away and run "
                                f"`flightdelay prep` to rebuild the lake")
-    return Snapshot(run_id, str(data.get("committed_at", "")), dict(tables), previous)
+    return Snapshot(run_id, str(data.get("committed_at", "")), dict(tables), previous, data.get("inputs"),
+                    data.get("partitions") or {}, data.get("summary") or {})
+
+
+def _valid_entries(entries: object) -> bool:
+    return isinstance(entries, list) and all(
+        isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("sha256"), str)
+        and all(isinstance(v, int) and not isinstance(v, bool) for k, v in e.items() if k not in ("file", "sha256"))
+        for e in entries)
+
+
+def _valid_extras(data: dict) -> bool:
+    """The optional keys later versions write (a pointer without them is from before incremental runs): the
+    input manifest, the partition digests and the run's counts, each of its exact shape."""
+    inputs, partitions, summary = data.get("inputs"), data.get("partitions") or {}, data.get("summary") or {}
+    daily = inputs.get("daily") if isinstance(inputs, dict) else None
+    return ((inputs is None or (isinstance(inputs, dict) and isinstance(inputs.get("code_version"), str)
+                                and _valid_entries(inputs.get("lcd"))
+                                and (daily is None or (isinstance(daily, dict)
+                                                       and all(_valid_entries(daily.get(k)) for k in ("cdo", "ghcn"))
+                                                       and isinstance(daily.get("cdo_units"), str | None)))))
+            and isinstance(partitions, dict) and all(
+                isinstance(t, str) and isinstance(p, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in p.items())
+                for t, p in partitions.items())
+            and isinstance(summary, dict) and all(isinstance(v, int) for v in summary.values()))
 
 
 def parquet_files(weather_dir: Path, table: str) -> str:

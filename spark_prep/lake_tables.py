@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 try:  # package import locally; flat files next to the job on EMR (spark_prep.PY_FILES)
@@ -161,15 +164,78 @@ def stage_quarantine(settings: JobSettings, quarantine: DataFrame) -> str:
     return folder
 
 
-def commit(spark: SparkSession, settings: JobSettings, folders: dict[str, str]) -> Snapshot:
+def commit(spark: SparkSession, settings: JobSettings, folders: dict[str, str], inputs: dict | None = None,
+           partitions: dict[str, dict[str, str]] | None = None, summary: dict[str, int] | None = None) -> Snapshot:
     """Make this run's staged folders what every reader sees, all at once. Tables this run did not write
-    (the daily summaries when no daily files were given) stay as the last run committed them."""
+    (the daily summaries when no daily files were given) stay as the last run committed them. `inputs`,
+    `partitions` and `summary` are recorded with it (see lake_snapshots.Snapshot)."""
     current = read_snapshot(spark, settings.weather_uri)
     snapshot = Snapshot(run_id=settings.run_id, committed_at=datetime.now(UTC).isoformat(timespec="seconds"),
                         tables={**(current.tables if current else {}), **folders},
-                        previous_run_id=current.run_id if current else None)
+                        previous_run_id=current.run_id if current else None, inputs=inputs,
+                        partitions={**(current.partitions if current else {}), **(partitions or {})},
+                        summary=summary or {})
     _replace_file(spark, f"{settings.weather_uri}/{POINTER}", snapshot.dumps())
     return snapshot
+
+
+def partition_key(station_id: str, observation_month: str) -> str:
+    """A partition's folder, relative to its table's, as the snapshot's digests name it."""
+    return f"{PARTITION_COLUMNS[0]}={station_id}/{PARTITION_COLUMNS[1]}={observation_month}"
+
+
+def _partition_values(relative: str) -> tuple[str, str]:
+    station, month = relative.split("/")
+    return unquote(station.split("=", 1)[1]), unquote(month.split("=", 1)[1])
+
+
+def partition_digests(df: DataFrame, columns: tuple[str, ...]) -> dict[str, str]:
+    """Per partition of `df` (as stored: conformed), "<rows>:<sum of each row's xxhash64>". Each column goes
+    into the hash with whether it is null, so a value moved to the neighbouring column changes the digest;
+    the sum is a decimal, which does not overflow."""
+    parts = [part for name in columns for part in (F.col(name).isNull(), F.col(name))]
+    rows = df.groupBy(*PARTITION_COLUMNS).agg(
+        F.count(F.lit(1)).alias("n"), F.sum(F.xxhash64(*parts).cast("decimal(38,0)")).alias("h")).collect()
+    return {partition_key(row[0], row[1]): f"{row.n}:{row.h}" for row in rows}
+
+
+def read_committed(spark: SparkSession, settings: JobSettings, folder: str, schema: str) -> DataFrame:
+    """A committed table's rows; `schema` (DDL) names the partition columns as strings, so Spark does not
+    guess their types from the folder names (a station id would become a number)."""
+    return spark.read.schema(schema).parquet(f"{settings.weather_uri}/{folder}")
+
+
+def carry_partitions(spark: SparkSession, settings: JobSettings, source: str, target: str,
+                     leave_out: set[tuple[str, str]]) -> int:
+    """Put every partition of the committed folder `source` except those in `leave_out` ((station_id,
+    observation_month)) into this run's staged folder `target` unchanged: hard links on a local disk (no bytes
+    copied, and tidy deleting `source` later leaves them), a copy elsewhere (S3). A staged partition is never
+    overwritten: one already there is an error. Returns how many were carried."""
+    source_uri, target_uri = f"{settings.weather_uri}/{source}", f"{settings.weather_uri}/{target}"
+    fs = _FileSystem(spark, source_uri)
+    carried = 0
+    for relative in _partition_dirs(fs, source_uri):
+        if _partition_values(relative) in leave_out:
+            continue
+        local_source, local_target = _local_path(f"{source_uri}/{relative}"), _local_path(f"{target_uri}/{relative}")
+        if local_source is not None and local_target is not None:
+            local_target.mkdir(parents=True, exist_ok=False)
+            for path in sorted(local_source.iterdir()):
+                if path.is_file():
+                    try:
+                        os.link(path, local_target / path.name)
+                    except OSError:  # another file system, or one without hard links
+                        shutil.copy2(path, local_target / path.name)
+        else:
+            jvm = spark.sparkContext._jvm
+            conf = spark.sparkContext._jsc.hadoopConfiguration()
+            destination = jvm.org.apache.hadoop.fs.Path(f"{target_uri}/{relative}")
+            if fs.exists(f"{target_uri}/{relative}"):
+                raise FileExistsError(f"{target_uri}/{relative}: staged already, not carried over")
+            jvm.org.apache.hadoop.fs.FileUtil.copy(fs._fs, fs._Path(f"{source_uri}/{relative}"),
+                                                   destination.getFileSystem(conf), destination, False, conf)
+        carried += 1
+    return carried
 
 
 def refuse_a_used_run_id(spark: SparkSession, settings: JobSettings) -> None:
@@ -228,7 +294,7 @@ def register_tables(spark: SparkSession, settings: JobSettings, snapshot: Snapsh
     between its commit and this step."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {settings.database}")
     for name, folder in sorted(snapshot.tables.items()):
-        if name == QUARANTINE:
+        if name.startswith("_"):  # the quarantine and the job's own tables (weather_job.OBSERVATIONS)
             continue
         location = f"{settings.weather_uri}/{folder}"
         columns = written.get(name)

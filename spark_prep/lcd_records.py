@@ -24,6 +24,11 @@ from pyspark.sql import functions as F
 
 from raw_contracts.records import BadRecord, CsvRecords, UnreadableFile, preview
 
+try:  # package import, or a file next to the job under spark-submit --py-files (spark_prep.PY_FILES)
+    from spark_prep import lake_inputs
+except ImportError:  # pragma: no cover - spark-submit without the package on the path
+    import lake_inputs
+
 RECORD = "record"  # a record of the file
 BAD = "bad"  # a record that cannot be read: `problem` says why, `raw_text` holds it
 FILE = "file"  # one per file: the reader's counts, or in `problem` why the file cannot be read at all
@@ -76,14 +81,11 @@ def list_input_files(spark: SparkSession, uri: str, what: str, suffix: str = "")
     files, left_out = [], []
     for entry in sorted(statuses, key=lambda s: s.getPath().getName()):
         name = entry.getPath().getName()
-        if entry.isDirectory():
-            left_out.append(f"{name}/ (a folder; folders are not read recursively)")
-        elif name.startswith((".", "_")):
-            left_out.append(f"{name} (Hadoop treats names starting with '.' or '_' as hidden; rename it to load it)")
-        elif not name.endswith(suffix):
-            left_out.append(f"{name} (not a {suffix} file)")
-        else:
+        reason = lake_inputs.left_out(name, entry.isDirectory(), suffix)
+        if reason is None:
             files.append(entry.getPath().toString())
+        else:
+            left_out.append(reason)
     return files, left_out
 
 

@@ -114,7 +114,7 @@ def test_a_killed_run_is_invisible_to_readers_and_tidied_by_the_next(spark, sett
     job.run(spark, settings)
     weather = Path(settings.weather_uri.removeprefix("file:"))
     committed = lake_snapshots.read_local(weather)
-    assert set(committed.tables) == {"hourly_observations", "daily_summaries", "_quarantine"}
+    assert set(committed.tables) == {"hourly_observations", "daily_summaries", "_quarantine", job.OBSERVATIONS}
     killed = weather / "hourly_observations" / "run-killed"
     shutil.copytree(weather / committed.folder("hourly_observations"), killed)
     for partition in killed.glob("*/*/*.parquet"):

@@ -12,6 +12,7 @@ from flightdelay.flow.errors import StepFailed
 from flightdelay.flow.progress import run_with_progress
 from flightdelay.raw import reconciliation
 from flightdelay.settings import Settings
+from spark_prep import lake_inputs, lake_snapshots
 
 
 def step_sample(settings: Settings) -> dict[str, object]:
@@ -36,13 +37,97 @@ def spark_environment() -> dict[str, str]:
     }
 
 
-def run_weather_job(settings: Settings, allow_daily_only: bool = False) -> dict:
+def _counts(files: list[dict]) -> list[reconciliation.FileCounts]:
+    return [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"],
+                                      f.get("blank_lines", 0)) for f in files]
+
+
+def _job_inputs(settings: Settings) -> tuple[list[Path], list[Path], list[Path]]:
+    """The LCD, CDO and GHCN files the weather job reads: a folder is passed when it has files of its kind, and
+    the job reads every file of it (spark_prep/lake_inputs.py, local_files)."""
+    lcd = lake_inputs.local_files(settings.weather_raw_dir)[0] if sorted(settings.weather_raw_dir.glob("*.csv")) \
+        else []
+    cdo = lake_inputs.local_files(settings.cdo_daily_raw_dir)[0] if sorted(settings.cdo_daily_raw_dir.glob("*.csv")) \
+        else []
+    ghcn = lake_inputs.local_files(settings.ghcn_daily_raw_dir, ".dly")[0] \
+        if sorted(settings.ghcn_daily_raw_dir.glob("*.dly")) else []
+    return lcd, cdo, ghcn
+
+
+def unchanged_snapshot(settings: Settings) -> lake_snapshots.Snapshot | None:
+    """The lake's committed snapshot if it was built from exactly the raw files the weather job would read now
+    (names, sizes, sha256), by the same code and stations seed; else None (the job has work to do)."""
+    try:
+        snapshot = lake_snapshots.read_local(settings.lake_dir / "weather")
+    except lake_snapshots.LakeNotCommitted:
+        return None
+    if snapshot is None or snapshot.inputs is None or not snapshot.summary:
+        return None
+    stations = settings.seeds_dir / "airport_weather_stations.csv"
+    if snapshot.inputs["code_version"] != lake_inputs.code_version(stations.read_bytes()):
+        return None
+    lcd, cdo, ghcn = _job_inputs(settings)
+    if lake_inputs.identity(snapshot.inputs["lcd"]) != lake_inputs.identity(map(lake_inputs.local_entry, lcd)):
+        return None
+    if cdo or ghcn:  # without daily files the job keeps the committed daily table as it is
+        daily = snapshot.inputs.get("daily")
+        if daily is None or daily.get("cdo_units") != (settings.cdo_units if cdo else None) or any(
+                lake_inputs.identity(daily[kind]) != lake_inputs.identity(map(lake_inputs.local_entry, files))
+                for kind, files in (("cdo", cdo), ("ghcn", ghcn))):
+            return None
+    return snapshot
+
+
+def _skipped_result(settings: Settings, snapshot: lake_snapshots.Snapshot) -> dict:
+    """What the job would return for the committed snapshot, without running it: its counts were recorded
+    (and reconciled) by the run that committed it."""
+    def files_of(entries: list[dict]) -> list[dict]:
+        return [{"source_file": e["file"], **{k: e[k] for k in lake_inputs.COUNTS}} for e in entries]
+
+    lcd, cdo, ghcn = _job_inputs(settings)
+    daily = snapshot.inputs.get("daily")
+    cdo_files = files_of([*daily["cdo"], *daily["ghcn"]]) if (cdo or ghcn) and daily else None
+    left_out = lake_inputs.local_files(settings.weather_raw_dir)[1] if lcd else []
+    return {
+        **snapshot.summary,
+        "files": files_of(snapshot.inputs["lcd"]),
+        "cdo_files": cdo_files,
+        "recovered": [],
+        "files_left_out": left_out,
+        "mode": "skipped",
+        "skipped": f"weather job skipped: {len(lcd) + len(cdo) + len(ghcn)} raw files unchanged since the committed "
+                   f"lake snapshot {snapshot.run_id}",
+        "files_processed": [],
+        "files_removed": [],
+        "files_recounted": [],
+        "cdo_files_processed": False,
+        "changed_months": [],
+        "snapshot": snapshot.run_id,
+    }
+
+
+def run_weather_job(settings: Settings, allow_daily_only: bool = False, force: bool | None = None) -> dict:
     """The Spark weather job over the whole raw weather zone, in its own process as spark-submit / an EMR
-    step would run it; records per-file reconciliation and returns the job's result."""
+    step would run it; records per-file reconciliation and returns the job's result.
+
+    When the raw files are exactly those the committed lake snapshot was built from (and the job's code and
+    stations seed are the same), Spark is not started at all: the result says so (`skipped`) and carries the
+    committed counts. Otherwise the job processes what changed (spark_prep/weather_job.py). `force` (default:
+    the settings' `force`, the CLI's --force) runs the job anyway, recomputing everything (`--full`)."""
+    force = bool(getattr(settings, "force", False)) if force is None else force
     lcd_files = sorted(settings.weather_raw_dir.glob("*.csv"))
     daily_files = [*settings.cdo_daily_raw_dir.glob("*.csv"), *settings.ghcn_daily_raw_dir.glob("*.dly")]
     if not lcd_files and not (allow_daily_only and daily_files):
         raise StepFailed(f"no LCD weather files in {settings.weather_raw_dir}; run `flightdelay sample` first")
+    unchanged = None if force else unchanged_snapshot(settings)
+    if unchanged is not None:  # nothing to do, and nothing to record: the committing run recorded it all
+        result = _skipped_result(settings, unchanged)
+        weather_files = _counts(result["files"])
+        result["_totals"] = reconciliation.totals(weather_files)
+        result["_per_file"] = reconciliation.per_file_lines(weather_files)
+        if result.get("cdo_files"):
+            result["_daily_totals"] = reconciliation.totals(_counts(result["cdo_files"]))
+        return result
     log_path = settings.artifacts_dir / "logs" / "prep.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
@@ -57,6 +142,8 @@ def run_weather_job(settings: Settings, allow_daily_only: bool = False) -> dict:
     if sorted(settings.ghcn_daily_raw_dir.glob("*.dly")):
         # the folder, not a pattern: the job takes paths literally and reads the folder's .dly files
         command += ["--raw-ghcn-daily", str(settings.ghcn_daily_raw_dir)]
+    if force:
+        command.append("--full")
     with log_path.open("w") as log:
         completed = run_with_progress(command, "Spark weather job", env=spark_environment(),
                                       cwd=settings.project_root, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -65,16 +152,18 @@ def run_weather_job(settings: Settings, allow_daily_only: bool = False) -> dict:
         raise StepFailed(f"Spark weather job failed (exit {completed.returncode}); log {log_path}:\n{tail}")
     result = json.loads(completed.stdout.strip().splitlines()[-1])
 
-    def counts(files: list[dict]) -> list[reconciliation.FileCounts]:
-        return [reconciliation.FileCounts(f["source_file"], f["rows_read"], f["rows_loaded"], f["rows_quarantined"],
-                                          f.get("blank_lines", 0)) for f in files]
-
-    weather_files = counts(result["files"])
-    result["_totals"] = reconciliation.record(settings.warehouse(), "weather", weather_files)
+    weather_files = _counts(result["files"])
+    # recorded: the files this run read, and those whose counts it changed (a duplicate of theirs now loaded
+    # from a new file); the others' rows in raw.data_quality_summary stand
+    recounted = set(result.get("files_recounted", [f["source_file"] for f in result["files"]]))
+    reconciliation.record(settings.warehouse(), "weather", [f for f in weather_files if f.source_file in recounted])
+    result["_totals"] = reconciliation.totals(weather_files)
     result["_per_file"] = reconciliation.per_file_lines(weather_files)
     if result.get("cdo_files"):
-        result["_daily_totals"] = reconciliation.record(settings.warehouse(), "weather_daily",
-                                                        counts(result["cdo_files"]))
+        daily_files = _counts(result["cdo_files"])
+        if result.get("cdo_files_processed", True):
+            reconciliation.record(settings.warehouse(), "weather_daily", daily_files)
+        result["_daily_totals"] = reconciliation.totals(daily_files)
     return result
 
 
@@ -83,7 +172,11 @@ def step_prep(settings: Settings) -> dict[str, object]:
     result = run_weather_job(settings)
     # a warehouse that cannot read the lake's Parquet (PostgreSQL) gets the committed tables copied in
     exposed = settings.warehouse().expose_lake(settings.lake_dir)
-    facts: dict[str, object] = {f"{table} rows copied to the warehouse": rows for table, rows in exposed.items()}
+    facts: dict[str, object] = {"weather job": result.get("skipped") or (
+        f"{result.get('mode', 'full')} run: {len(result.get('files_processed', []))} LCD file(s) parsed, "
+        f"{len(result.get('files_removed', []))} removed; lake snapshot {result.get('snapshot', '')}"),
+        "months changed in the lake": result.get("changed_months") or 0}
+    facts.update({f"{table} rows copied to the warehouse": rows for table, rows in exposed.items()})
     if result.get("_daily_totals"):
         facts["data quality (daily summaries)"] = reconciliation.summary_line(result["_daily_totals"],
                                                                              "CDO/GHCN daily rows")
