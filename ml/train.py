@@ -10,8 +10,13 @@ and locally (the pipeline runs it as `python -m ml.train`):
 
 This file is the entry point only; the work is in the modules beside it, which SageMaker receives with it
 (the source dir, without the rest of the project): features.py (which columns, typed how), booster.py
-(fit, predict, save, load), evaluation.py (metrics, calibration, the baseline), model_card.py. Their public
-names are re-exported here for the code that imports them from ml.train.
+(fit, predict, save, load), evaluation.py (metrics, calibration, the baseline), model_card.py, channels.py
+(reading a channel in bounded memory). Their public names are re-exported here for the code that imports them
+from ml.train.
+
+Memory follows `max_train_rows`, not the channels: the training and validation rows are a sample of at most
+that many rows streamed from the Parquet files (channels.read_channel), and the evaluated channel is read and
+predicted a batch at a time, keeping only the label and the probabilities of each row.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import xgboost as xgb
 
 try:  # package import locally; files side by side inside the SageMaker container
     from ml.booster import MODEL_FILE, SPEC_FILE, load_model, predict, save_model, train_xgboost
+    from ml.channels import iter_channel, read_channel
     from ml.evaluation import (
         BASELINE_CATEGORICAL,
         BASELINE_FEATURES,
@@ -37,6 +43,7 @@ try:  # package import locally; files side by side inside the SageMaker containe
         binary_classification_metrics,
         calibration_table,
         period,
+        predict_batches,
         train_baseline,
     )
     from ml.features import (
@@ -47,11 +54,11 @@ try:  # package import locally; files side by side inside the SageMaker containe
         NUMERIC_FEATURES,
         Channel,
         FeatureSpec,
-        read_channel,
     )
     from ml.model_card import model_card
 except ImportError:  # pragma: no cover
     from booster import MODEL_FILE, SPEC_FILE, load_model, predict, save_model, train_xgboost
+    from channels import iter_channel, read_channel
     from evaluation import (
         BASELINE_CATEGORICAL,
         BASELINE_FEATURES,
@@ -61,6 +68,7 @@ except ImportError:  # pragma: no cover
         binary_classification_metrics,
         calibration_table,
         period,
+        predict_batches,
         train_baseline,
     )
     from features import (
@@ -71,15 +79,14 @@ except ImportError:  # pragma: no cover
         NUMERIC_FEATURES,
         Channel,
         FeatureSpec,
-        read_channel,
     )
     from model_card import model_card
 
 __all__ = [
     "BASELINE_CATEGORICAL", "BASELINE_NUMERIC", "CATEGORICAL_FEATURES", "HYPERPARAMETERS", "ID_COLUMN", "LABEL",
     "MODEL_COLUMNS", "MODEL_FILE", "NUMERIC_FEATURES", "PROBABILITY_THRESHOLD", "SPEC_FILE", "Channel",
-    "FeatureSpec", "binary_classification_metrics", "calibration_table", "load_model", "main", "model_card",
-    "parse_args", "predict", "read_channel", "run", "train_baseline", "train_xgboost",
+    "FeatureSpec", "binary_classification_metrics", "calibration_table", "iter_channel", "load_model", "main",
+    "model_card", "parse_args", "predict", "read_channel", "run", "train_baseline", "train_xgboost",
 ]
 
 HYPERPARAMETERS_FILE = Path(__file__).with_name("hyperparameters.json")
@@ -93,8 +100,9 @@ HYPERPARAMETER_TYPES = {
     "min_child_weight": float,
     "max_cat_to_onehot": int,
     "max_bin": int,
-    # Beyond this many rows the training channel is sampled uniformly (seeded): past a few million rows
-    # the model gains little and the time and memory keep growing (bench/ measures both).
+    # Beyond this many rows the training channel is sampled uniformly (seeded, by flight id; the validation
+    # channel too): past a few million rows the model gains little and the time and memory keep growing
+    # (bench/ measures both).
     "max_train_rows": int,
     "seed": int,
 }
@@ -123,8 +131,9 @@ def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     train_channel = read_channel(args.train, max_rows=args.max_train_rows, seed=args.seed)
     train = train_channel.frame
-    validation = read_channel(args.validation).frame
-    test = read_channel(args.test).frame if args.test and Path(args.test).exists() else None
+    # Early stopping evaluates every round on the validation rows, so they are held too: capped the same way.
+    validation = read_channel(args.validation, max_rows=args.max_train_rows, seed=args.seed).frame
+    has_test = bool(args.test) and Path(args.test).exists()
     spec = FeatureSpec.fit(pd.concat([train, validation]))
 
     booster = train_xgboost(args, spec, train, validation)
@@ -136,18 +145,19 @@ def run(args: argparse.Namespace) -> dict:
 
     save_model(booster, spec, args.model_dir)
 
-    evaluation_frame = test if test is not None else validation
-    y_true = evaluation_frame[LABEL].astype(int).to_numpy()
-    y_prob = predict(booster, spec, evaluation_frame)
-    y_base = baseline_probabilities(baseline, evaluation_frame)
+    # Every row of the evaluated channel, a batch at a time.
+    evaluated = predict_batches(iter_channel(args.test if has_test else args.validation),
+                                lambda frame: predict(booster, spec, frame),
+                                lambda frame: baseline_probabilities(baseline, frame))
+    y_true, y_prob, y_base = evaluated.y_true, evaluated.y_prob, evaluated.y_base
     importance = booster.get_score(importance_type="gain")
     evaluation = {
         "version": 0.0,
         "dataset": {
-            "evaluated_on": "test" if test is not None else "validation",
+            "evaluated_on": "test" if has_test else "validation",
             "train": {**period(train), "rows_in_channel": train_channel.rows_in_channel},
             "validation": period(validation),
-            "test": period(evaluation_frame),
+            "test": evaluated.period,
         },
         "binary_classification_metrics": binary_classification_metrics(y_true, y_prob, seed=args.seed),
         "model": {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ml import train
@@ -136,3 +137,52 @@ def test_a_channel_past_max_rows_is_sampled_the_same_way_every_time(tmp_path):
     assert again.frame["flight_id"].tolist() == sampled.frame["flight_id"].tolist()
     # every part contributes, not just the first file
     assert {flight_id.split("-")[0] for flight_id in sampled.frame["flight_id"]} == {"f0", "f1", "f2"}
+
+
+def test_the_training_sample_is_bounded_and_the_same_however_the_channel_is_split(tmp_path):
+    """Past max_rows the sample is exactly the max_rows ids that hash lowest for the seed: the same rows for one
+    file or three, any batch size, in the channel's order."""
+    from ml import channels
+
+    rows = pd.concat([synthetic_features(2_000, part, "2013-01-01") for part in range(3)], ignore_index=True)
+    split, whole = tmp_path / "split", tmp_path / "whole"
+    split.mkdir()
+    whole.mkdir()
+    for part in range(3):
+        rows.iloc[part * 2_000:(part + 1) * 2_000].to_parquet(split / f"part-{part:04d}.parquet")
+    rows.to_parquet(whole / "part-0000.parquet", row_group_size=1_000)
+    lowest = rows.assign(hash=channels.id_hashes(pa.array(rows["flight_id"]), 7)).sort_values(
+        "hash", kind="stable").head(1_500).sort_index()["flight_id"].tolist()
+    for folder, batch_rows in ((split, 256_000), (split, 333), (whole, 1_000)):
+        sampled = train.read_channel(folder, max_rows=1_500, seed=7, batch_rows=batch_rows)
+        assert sampled.rows_in_channel == 6_000
+        assert sampled.frame["flight_id"].tolist() == lowest
+    other_seed = set(train.read_channel(split, max_rows=1_500, seed=8).frame["flight_id"])
+    assert len(other_seed) == 1_500 and other_seed != set(lowest)
+
+
+@pytest.mark.engine  # measures Arrow's peak allocation in fresh processes
+def test_sampling_a_channel_holds_the_sample_not_the_channel(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for part in range(4):
+        # row groups of 4,000 rows, as the reader decodes a row group at a time (the flow's exports: 122,880 rows)
+        synthetic_features(40_000, part, "2013-01-01").to_parquet(folder / f"part-{part:04d}.parquet",
+                                                                   row_group_size=4_000)
+    script = tmp_path / "peak.py"
+    script.write_text("import sys\nimport pyarrow as pa\nfrom ml.channels import read_channel\n"
+                      "max_rows = int(sys.argv[2]) or None\n"
+                      "frame = read_channel(sys.argv[1], max_rows=max_rows, seed=1, batch_rows=4_000).frame\n"
+                      "print(len(frame), pa.default_memory_pool().max_memory())\n")
+
+    def peak(max_rows: int) -> tuple[int, int]:
+        completed = subprocess.run([sys.executable, str(script), str(folder), str(max_rows)], cwd=PROJECT_ROOT,
+                                   capture_output=True, text=True, timeout=300, check=True)
+        rows, peak_bytes = completed.stdout.split()
+        return int(rows), int(peak_bytes)
+
+    whole_rows, whole_peak = peak(0)
+    sample_rows, sample_peak = peak(2_000)
+    assert (whole_rows, sample_rows) == (160_000, 2_000)
+    # at most ~1.5 x 2,000 rows kept plus a 4,000-row batch, against 160,000 rows: well under a sixth
+    assert sample_peak < whole_peak / 6, (sample_peak, whole_peak)

@@ -4,7 +4,10 @@
   check on the marts is not repeated there.
 - `frames.py`: the pandas frame each boundary's suites validate, read by DuckDB (or from the channel folder).
 - `gates.py`: runs the suites on the frames through the GX file context in `expectations/` (checkpoints, Data
-  Docs); `validate_boundaries` and `validate_training_channel` are what the flow calls.
+  Docs); `validate_boundaries` and `validate_training_channel` are what the flow calls. Big tables are
+  validated a chunk of months at a time, so memory follows the chunk, not the table.
+- `whole_table.py`: the expectations no chunk can decide (shares of rows, means, uniqueness, row counts),
+  computed over the whole table in SQL and reported with the chunks' results.
 - `docs_assets.py`: makes the Data Docs render offline.
 """
 

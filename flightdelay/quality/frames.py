@@ -2,7 +2,9 @@
 files), the weather lake, a mart in the audit schema, and the training channel.
 
 GX's SQL datasource cannot read DuckDB here (it closes the connection before fetching), so each asset is
-read into pandas by DuckDB and validated through GX's pandas dataframe datasource (gates.py).
+read into pandas by DuckDB and validated through GX's pandas dataframe datasource (gates.py). The big tables
+(the marts, the training channel) are read a chunk of whole months at a time (`plan_chunks`, `chunk_frame`),
+so memory follows the chunk, not the table.
 """
 
 from __future__ import annotations
@@ -131,10 +133,64 @@ def arrow_backed_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=strings.get, self_destruct=True, split_blocks=True)
 
 
-def mart_frame(con: duckdb.DuckDBPyConnection, marts_schema: str, mart: str, columns: list[str]) -> pd.DataFrame:
-    """Only `columns` of the mart: pandas holds every loaded column in memory, and the marts are wide."""
-    table = con.execute(f"select {', '.join(columns)} from {marts_schema}.{mart}")
+# The column big tables are chunked by, and the most rows a chunk of several months may hold: GX on pandas takes
+# about 1 KiB a row of the feature mart's 22 checked columns (bench/results: 3.1 GiB at 3.2M rows), so a chunk
+# costs about half a GiB, however many months the table has. A month larger than this is a chunk of its own.
+MONTH_COLUMN = "flight_date"
+CHUNK_ROWS = 500_000
+# The month of each row in a chunk's frame, to name the month a failure is in.
+CHUNK_MONTH = "validated_month"
+
+
+def months_filter(months: list[str] | None, column: str = MONTH_COLUMN) -> str:
+    """SQL keeping the rows of `months` ('YYYY-MM'; a None stands for rows without a date), all rows if None.
+    Ranges of dates rather than a function of the column, so DuckDB skips row groups by their min and max."""
+    if months is None:
+        return "true"
+    ranges = [f"{column} is null" if month is None else
+              f"({column} >= date '{month}-01' and {column} < date '{month}-01' + interval 1 month)"
+              for month in months]
+    return "(" + " or ".join(ranges) + ")" if ranges else "false"
+
+
+def month_rows(con: duckdb.DuckDBPyConnection, relation: str, months: list[str] | None = None,
+               column: str = MONTH_COLUMN) -> list[tuple[str | None, int]]:
+    """(month, rows) of the relation in month order, rows without a date last; only `months` if given."""
+    return con.execute(f"""
+        select strftime({column}, '%Y-%m') as month, count(*) from {relation}
+        where {months_filter(months, column)} group by month order by month nulls last""").fetchall()
+
+
+def plan_chunks(month_counts: list[tuple[str | None, int]], max_rows: int = CHUNK_ROWS) -> list[list[str | None]]:
+    """Consecutive months packed into chunks of at most `max_rows` rows (a bigger month alone): on the bundled
+    sample the whole table is one chunk, as before; at scale, memory follows `max_rows`, not the table."""
+    chunks: list[list[str | None]] = []
+    rows_in_last = 0
+    for month, rows in month_counts:
+        if chunks and rows_in_last + rows <= max_rows:
+            chunks[-1].append(month)
+            rows_in_last += rows
+        else:
+            chunks.append([month])
+            rows_in_last = rows
+    return chunks
+
+
+def chunk_frame(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str], months: list[str | None],
+                column: str = MONTH_COLUMN) -> pd.DataFrame:
+    """Only `columns` of the rows of `months` (pandas holds every loaded column in memory, and the marts are
+    wide), with the month of each row in CHUNK_MONTH."""
+    table = con.execute(f"select {', '.join(columns)}, strftime({column}, '%Y-%m') as {CHUNK_MONTH} "
+                        f"from {relation} where {months_filter(months, column)}")
     return arrow_backed_frame(table.fetch_arrow_table())
+
+
+def channel_relation(channel: Path) -> str:
+    """The channel folder's Parquet files (or one file) as a DuckDB table function."""
+    files = [channel] if channel.is_file() else sorted(channel.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"channel {channel}: no .parquet files found")
+    return "read_parquet([" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "])"
 
 
 def training_frame(train: pd.DataFrame, validation_start: date) -> pd.DataFrame:
@@ -145,8 +201,3 @@ def training_frame(train: pd.DataFrame, validation_start: date) -> pd.DataFrame:
     )
 
 
-def training_channel_frame(channel: Path) -> pd.DataFrame:
-    """The columns the training-frame gate reads from the channel folder ml/train.py will read."""
-    import pyarrow.parquet as pq
-
-    return arrow_backed_frame(pq.read_table(channel, columns=TRAINING_GATE_COLUMNS))

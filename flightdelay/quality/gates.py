@@ -4,6 +4,11 @@ are `validate_boundaries` (raw files, the lake, the audit marts) and `validate_t
 
 A suite is named `<asset>.<severity>`: `critical` failures stop the run before anything is published,
 `warning` failures are reported.
+
+Big tables (the marts on DuckDB, the training channel) are validated in bounded memory (`run_in_chunks`): GX
+checks the expectations each row decides alone on one chunk of months at a time, and the rest (shares of
+rows, means, uniqueness, row counts) are computed over the whole table in SQL (whole_table.py) and reported in
+the same suite's result. On PostgreSQL the marts are validated in the server through GX's SQL datasource.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import great_expectations as gx
 import pandas as pd
 from great_expectations.checkpoint import UpdateDataDocsAction
@@ -20,20 +26,27 @@ from great_expectations.checkpoint import UpdateDataDocsAction
 from flightdelay.flow.progress import in_child_process
 from flightdelay.quality import docs_assets
 from flightdelay.quality.frames import (
+    CHUNK_MONTH,
+    CHUNK_ROWS,
+    TRAINING_GATE_COLUMNS,
+    channel_relation,
+    chunk_frame,
     humidity_from_temperatures,
     lake_weather_frame,
-    mart_frame,
+    month_rows,
+    months_filter,
+    plan_chunks,
     raw_files_frame,
-    training_channel_frame,
     training_frame,
 )
-from flightdelay.quality.suites import CRITICAL, SUITES, WARNING, WEATHER_RANGES, columns_checked
+from flightdelay.quality.suites import CRITICAL, SUITES, WARNING, WEATHER_RANGES, columns_checked, is_per_row
+from flightdelay.quality.whole_table import WholeTable
 from flightdelay.settings import Settings
 
 # The names the flow and the tests import from here, some defined in suites.py and frames.py.
 __all__ = ["BOUNDARY_ASSETS", "CRITICAL", "SUITES", "WARNING", "WEATHER_RANGES", "GateReport", "GateResult",
-           "humidity_from_temperatures", "raw_files_frame", "run_asset", "validate_asset", "validate_boundaries",
-           "validate_training_channel", "validate_training_frame"]
+           "humidity_from_temperatures", "raw_files_frame", "run_asset", "run_in_chunks", "validate_asset",
+           "validate_boundaries", "validate_training_channel", "validate_training_frame"]
 
 DATASOURCE = "warehouse_frames"
 # The marts on a PostgreSQL warehouse are validated where they are, through GX's SQL datasource: the metrics are
@@ -181,6 +194,82 @@ def run_asset(context, asset: str, frame: pd.DataFrame | None, parameters: dict 
     return results
 
 
+def _month_name(month: str | None) -> str:
+    return "no flight_date" if month is None or pd.isna(month) else month
+
+
+def _chunk_failures(checkpoint: gx.Checkpoint, frame: pd.DataFrame, months: list[str | None],
+                    parameters: dict) -> list[str]:
+    """The checkpoint's failures on one chunk, each named by its month: a chunk of several months that fails is
+    validated again a month at a time (only then, failures being rare) to say which months hold the bad rows."""
+    outcome = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters)
+    if outcome.success:
+        return []
+    if len(months) == 1:
+        return [f"{_month_name(months[0])}: {failure}" for failure in _failures(outcome)]
+    failures = []
+    for month, rows in frame.groupby(CHUNK_MONTH, dropna=False, sort=True):
+        outcome = checkpoint.run(batch_parameters={"dataframe": rows}, expectation_parameters=parameters)
+        failures += [f"{_month_name(month)}: {failure}" for failure in _failures(outcome)]
+    return failures
+
+
+def run_in_chunks(context, asset: str, con, relation: str, columns: list[str], months: list[str] | None = None,
+                  prepare=None, chunk_rows: int = CHUNK_ROWS, parameters: dict | None = None) -> list[GateResult]:
+    """Run the asset's suites on `relation` (of the DuckDB connection `con`) without ever holding a whole column:
+
+    - the expectations each row decides alone (suites.is_per_row) run in GX on one chunk of whole months at a
+      time (frames.plan_chunks, at most `chunk_rows` rows unless one month is bigger), reading only `columns`,
+      passed through `prepare` (a frame -> frame adding derived columns); a failure names its month;
+    - the others depend on the whole table, which no chunk sees: they are aggregate queries on `relation` in
+      SQL (whole_table.py), reported in the same suite's result, so none is dropped.
+
+    `months` ('YYYY-MM') limits both to those months (an incremental run validating its new partitions), except
+    uniqueness, always checked over the whole table. The suite stored for Data Docs holds the per-row
+    expectations and names the whole-table ones in its notes."""
+    if months is not None:
+        malformed = [m for m in months if not (isinstance(m, str) and len(m) == 7 and m[4] == "-"
+                                               and m[:4].isdigit() and m[5:].isdigit())]
+        if malformed:
+            raise ValueError(f"months {malformed}: expected 'YYYY-MM' strings")
+    parameters = parameters or {}
+    whole_table = WholeTable(con, relation, months_filter(months))
+    suites, checkpoints = {}, {}
+    for severity, build in SUITES[asset].items():
+        expectations = build()
+        per_row = [e for e in expectations if is_per_row(e)]
+        in_sql = [e for e in expectations if not is_per_row(e)]
+        notes = ("Checked over the whole table in SQL (flightdelay/quality/whole_table.py), reported in the run's "
+                 "gate summary: " + "; ".join(f"`{e.expectation_type}` on `{_column_of(e)}`" for e in in_sql)
+                 if in_sql else "Every expectation here is checked on each chunk of months.")
+        suite = gx.ExpectationSuite(name=f"{asset}.{severity}", expectations=per_row,
+                                    meta={"notes": {"format": "markdown", "content": [notes]}})
+        suites[severity] = (expectations, in_sql)
+        checkpoints[severity] = _checkpoint(context, _frame_batch(context, asset), suite)
+    failed: dict[str, list[str]] = {severity: [] for severity in suites}
+    # an empty table is still validated once, on an empty frame, as a whole frame was
+    for chunk in plan_chunks(month_rows(con, relation, months), chunk_rows) or [[]]:
+        frame = chunk_frame(con, relation, columns, chunk)
+        if prepare is not None:
+            frame = prepare(frame)
+        for severity, checkpoint in checkpoints.items():
+            failed[severity] += _chunk_failures(checkpoint, frame, chunk, parameters)
+        del frame
+    results = []
+    for severity, (expectations, in_sql) in suites.items():
+        for expectation in in_sql:
+            check = whole_table.check(expectation)
+            if not check.success:
+                failed[severity].append(check.failure)
+        results.append(GateResult(f"{asset}.{severity}", not failed[severity], len(expectations), failed[severity]))
+    return results
+
+
+def _column_of(expectation) -> str:
+    kwargs = expectation.configuration.kwargs
+    return kwargs.get("column") or ", ".join(kwargs.get("column_list") or []) or "table"
+
+
 def _localize_docs(settings: Settings) -> str:
     try:
         pages = docs_assets.localize(settings.data_docs_dir, docs_assets.node_modules(settings.project_root))
@@ -189,41 +278,55 @@ def _localize_docs(settings: Settings) -> str:
         return f"pages still load assets from CDNs: {missing}"
 
 
-def validate_boundaries(settings: Settings, marts_schema: str) -> GateReport:
-    """Raw files, the lake, and the marts in `marts_schema` (the audit schema before publishing).
+def validate_boundaries(settings: Settings, marts_schema: str, months: list[str] | None = None) -> GateReport:
+    """Raw files, the lake, and the marts in `marts_schema` (the audit schema before publishing); of the marts
+    only `months` ('YYYY-MM') if given (see `validate_asset`).
 
-    Each asset is read and validated in a child process of its own: GX works on pandas copies of the frame,
-    and at 10M flights the feature mart's alone peaks at several GiB; run one after another in one process,
-    the memory of each stayed with the next."""
+    Each asset is read and validated in a child process of its own: the allocator keeps what GX's pandas copies
+    took after they are freed, so run one after another in one process, the memory of each stayed with the
+    next."""
     report = GateReport()
     for asset in BOUNDARY_ASSETS:
-        report.results += in_child_process(validate_asset, settings, marts_schema, asset)
+        report.results += in_child_process(validate_asset, settings, marts_schema, asset, months)
     report.docs_note = _localize_docs(settings)
     return report
 
 
-def validate_asset(settings: Settings, marts_schema: str, asset: str) -> list[GateResult]:
-    """Run one asset's suites: a mart in the warehouse where it is (SQL datasource) on PostgreSQL, on a frame of
-    only the columns its suites check on DuckDB; the raw files and the lake on frames everywhere."""
+def validate_asset(settings: Settings, marts_schema: str, asset: str, months: list[str] | None = None,
+                   chunk_rows: int = CHUNK_ROWS) -> list[GateResult]:
+    """Run one asset's suites. A mart: in the warehouse where it is (SQL datasource) on PostgreSQL, whole (the
+    server computes the metrics, `months` is not applied there); on DuckDB in chunks of months (`run_in_chunks`),
+    only `months` ('YYYY-MM') if given. The raw files and the lake: on frames, whole, everywhere."""
     context = _context(settings)
     if asset in MART_ASSETS and settings.backend == "postgres":
         return run_asset(context, asset, None, batch_definition=_postgres_table_batch(context, marts_schema, asset))
-    if asset == "raw_files":
-        frame = raw_files_frame(settings, settings.warehouse())
-    elif asset == "lake_weather":
-        frame = lake_weather_frame(settings)
-    else:
+    if asset in MART_ASSETS:
         with settings.connect_warehouse(read_only=True) as con:
-            frame = mart_frame(con, marts_schema, asset, columns_checked(asset))
+            return run_in_chunks(context, asset, con, f"{marts_schema}.{asset}", columns_checked(asset), months,
+                                 chunk_rows=chunk_rows)
+    frame = raw_files_frame(settings, settings.warehouse()) if asset == "raw_files" else lake_weather_frame(settings)
     return run_asset(context, asset, frame)
 
 
 def validate_training_frame(settings: Settings, train: pd.DataFrame, validation_start: date) -> GateReport:
-    report = GateReport(run_asset(_context(settings), "ml_training_frame", training_frame(train, validation_start)))
+    """The training-frame gate over rows in memory (`validate_training_channel` reads them from the channel)."""
+    con = duckdb.connect(":memory:")
+    con.register("training_rows", train)
+    return _training_gate(settings, con, "training_rows", validation_start)
+
+
+def validate_training_channel(settings: Settings, channel: Path, validation_start: date,
+                              chunk_rows: int = CHUNK_ROWS) -> GateReport:
+    """The training-frame gate over the channel folder ml/train.py will read, a chunk of months at a time, the
+    flight ids' uniqueness and the row count over the whole channel in SQL."""
+    return _training_gate(settings, duckdb.connect(":memory:"), channel_relation(channel), validation_start,
+                          chunk_rows)
+
+
+def _training_gate(settings: Settings, con, relation: str, validation_start: date,
+                   chunk_rows: int = CHUNK_ROWS) -> GateReport:
+    report = GateReport(run_in_chunks(_context(settings), "ml_training_frame", con, relation, TRAINING_GATE_COLUMNS,
+                                      prepare=lambda frame: training_frame(frame, validation_start),
+                                      chunk_rows=chunk_rows))
     report.docs_note = _localize_docs(settings)
     return report
-
-
-def validate_training_channel(settings: Settings, channel: Path, validation_start: date) -> GateReport:
-    """The training-frame gate over the channel folder ml/train.py will read."""
-    return validate_training_frame(settings, training_channel_frame(channel), validation_start)

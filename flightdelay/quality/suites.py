@@ -155,6 +155,28 @@ SUITES: dict[str, dict[str, Callable[[], list]]] = {
 }
 
 
+# What each row decides alone: a chunk of the table passes these exactly when its rows do, so a table passes when
+# every chunk does (gates.py validates big tables a month or a few at a time). Every other expectation (a share
+# of rows, i.e. `mostly` below 1; a mean; uniqueness; the row count) is a property of the whole table that no
+# chunk can judge: those are computed over the whole table in SQL (whole_table.py).
+PER_ROW_EXPECTATIONS = (
+    gxe.ExpectColumnValuesToBeBetween,
+    gxe.ExpectColumnValuesToBeInSet,
+    gxe.ExpectColumnValuesToNotBeNull,
+    gxe.ExpectColumnValuesToMatchRegex,
+    gxe.ExpectColumnPairValuesToBeEqual,
+    gxe.ExpectColumnPairValuesAToBeGreaterThanB,
+    # the distinct values of the table are the union of each chunk's: within the set exactly when each chunk's are
+    gxe.ExpectColumnDistinctValuesToBeInSet,
+)
+
+
+def is_per_row(expectation) -> bool:
+    """Whether a chunk can decide the expectation alone (see PER_ROW_EXPECTATIONS)."""
+    mostly = getattr(expectation, "mostly", None)
+    return isinstance(expectation, PER_ROW_EXPECTATIONS) and (mostly is None or mostly >= 1)
+
+
 def columns_checked(asset: str) -> list[str]:
     """The columns the asset's suites read: the marts are loaded with only these, because pandas holds
     every loaded column in memory and the marts are wide."""
