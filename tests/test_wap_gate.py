@@ -47,7 +47,7 @@ class FakeFlow:
                 con.execute(f"create or replace table {schema}.{name} as "
                             "select range as id, ? as version from range(100)", [self.version])
 
-    def gates(self, settings: Settings, schema: str):
+    def gates(self, settings: Settings, schema: str, months: list[str] | None = None):
         if self.during_gates:
             self.during_gates()
         failures = ["fct_flights.critical: expect_column_values_to_not_be_null(flight_id)"] if self.gates_fail else []

@@ -95,7 +95,13 @@ def step_score(settings: Settings) -> dict[str, object]:
         rescore_from = ml_inputs.first_changed_month(
             BuildInputs.from_json(scored_from.inputs) if scored_from and scored_from.inputs else None, published)
     scored = score(settings, build_id, rescore_from)
-    dbt_command.dbt_invoke(settings, ["build", "--selector", "predictions"], {"marts_schema": PUBLISHED_SCHEMA})
+    # the models over the predictions, from the same month on (macros/incremental_by_month.sql)
+    if rescore_from is None:
+        dbt_command.dbt_invoke(settings, ["build", "--selector", "predictions", "--full-refresh"],
+                               {"marts_schema": PUBLISHED_SCHEMA})
+    elif rescore_from:
+        dbt_command.dbt_invoke(settings, ["build", "--selector", "predictions"],
+                               {"marts_schema": PUBLISHED_SCHEMA, "rebuild_from_month": rescore_from})
     with settings.connect_warehouse(read_only=True) as con:
         joined = con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.fct_flight_delay_predictions").fetchone()[0]
         predicted = con.execute(f"select count(*) from {PREDICTIONS_TABLE}").fetchone()[0]

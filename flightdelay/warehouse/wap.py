@@ -61,6 +61,7 @@ create table if not exists wap.publications (
     published_at timestamp not null
 );
 alter table wap.builds add column if not exists inputs varchar;
+alter table wap.builds add column if not exists rebuilt_from varchar;
 alter table wap.validations add column if not exists gates varchar;
 """
 
@@ -98,6 +99,7 @@ class Build:
     tables: dict[str, dict[str, object]]
     detail: str | None
     inputs: str | None = None  # what dbt built from (flightdelay/flow/build_inputs.py), JSON
+    rebuilt_from: str | None = None  # 'YYYY-MM-01': the first month dbt rebuilt; None: every month
 
 
 @dataclass(frozen=True)
@@ -137,14 +139,14 @@ def fingerprint(con, schema: str, warehouse: Warehouse) -> Fingerprint:
     return Fingerprint(digest, tables)
 
 
-def start_build(con, inputs: str | None = None) -> str:
+def start_build(con, inputs: str | None = None, rebuilt_from: str | None = None) -> str:
     """Record a new build as started, making it the current build; returns its id."""
     started = _now()
     build_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     con.execute(
-        "insert into wap.builds (build_seq, build_id, status, started_at, inputs) "
-        "select coalesce(max(build_seq), 0) + 1, ?, ?, ?, ? from wap.builds",
-        [build_id, STARTED, started, inputs])
+        "insert into wap.builds (build_seq, build_id, status, started_at, inputs, rebuilt_from) "
+        "select coalesce(max(build_seq), 0) + 1, ?, ?, ?, ?, ? from wap.builds",
+        [build_id, STARTED, started, inputs, rebuilt_from])
     return build_id
 
 
@@ -159,11 +161,11 @@ def fail_build(con, build_id: str, detail: str) -> None:
                 [FAILED, _now(), detail, build_id])
 
 
-_BUILD_COLUMNS = "build_id, status, started_at, finished_at, fingerprint, tables, detail, inputs"
+_BUILD_COLUMNS = "build_id, status, started_at, finished_at, fingerprint, tables, detail, inputs, rebuilt_from"
 
 
 def _build(row) -> Build:
-    return Build(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else {}, row[6], row[7])
+    return Build(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]) if row[5] else {}, *row[6:])
 
 
 def latest_build(con) -> Build | None:

@@ -1,6 +1,13 @@
 {#- One row per scored flight: the model's prediction beside what happened, for analysts and for monitoring
-    (calibration by carrier, airport or month is a group-by away). Built by `flightdelay score`, after scoring. -#}
-{{ config(materialized='table', tags=['predictions']) }}
+    (calibration by carrier, airport or month is a group-by away). Built by `flightdelay score`, after scoring,
+    incremental by month (macros/incremental_by_month.sql) like the predictions: from the first month rescored. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}",
+    tags=['predictions']
+) }}
 with
 
 predictions as (
@@ -31,6 +38,7 @@ flights as (
         scheduled_departure_at_local,
         scheduled_departure_at_utc
     from {{ ref('fct_flights') }}
+    where {{ flight_delays.is_rebuilt('flight_date') }}
 
 ),
 
