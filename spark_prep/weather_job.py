@@ -423,7 +423,7 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
     daily_given = bool(settings.raw_cdo_daily_path or settings.raw_ghcn_daily_path)
     previous_daily = (extracted.previous.inputs or {}).get("daily") if extracted.previous else None
     daily_inputs = previous_daily
-    cdo_files, cdo_table = None, None
+    cdo_files, cdo_table, cdo_quarantine = None, None, None
     if daily_given:
         daily_inputs = _daily_manifest(spark, settings)
         unchanged = (not settings.full and previous_daily is not None and extracted.previous.inputs
@@ -509,7 +509,8 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
     lake_tables.register_tables(spark, settings, snapshot, written)
     # after the commit: the copies before the previous run, which no reader can be on now
     result.recovered += [f"deleted {folder}: no committed run uses it" for folder in lake_tables.tidy(spark, settings)]
-    for df in (raw, parsed, affected_keys, candidates, hourly, daily, cdo_table):
+    # a cached frame left behind would stand in for a later read of the same files in this session
+    for df in (raw, parsed, affected_keys, candidates, hourly, daily, cdo_table, cdo_quarantine):
         if df is not None:
             df.unpersist()
     return result

@@ -68,13 +68,14 @@ def settings_for(tmp_path: Path, raw: Path, lake: str, run_id: str) -> job.JobSe
                            database=f"inc_{lake}_{tmp_path.name[-10:].replace('-', '_').lower()}", run_id=run_id)
 
 
-def lake_rows(lake: Path) -> dict[str, list[tuple]]:
-    """Every committed row of the hourly, daily and quarantine tables, in one order."""
+def lake_rows(lake: Path, tables: tuple[str, ...] = ("hourly_observations", "daily_summaries")
+              ) -> dict[str, list[tuple]]:
+    """Every committed row of the tables and the quarantine, in one order."""
     weather = lake / "weather"
     out = {}
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
-        for table in ("hourly_observations", "daily_summaries"):
+        for table in tables:
             files = lake_snapshots.parquet_files(weather, table)
             out[table] = con.execute("select * from read_parquet(?, hive_partitioning = true, "
                                      "hive_types_autocast = false) order by all", [files]).fetchall()
@@ -192,3 +193,27 @@ def test_the_pointer_keeps_the_manifest_and_digests_and_refuses_other_shapes():
     broken["inputs"]["lcd"][0]["size"] = "1"
     with pytest.raises(lake_snapshots.LakeNotCommitted):
         lake_snapshots.parse(json.dumps(broken), "p")
+
+
+def test_daily_files_are_kept_while_unchanged_and_recomputed_whole_when_changed(spark, tmp_path):
+    raw = write_raw(tmp_path / "raw", before="2013-03-03", extra=False)
+    cdo = tmp_path / "cdo"
+    cdo.mkdir()
+    header = '"STATION","DATE","TMAX"\n'
+    (cdo / "jfk daily.csv").write_text(header + '"USW00094789","2013-03-01","50"\n"USW00094789","2013-03-01","49"\n')
+
+    def settings(lake: str, run_id: str) -> job.JobSettings:
+        return dataclasses.replace(settings_for(tmp_path, raw, lake, run_id), raw_cdo_daily_path=job.to_uri(str(cdo)))
+
+    tables = ("hourly_observations", "daily_summaries", "cdo_daily_summaries")
+    first = job.run(spark, settings("lake", "d1"))
+    before = lake_rows(tmp_path / "lake", tables)
+    kept = job.run(spark, settings("lake", "d2"))  # nothing changed: the daily table and its quarantine stay
+    assert first.cdo_files_processed and not kept.cdo_files_processed and kept.cdo_files == first.cdo_files
+    assert lake_rows(tmp_path / "lake", tables) == before and any(r[4] == "CDO daily" for r in before["quarantine"])
+    (cdo / "jfk daily.csv").write_text(header + '"USW00094789","2013-03-01","50"\n"USW00094789","2013-03-02","49"\n')
+    changed = job.run(spark, settings("lake", "d3"))
+    fresh = job.run(spark, settings("fresh", "d3"))
+    assert changed.cdo_files_processed and changed.cdo_files == fresh.cdo_files
+    assert lake_rows(tmp_path / "lake", tables) == lake_rows(tmp_path / "fresh", tables)
+    assert changed.changed_months == ["2013-03"]  # the daily table's March: one more day
