@@ -92,13 +92,26 @@ def feature_rows(rows_per_month: int = 100) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def gate_settings(tmp_path):
+    """Settings in `tmp_path` with a GX context of their own (the project's context config, no stored results:
+    Data Docs index every result in the store, and the checkout's grows with every run)."""
+    import shutil
+
+    from flightdelay.settings import Settings
+    from tests.conftest import PROJECT_ROOT
+
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "expectations", project / "expectations", ignore=shutil.ignore_patterns(
+        "uncommitted", "expectations", "checkpoints", "validation_definitions"))
+    return Settings(project_root=project, raw_dir=tmp_path / "raw", lake_dir=tmp_path / "lake",
+                    warehouse_path=tmp_path / "wh.duckdb", artifacts_dir=tmp_path / "artifacts")
+
+
 def mart_settings(tmp_path, rows: pd.DataFrame):
     """Settings whose DuckDB warehouse holds `rows` as marts_audit.ml_flight_delay_features."""
     import duckdb
 
-    from tests.test_hostile_files import settings_in
-
-    settings = settings_in(tmp_path)
+    settings = gate_settings(tmp_path)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute("create schema marts_audit")
         con.register("frame", rows)
@@ -171,14 +184,12 @@ def test_only_the_months_asked_for_are_validated(tmp_path):
 def test_the_training_channel_gate_catches_an_id_in_two_months_and_names_a_leaked_month(tmp_path):
     from datetime import date
 
-    from tests.test_hostile_files import settings_in
-
     rows = feature_rows()[["flight_id", "flight_date", "is_dep_delayed_15"]]
     channel = tmp_path / "train"
     channel.mkdir()
     rows.iloc[:150].to_parquet(channel / "part-0000.parquet")
     rows.iloc[150:].to_parquet(channel / "part-0001.parquet")
-    settings = settings_in(tmp_path)
+    settings = gate_settings(tmp_path)
     # validation starts in March: March's rows leak into training
     leaked = quality.validate_training_channel(settings, channel, date(2013, 3, 1), chunk_rows=100)
     assert leaked.blocking_failures and all(f.startswith("ml_training_frame.critical: 2013-03: ")

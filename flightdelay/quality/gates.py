@@ -151,7 +151,9 @@ def _postgres_table_batch(context, schema: str, table: str):
         return asset.add_batch_definition_whole_table(f"{asset_name}_whole")
 
 
-def _checkpoint(context, batch_definition, suite: gx.ExpectationSuite) -> gx.Checkpoint:
+def _checkpoint(context, batch_definition, suite: gx.ExpectationSuite, update_docs: bool = True) -> gx.Checkpoint:
+    """The suite's checkpoint; without `update_docs` its runs only store their results (the caller builds the
+    Data Docs pages once for all of them: a rebuild after every chunk took seconds each)."""
     suite = context.suites.add_or_update(suite)
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{suite.name}.validation", data=batch_definition, suite=suite)
@@ -160,7 +162,7 @@ def _checkpoint(context, batch_definition, suite: gx.ExpectationSuite) -> gx.Che
         gx.Checkpoint(
             name=f"{suite.name}.checkpoint",
             validation_definitions=[validation],
-            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])],
+            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])] if update_docs else [],
             result_format={"result_format": "SUMMARY"},
         )
     )
@@ -198,11 +200,13 @@ def _month_name(month: str | None) -> str:
     return "no flight_date" if month is None or pd.isna(month) else month
 
 
-def _chunk_failures(checkpoint: gx.Checkpoint, frame: pd.DataFrame, months: list[str | None],
-                    parameters: dict) -> list[str]:
+def _chunk_failures(checkpoint: gx.Checkpoint, frame: pd.DataFrame, months: list[str | None], parameters: dict,
+                    ran: list) -> list[str]:
     """The checkpoint's failures on one chunk, each named by its month: a chunk of several months that fails is
-    validated again a month at a time (only then, failures being rare) to say which months hold the bad rows."""
+    validated again a month at a time (only then, failures being rare) to say which months hold the bad rows.
+    The identifiers of the results stored go to `ran`, for the Data Docs."""
     outcome = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters)
+    ran += outcome.run_results
     if outcome.success:
         return []
     if len(months) == 1:
@@ -210,6 +214,7 @@ def _chunk_failures(checkpoint: gx.Checkpoint, frame: pd.DataFrame, months: list
     failures = []
     for month, rows in frame.groupby(CHUNK_MONTH, dropna=False, sort=True):
         outcome = checkpoint.run(batch_parameters={"dataframe": rows}, expectation_parameters=parameters)
+        ran += outcome.run_results
         failures += [f"{_month_name(month)}: {failure}" for failure in _failures(outcome)]
     return failures
 
@@ -240,21 +245,25 @@ def run_in_chunks(context, asset: str, con, relation: str, columns: list[str], m
         per_row = [e for e in expectations if is_per_row(e)]
         in_sql = [e for e in expectations if not is_per_row(e)]
         notes = ("Checked over the whole table in SQL (flightdelay/quality/whole_table.py), reported in the run's "
-                 "gate summary: " + "; ".join(f"`{e.expectation_type}` on `{_column_of(e)}`" for e in in_sql)
+                 "gate summary: " + "; ".join(f"`{e.expectation_type}` on `{_column_of(e)}` ({_arguments_of(e)})"
+                                              for e in in_sql)
                  if in_sql else "Every expectation here is checked on each chunk of months.")
-        suite = gx.ExpectationSuite(name=f"{asset}.{severity}", expectations=per_row,
-                                    meta={"notes": {"format": "markdown", "content": [notes]}})
+        suite = gx.ExpectationSuite(name=f"{asset}.{severity}", expectations=per_row, notes=notes)
         suites[severity] = (expectations, in_sql)
-        checkpoints[severity] = _checkpoint(context, _frame_batch(context, asset), suite)
+        checkpoints[severity] = _checkpoint(context, _frame_batch(context, asset), suite, update_docs=False)
     failed: dict[str, list[str]] = {severity: [] for severity in suites}
+    ran: list = []
     # an empty table is still validated once, on an empty frame, as a whole frame was
     for chunk in plan_chunks(month_rows(con, relation, months), chunk_rows) or [[]]:
         frame = chunk_frame(con, relation, columns, chunk)
         if prepare is not None:
             frame = prepare(frame)
         for severity, checkpoint in checkpoints.items():
-            failed[severity] += _chunk_failures(checkpoint, frame, chunk, parameters)
+            failed[severity] += _chunk_failures(checkpoint, frame, chunk, parameters, ran)
         del frame
+    # one Data Docs build for every chunk's result and the suites' pages, as UpdateDataDocsAction builds one
+    suite_pages = list(dict.fromkeys(result.expectation_suite_identifier for result in ran))
+    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[*ran, *suite_pages])
     results = []
     for severity, (expectations, in_sql) in suites.items():
         for expectation in in_sql:
@@ -268,6 +277,11 @@ def run_in_chunks(context, asset: str, con, relation: str, columns: list[str], m
 def _column_of(expectation) -> str:
     kwargs = expectation.configuration.kwargs
     return kwargs.get("column") or ", ".join(kwargs.get("column_list") or []) or "table"
+
+
+def _arguments_of(expectation) -> str:
+    kwargs = expectation.configuration.kwargs
+    return ", ".join(f"{name}={value}" for name, value in kwargs.items() if name not in ("column", "column_list"))
 
 
 def _localize_docs(settings: Settings) -> str:
