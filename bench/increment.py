@@ -152,6 +152,7 @@ def flow_run(env: dict[str, str], what: str) -> dict[str, object]:
     from bench.run import monitored_run
 
     started_at = time.time()
+    load_before = os.getloadavg()[0]  # other work on the machine: the figures are only as quiet as it was
     returncode, output, wall, monitor = monitored_run([sys.executable, *FLOW_COMMAND], env)
     if returncode != 0:
         print(output[-6000:])
@@ -171,6 +172,7 @@ def flow_run(env: dict[str, str], what: str) -> dict[str, object]:
         "command": "flightdelay " + " ".join(FLOW_COMMAND[3:]),
         "wall_seconds": round(wall, 1),
         **monitor.totals(),
+        "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "stages": [{**step, **by_stage.get(step["name"], {})} for step in steps],
         # what the flow said about skipping (empty until steps skip themselves)
         "skip_lines": [line.strip() for line in output.splitlines() if "skip" in line.lower()][:40],
