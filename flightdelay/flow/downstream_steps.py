@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+from pathlib import Path
 
 from flightdelay.flow import dbt_command, ml_inputs
 from flightdelay.flow.build_inputs import BuildInputs
@@ -39,9 +41,6 @@ def _metrics(evaluation: dict) -> dict[str, object]:
 
 def step_train(settings: Settings) -> dict[str, object]:
     """Train unless the model was trained on exactly these inputs (the retraining policy: flow/ml_inputs.py)."""
-    from flightdelay.flow.modeling import TimeSplit, export_channels, run_training
-    from flightdelay.quality.gates import validate_training_channel
-
     build_id, published = _published_inputs(settings)
     inputs = ml_inputs.training_inputs(settings, build_id, published) if published else None
     model_dir, evaluation_path = settings.ml_dir / "model", settings.ml_dir / "evaluation.json"
@@ -51,6 +50,9 @@ def step_train(settings: Settings) -> dict[str, object]:
         return {"skipped": f"the model in {model_dir} was trained on these inputs (data id {inputs.digest}, from build "
                            f"{recorded.build_id}); --retrain trains anew",
                 **_metrics(json.loads(evaluation_path.read_text()))}
+    from flightdelay.flow.modeling import TimeSplit, export_channels, run_training
+    from flightdelay.quality.gates import validate_training_channel  # Great Expectations takes seconds to import
+
     counts = export_channels(settings)
     gate = in_child_process(validate_training_channel, settings, settings.ml_dir / "channels" / "train",
                             TimeSplit.from_settings(settings).validation_start)
@@ -114,26 +116,46 @@ def step_score(settings: Settings) -> dict[str, object]:
             f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions": joined}
 
 
+def _files_digest(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + (file.read_bytes() if file.exists() else b"") + b"\0")
+    return digest.hexdigest()
+
+
 def step_report(settings: Settings) -> dict[str, object]:
     """Static dbt docs site and the run report, both plain files under artifacts/. The docs are generated again
-    only when the dbt project or the published build changed since they were (the catalog describes both)."""
+    only when the dbt project or the published build changed since they were (the catalog describes both); the
+    report when any of what it shows changed: the published build, the evaluation, the predictions, its code."""
     import shutil
 
     from flightdelay.flow.build_inputs import project_digest
-    from flightdelay.report.run_report import write_report
+    from flightdelay.flow.modeling import last_scoring_run
 
-    docs_dir = settings.artifacts_dir / "dbt_docs"
-    stamp_path = docs_dir / "generated_from.json"
+    docs_dir, report_dir = settings.artifacts_dir / "dbt_docs", settings.artifacts_dir / "report"
+    docs_stamp_path, report_stamp_path = docs_dir / "generated_from.json", report_dir / "generated_from.json"
     build_id, _ = _published_inputs(settings)
-    stamp = {"project": project_digest(settings, {}), "published build": build_id}
+    docs_stamp = {"project": project_digest(settings, {}), "published build": build_id}
+    scoring = last_scoring_run(settings)
+    report_stamp = {**docs_stamp, "scored": [scoring.model_version, scoring.build_id] if scoring else None,
+                    "evaluation and code": _files_digest([settings.ml_dir / "evaluation.json",
+                                                          *sorted(Path(__file__).parents[1].glob("report/*.py"))])}
     facts: dict[str, object] = {}
-    if (not settings.force and (docs_dir / "index.html").exists() and stamp_path.exists()
-            and json.loads(stamp_path.read_text()) == stamp):
+    if (not settings.force and (docs_dir / "index.html").exists() and docs_stamp_path.exists()
+            and json.loads(docs_stamp_path.read_text()) == docs_stamp):
         facts["dbt docs skipped"] = f"generated from this dbt project and build {build_id}; --force regenerates"
     else:
         dbt_command.dbt_invoke(settings, ["docs", "generate", "--static"])
         docs_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(settings.project_root / "target" / "static_index.html", docs_dir / "index.html")
-        stamp_path.write_text(json.dumps(stamp))
-    report = write_report(settings)
+        docs_stamp_path.write_text(json.dumps(docs_stamp))
+    report = report_dir / "index.html"
+    if (not settings.force and report.exists() and report_stamp_path.exists()
+            and json.loads(report_stamp_path.read_text()) == report_stamp):
+        facts["report skipped"] = "it shows this published build, evaluation and predictions; --force rewrites it"
+    else:
+        from flightdelay.report.run_report import write_report
+
+        report = write_report(settings)
+        report_stamp_path.write_text(json.dumps(report_stamp))
     return {"report": str(report), "dbt docs": str(docs_dir / "index.html"), **facts}

@@ -177,8 +177,6 @@ def step_validate(settings: Settings) -> dict[str, object]:
 
     Records in the ledger whether the gates passed on exactly the content the current build wrote: its
     fingerprint is checked before the gates run and again after, and a pass is recorded only if both match."""
-    from flightdelay.quality.gates import validate_boundaries
-
     gates = gates_digest(settings)
     with settings.connect_warehouse() as con:
         wap.ensure_ledger(con)
@@ -195,6 +193,8 @@ def step_validate(settings: Settings) -> dict[str, object]:
             problem = _changed_since_build(build, before)
             wap.finish_validation(con, validation, False, problem)
             raise StepFailed(f"{problem}; nothing was validated. Run `flightdelay build`, then `flightdelay validate`")
+    from flightdelay.quality.gates import validate_boundaries  # Great Expectations takes seconds to import
+
     try:
         report = validate_boundaries(settings, AUDIT_SCHEMA, months)
     except BaseException as failure:
