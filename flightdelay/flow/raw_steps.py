@@ -172,10 +172,10 @@ def step_prep(settings: Settings) -> dict[str, object]:
     result = run_weather_job(settings)
     # a warehouse that cannot read the lake's Parquet (PostgreSQL) gets the committed tables copied in
     exposed = settings.warehouse().expose_lake(settings.lake_dir)
-    facts: dict[str, object] = {"weather job": result.get("skipped") or (
+    facts: dict[str, object] = {"weather job": (result.get("skipped") or "").removeprefix("weather job ") or (
         f"{result.get('mode', 'full')} run: {len(result.get('files_processed', []))} LCD file(s) parsed, "
         f"{len(result.get('files_removed', []))} removed; lake snapshot {result.get('snapshot', '')}"),
-        "months changed in the lake": result.get("changed_months") or 0}
+        "months changed in the lake": ", ".join(result.get("changed_months") or []) or "none"}
     facts.update({f"{table} rows copied to the warehouse": rows for table, rows in exposed.items()})
     if result.get("_daily_totals"):
         facts["data quality (daily summaries)"] = reconciliation.summary_line(result["_daily_totals"],
