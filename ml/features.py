@@ -15,12 +15,9 @@ exactly the mart's varchar columns other than the id, so the two cannot drift ap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 LABEL = "is_dep_delayed_15"
 ID_COLUMN = "flight_id"
@@ -94,7 +91,7 @@ NUMERIC_FEATURES = (
     *PREVIOUS_DAY_WEATHER_FEATURES,
 )
 REQUIRED_COLUMNS = (ID_COLUMN, DATE_COLUMN, LABEL, *CATEGORICAL_FEATURES)
-MODEL_COLUMNS = (*REQUIRED_COLUMNS, *NUMERIC_FEATURES)  # what read_channel returns for the mart of today
+MODEL_COLUMNS = (*REQUIRED_COLUMNS, *NUMERIC_FEATURES)  # what ml/channels.py reads of the mart of today
 
 
 def _is_numeric(kind: pa.DataType) -> bool:
@@ -127,43 +124,6 @@ def numeric_columns(schema: pa.Schema, where: str = "channel") -> list[str]:
 class Channel:
     frame: pd.DataFrame
     rows_in_channel: int
-
-
-def read_channel(path: str | Path, max_rows: int | None = None, seed: int = 0) -> Channel:
-    """The model's columns from all Parquet files of a channel folder (or one file), in name order: the id,
-    the date, the label, the categoricals, then the numeric features in the channel's column order.
-
-    Past `max_rows`, each row is kept with probability max_rows / rows (seeded), batch by batch, so
-    memory stays near the sample's size however large the channel is.
-    """
-    path = Path(path)
-    files = [path] if path.is_file() else sorted(path.glob("*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"channel {path}: no .parquet files found")
-    parquet_files = [pq.ParquetFile(f) for f in files]
-    columns: list[str] | None = None
-    for file, parquet_file in zip(files, parquet_files, strict=True):
-        names = parquet_file.schema_arrow.names
-        missing = [c for c in REQUIRED_COLUMNS if c not in names]
-        if missing:
-            raise ValueError(f"channel {path}: columns {missing} missing in {file.name}; found {names}")
-        numeric = numeric_columns(parquet_file.schema_arrow, f"channel {path}, {file.name}")
-        if columns is None:
-            columns = [*REQUIRED_COLUMNS, *numeric]
-        elif numeric != columns[len(REQUIRED_COLUMNS):]:
-            raise ValueError(f"channel {path}: {file.name} has the numeric columns {numeric}, "
-                             f"{files[0].name} has {columns[len(REQUIRED_COLUMNS):]}")
-    rows = sum(parquet_file.metadata.num_rows for parquet_file in parquet_files)
-    keep_share = max_rows / rows if max_rows and rows > max_rows else None
-    rng = np.random.default_rng(seed)
-    batches = []
-    for parquet_file in parquet_files:
-        for batch in parquet_file.iter_batches(batch_size=256_000, columns=columns):
-            if keep_share is not None:
-                batch = batch.filter(pa.array(rng.random(batch.num_rows) < keep_share))
-            batches.append(batch)
-    table = pa.Table.from_batches(batches, schema=batches[0].schema if batches else None)
-    return Channel(table.to_pandas(), rows)
 
 
 @dataclass(frozen=True)
