@@ -91,6 +91,7 @@ def test_a_new_month_equals_a_full_refresh_and_a_rerun_recomputes_nothing(januar
     monthly = run_cli(run.env, "run", "--skip-sample")
     assert monthly.returncode == 0, monthly.stdout[-3000:] + monthly.stderr[-3000:]
     assert "rebuilt: flights from 2013-02-01 on" in monthly.stdout
+    assert "months of the marts validated: 2013-02 to 2013-02 (rebuilt)" in monthly.stdout
     # February is after the test period: the model stays, and only February is scored
     assert "the model in" in monthly.stdout and "--retrain trains anew" in monthly.stdout
     assert "scored: flights from 2013-02-01 on" in monthly.stdout
@@ -115,7 +116,7 @@ def test_a_new_month_equals_a_full_refresh_and_a_rerun_recomputes_nothing(januar
     for step in ("build", "validate", "publish", "train", "score"):
         section = rerun.stdout.split(f"\n{step:<9}", 1)[1].split("\n", 2)[1]
         assert section.strip().startswith("skipped:"), (step, rerun.stdout[-3000:])
-    assert "weather job skipped" in rerun.stdout
+    assert "weather job: skipped: " in rerun.stdout
     assert "dbt docs skipped" in rerun.stdout
     with duckdb.connect(run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
         assert con.execute("select count(*) from wap.builds").fetchone()[0] == builds
