@@ -275,8 +275,10 @@ def step_publish(settings: Settings) -> dict[str, object]:
         warehouse.begin_snapshot(con)
         try:
             latest, published = wap.latest_build(con), wap.published_build(con)
+            # skipped only while the audit schema is still what the build wrote; otherwise _publishable says why not
             if not settings.force and latest is not None and published is not None \
-                    and latest.build_id == published.build_id:
+                    and latest.build_id == published.build_id \
+                    and wap.fingerprint(con, AUDIT_SCHEMA, warehouse).digest == latest.fingerprint:
                 con.execute("rollback")
                 return {"skipped": f"build {latest.build_id} is what {PUBLISHED_SCHEMA} holds; --force publishes it "
                                    "again", "build id": latest.build_id}
