@@ -1,10 +1,12 @@
 {#- Incremental by flight month, equal to a full refresh row for row.
 
     A new BTS month changes the flights dated in it, and, through the windows the features look back over
-    (28 days of route history, 7 days of runs, the previous legs, hours of departures), flights after it, never
-    flights before it. So a run rebuilds every flight dated on or after one month, M: the model's pre-hook
+    (28 days of route history, 7 days of runs, the previous legs, hours of departures), flights after it. Windows
+    look back in UTC while months are cut by local date, and local dates run up to 21 hours apart, so a flight
+    dated the last day before the month may see one of its flights too; never an earlier one. So a run rebuilds
+    every flight dated on or after `rebuild_margin_days` before one month M: the model's pre-hook
     (`delete_rebuilt_flights`) deletes them, its query recomputes them (`is_rebuilt`), reading its inputs from
-    `lookback_days` before M (`is_in_lookback`) so every window a rebuilt flight looks through is whole.
+    `lookback_days` before that (`is_in_lookback`) so every window a rebuilt flight looks through is whole.
 
     M comes from `var('rebuild_from_month')` ('YYYY-MM-01'): `flightdelay build` passes the first month whose raw
     flights or weather changed since what is published (flightdelay/flow/build_inputs.py). A hand-run `dbt run`
@@ -31,34 +33,40 @@
         {{ exceptions.raise_compiler_error(
             "var rebuild_from_month must be the first day of a month as YYYY-MM-01, not " ~ (month | string)) }}
     {%- endif -%}
-    {{ return(month) }}
+    {%- if month is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {#- the first flight date rebuilt: the margin before the month (see the top of this file) -#}
+    {%- set first_day = modules.datetime.date.fromisoformat(month | string)
+        - modules.datetime.timedelta(days=var('rebuild_margin_days') | int) -%}
+    {{ return(first_day.isoformat()) }}
 {%- endmacro %}
 
 {#- A predicate: the row's flight is rebuilt by this run (every row on a full refresh). -#}
 {% macro is_rebuilt(date_column) -%}
-    {%- set month = flight_delays.rebuild_from_date() -%}
-    {%- if month is none -%}
+    {%- set first_day = flight_delays.rebuild_from_date() -%}
+    {%- if first_day is none -%}
         true
     {%- else -%}
-        {{ date_column }} >= cast('{{ month }}' as date)
+        {{ date_column }} >= cast('{{ first_day }}' as date)
     {%- endif -%}
 {%- endmacro %}
 
 {#- A predicate: the row is an input a rebuilt flight may read, `lookback_days` before the first rebuilt day. -#}
 {% macro is_in_lookback(date_column, lookback_days) -%}
-    {%- set month = flight_delays.rebuild_from_date() -%}
-    {%- if month is none -%}
+    {%- set first_day = flight_delays.rebuild_from_date() -%}
+    {%- if first_day is none -%}
         true
     {%- else -%}
-        {{ date_column }} >= {{ dbt.dateadd('day', -(lookback_days | int), "cast('" ~ month ~ "' as date)") }}
+        {{ date_column }} >= {{ dbt.dateadd('day', -(lookback_days | int), "cast('" ~ first_day ~ "' as date)") }}
     {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of every model incremental by month: deletes the flights this run rebuilds, so a month that
     lost rows (a re-delivered file) loses them here too. -#}
 {% macro delete_rebuilt_flights() -%}
-    {%- set month = flight_delays.rebuild_from_date() -%}
-    {%- if month is not none -%}
-        delete from {{ this }} where flight_date >= cast('{{ month }}' as date)
+    {%- set first_day = flight_delays.rebuild_from_date() -%}
+    {%- if first_day is not none -%}
+        delete from {{ this }} where flight_date >= cast('{{ first_day }}' as date)
     {%- endif -%}
 {%- endmacro %}

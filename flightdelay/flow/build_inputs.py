@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from flightdelay.settings import Settings
 from spark_prep import lake_snapshots
@@ -66,6 +68,13 @@ class BuildPlan:
     full_refresh: bool
     rebuild_from_month: str | None  # 'YYYY-MM-01', when incremental
     reason: str
+
+
+def first_rebuilt_day(settings: Settings, month_start: str) -> date:
+    """The first flight date a rebuild from `month_start` ('YYYY-MM-01') rewrites: dbt_project.yml's
+    `rebuild_margin_days` earlier (macros/incremental_by_month.sql says why)."""
+    project = yaml.safe_load((settings.project_root / "dbt_project.yml").read_text())
+    return date.fromisoformat(month_start) - timedelta(days=int(project["vars"]["rebuild_margin_days"]))
 
 
 def project_digest(settings: Settings, dbt_vars: dict[str, object]) -> str:
@@ -128,9 +137,11 @@ def plan(current: BuildInputs, published: BuildInputs | None, attempted_since: l
         return BuildPlan(True, None, "the dbt project or its variables changed since the published build")
     changed = set().union(*(current.months_changed_since(inputs) for inputs in earlier))
     if not changed:
+        months = [*current.flight_months, *current.weather_months]
+        if not months:
+            return BuildPlan(True, None, "no flights or weather loaded yet")
         # the published months are current; the models delete and insert nothing past the newest of them
-        newest = max([*current.flight_months, *current.weather_months], default="9999-12")
-        following = _next_month(newest)
+        following = _next_month(max(months))
         return BuildPlan(False, f"{following}-01", "no month changed since the published build")
     first = min(changed)
     return BuildPlan(False, f"{first}-01", f"{len(changed)} month(s) changed since the published build, "

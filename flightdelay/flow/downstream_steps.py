@@ -46,7 +46,7 @@ def step_train(settings: Settings) -> dict[str, object]:
     model_dir, evaluation_path = settings.ml_dir / "model", settings.ml_dir / "evaluation.json"
     recorded = ml_inputs.recorded_training_inputs(model_dir)
     if (inputs is not None and recorded is not None and recorded.digest == inputs.digest and evaluation_path.exists()
-            and not (settings.retrain or settings.force)):
+            and (model_dir / "model.json").exists() and not (settings.retrain or settings.force)):
         return {"skipped": f"the model in {model_dir} was trained on these inputs (data id {inputs.digest}, from build "
                            f"{recorded.build_id}); --retrain trains anew",
                 **_metrics(json.loads(evaluation_path.read_text()))}
@@ -82,7 +82,14 @@ def step_score(settings: Settings) -> dict[str, object]:
 
     Only what changed: nothing when the predictions were scored by this model from the published build; the
     flights from the first changed month on when the model is the same; every flight when the model changed."""
-    from flightdelay.flow.modeling import PREDICTIONS_TABLE, last_scoring_run, model_version, score
+    from flightdelay.flow.build_inputs import first_rebuilt_day
+    from flightdelay.flow.modeling import (
+        PREDICTIONS_TABLE,
+        last_scoring_run,
+        model_version,
+        record_scoring_run,
+        score,
+    )
 
     build_id, published = _published_inputs(settings)
     version = model_version(settings.ml_dir / "model")
@@ -96,8 +103,10 @@ def step_score(settings: Settings) -> dict[str, object]:
             scored_from = next((b for b in wap.builds_after(con, None) if b.build_id == last.build_id), None)
         rescore_from = ml_inputs.first_changed_month(
             BuildInputs.from_json(scored_from.inputs) if scored_from and scored_from.inputs else None, published)
-    scored = score(settings, build_id, rescore_from)
-    # the models over the predictions, from the same month on (macros/incremental_by_month.sql)
+    # the flights a rebuild from that month rewrote (build_inputs.first_rebuilt_day), then the models over the
+    # predictions from the same day on (macros/incremental_by_month.sql)
+    first_day = first_rebuilt_day(settings, rescore_from) if rescore_from else None
+    scored = 0 if rescore_from == "" else score(settings, first_day)
     if rescore_from is None:
         dbt_command.dbt_invoke(settings, ["build", "--selector", "predictions", "--full-refresh"],
                                {"marts_schema": PUBLISHED_SCHEMA})
@@ -110,8 +119,10 @@ def step_score(settings: Settings) -> dict[str, object]:
     if joined != predicted:
         raise StepFailed(f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions has {joined:,} rows for {predicted:,} "
                          "predictions: some predictions did not join to fct_flights")
+    # recorded last: a score whose dbt step failed or was killed is redone by the next one, not skipped
+    record_scoring_run(settings, build_id, first_day, scored)
     scope = ("every flight (model " + version + ")" if rescore_from is None else
-             "no flight: no month changed" if rescore_from == "" else f"flights from {rescore_from} on")
+             "no flight: no month changed" if rescore_from == "" else f"flights from {first_day} on")
     return {"scored": scope, "flights scored": scored, PREDICTIONS_TABLE: predicted,
             f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions": joined}
 

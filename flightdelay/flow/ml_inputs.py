@@ -2,10 +2,12 @@
 what changed.
 
 Retraining policy: a model is retrained when what it would be trained and evaluated on changed, i.e. any of
-- the published feature rows of the months in its time split (train_start .. test_end), month by month as the
-  published build's inputs record them (flightdelay/flow/build_inputs.py), or the dbt project that shapes them;
+- the inputs of the months its time split's features are computed from (train_start .. test_end, and the two
+  months before train_start that their look-back windows read), month by month as the published build's inputs
+  record them (flightdelay/flow/build_inputs.py), or the dbt project that shapes them;
 - the time split or the prediction horizon (settings);
-- the training code or the versioned hyperparameters (ml/*.py, ml/hyperparameters.json);
+- the training code, the versioned hyperparameters or the channel export (ml/*.py, ml/hyperparameters.json,
+  flightdelay/flow/modeling.py);
 or on `--retrain` / `--force`. A new month after the test period changes none of these: it is scored by the
 current model, not trained on. Moving FLIGHTDELAY_TEST_START / TEST_END (the test period) retrains.
 
@@ -17,12 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from flightdelay.flow.build_inputs import BuildInputs
 from flightdelay.settings import Settings
 
 TRAINING_INPUTS_FILE = "training_inputs.json"  # next to the model, in the model folder
+# the features of a day read up to 28 days of route history, its lag, and the rebuild margin before it
+LOOKBACK_DAYS = 62
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,8 @@ class TrainingInputs:
 
 def ml_code_digest(project_root: Path) -> str:
     digest = hashlib.sha256()
-    for file in sorted((project_root / "ml").glob("*.py")) + [project_root / "ml" / "hyperparameters.json"]:
+    modeling = Path(__file__).with_name("modeling.py")
+    for file in [*sorted((project_root / "ml").glob("*.py")), project_root / "ml" / "hyperparameters.json", modeling]:
         digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -52,7 +58,7 @@ def training_inputs(settings: Settings, build_id: str, build_inputs: BuildInputs
     from flightdelay.flow.modeling import TimeSplit
 
     split = TimeSplit.from_settings(settings)
-    first, last = f"{split.train_start:%Y-%m}", f"{split.test_end:%Y-%m}"
+    first, last = f"{split.train_start - timedelta(days=LOOKBACK_DAYS):%Y-%m}", f"{split.test_end:%Y-%m}"
     months = sorted(m for m in set(build_inputs.flight_months) | set(build_inputs.weather_months) if first <= m <= last)
     return TrainingInputs(
         build_id=build_id,

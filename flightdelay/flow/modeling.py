@@ -141,11 +141,20 @@ def last_scoring_run(settings: Settings) -> ScoringRun | None:
     return ScoringRun(*row) if row else None
 
 
-def score(settings: Settings, build_id: str, rescore_from: str | None = None) -> int:
+def record_scoring_run(settings: Settings, build_id: str, rescored_from: date | None, rows: int) -> None:
+    """Once the predictions and the models over them are built: what the next `score` compares with."""
+    with settings.connect_warehouse() as con:
+        con.execute(SCORING_RUNS_DDL)
+        con.execute(f"insert into {SCORING_RUNS_TABLE} values (?, ?, ?, ?, ?)",
+                    [model_version(settings.ml_dir / "model"), build_id, rescored_from, rows,
+                     pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us").to_pydatetime()])
+
+
+def score(settings: Settings, rescore_from: date | None = None) -> int:
     """Batch-score the feature mart into ml.flight_delay_predictions, a batch of rows at a time, so memory follows
     the batch size rather than the mart's, all in one transaction: every flight (`rescore_from` None: the table is
-    replaced), or the flights dated from `rescore_from` ('YYYY-MM-01') on, replacing their predictions and dropping
-    those of flights no longer in the mart. Recorded in ml.scoring_runs with the model and the build."""
+    replaced), or the flights dated from `rescore_from` on, replacing their predictions and dropping those of
+    flights no longer in the mart."""
     from ml.train import load_model, predict
 
     model_dir = settings.ml_dir / "model"
@@ -153,13 +162,12 @@ def score(settings: Settings, build_id: str, rescore_from: str | None = None) ->
     version = model_version(model_dir)
     split = TimeSplit.from_settings(settings)
     columns = ", ".join(dict.fromkeys(["flight_id", "is_dep_delayed_15", *spec.columns]))
-    rescored = f"date '{date.fromisoformat(rescore_from)}'" if rescore_from else None  # a date, never other text
+    rescored = f"date '{rescore_from.isoformat()}'" if rescore_from else None  # a date, never other text
     warehouse = settings.warehouse()
     scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
     scored = 0
     with warehouse.connect() as reader, warehouse.connect() as writer:
         writer.execute("create schema if not exists ml")
-        writer.execute(SCORING_RUNS_DDL)
         writer.execute("begin transaction")
         try:
             if rescored is None:
@@ -182,9 +190,6 @@ def score(settings: Settings, build_id: str, rescore_from: str | None = None) ->
                     "is_dep_delayed_15": frame["is_dep_delayed_15"].astype("bool"),
                     "scored_at": scored_at,
                 }), schema=PREDICTIONS_SCHEMA, preserve_index=False))
-            writer.execute(f"insert into {SCORING_RUNS_TABLE} values (?, ?, ?, ?, ?)",
-                           [version, build_id, date.fromisoformat(rescore_from) if rescore_from else None, scored,
-                            scored_at.to_pydatetime()])
             writer.execute("commit")
         except BaseException:
             writer.execute("rollback")

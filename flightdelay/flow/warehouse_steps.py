@@ -122,7 +122,8 @@ def step_build(settings: Settings) -> dict[str, object]:
             for name in ("fct_flights", "ml_flight_delay_features", "dim_airports", "dim_carriers", "dim_dates")
         }
     return {"build id": build_id, "rebuilt": "every month (full refresh)" if plan.full_refresh
-            else f"flights from {plan.rebuild_from_month} on", "why": plan.reason, **counts}
+            else f"flights from {build_inputs.first_rebuilt_day(settings, plan.rebuild_from_month)} on",
+            "why": plan.reason, **counts}
 
 
 def _built_build(con: Any, settings: Settings, action: str) -> wap.Build:
@@ -149,17 +150,24 @@ def _changed_since_build(build: wap.Build, content: wap.Fingerprint) -> str:
             f"{AUDIT_SCHEMA} after the build (dbt run by hand?)")
 
 
+# what the gates are made of: the suites (built by flightdelay/quality/suites.py on every validation), the ranges
+# and record rules they take their thresholds from, and how the raw files are read for them
+GATE_SOURCES = ("flightdelay/quality/*.py", "flightdelay/raw/*.py", "raw_contracts/*.py", "ml/feature_ranges.py",
+                "expectations/great_expectations.yml")
+
+
 def gates_digest(settings: Settings) -> str:
-    """The suites (built by flightdelay/quality/suites.py on every validation) and the gate code and settings: a
-    validation passed by other gates does not count for these."""
-    quality = Path(__file__).resolve().parent.parent / "quality"
+    """A validation passed by other gates does not count for these."""
+    package_root = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
-    for file in [settings.project_root / "expectations" / "great_expectations.yml", *sorted(quality.glob("*.py"))]:
-        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    for pattern in GATE_SOURCES:
+        root = settings.project_root if pattern.startswith("expectations") else package_root
+        for file in sorted(root.glob(pattern)):
+            digest.update(pattern.encode() + file.name.encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _rebuilt_months(con: Any, build: wap.Build, gates: str) -> list[str] | None:
+def _rebuilt_months(con: Any, settings: Settings, build: wap.Build, gates: str) -> list[str] | None:
     """The months ('YYYY-MM') of the marts to validate: those an incremental build rebuilt. The audit marts' earlier
     months are the published rows, which passed these same gates when they were published; when the gates changed
     since, or the build was a full refresh, every month (None)."""
@@ -167,8 +175,8 @@ def _rebuilt_months(con: Any, build: wap.Build, gates: str) -> list[str] | None:
     passed = wap.latest_validation(con, published.build_id) if published else None
     if build.rebuilt_from is None or build.inputs is None or passed is None or passed.gates != gates:
         return None
-    months = sorted(m for m in build_inputs.BuildInputs.from_json(build.inputs).flight_months
-                    if m >= build.rebuilt_from[:7])
+    first = f"{build_inputs.first_rebuilt_day(settings, build.rebuilt_from):%Y-%m}"
+    months = sorted(m for m in build_inputs.BuildInputs.from_json(build.inputs).flight_months if m >= first)
     return months or None
 
 
@@ -190,7 +198,7 @@ def step_validate(settings: Settings) -> dict[str, object]:
                                "UTC; --force revalidates", "build id": build.build_id}
         before = _audit_fingerprint(con, settings)
         validation = wap.start_validation(con, build.build_id, before.digest, gates)
-        months = _rebuilt_months(con, build, gates)
+        months = None if settings.force else _rebuilt_months(con, settings, build, gates)
         if before.digest != build.fingerprint:
             problem = _changed_since_build(build, before)
             wap.finish_validation(con, validation, False, problem)
