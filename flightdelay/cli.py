@@ -54,12 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("build", "run"):
             sub.add_argument("--full-refresh", action="store_true",
                              help="rebuild the models incremental by month whole, not only the months that changed")
-        if name != "sample":
-            sub.add_argument("--force", action="store_true",
-                             help="rerun even when the inputs are those of the last run (which skips itself)")
+        sub.add_argument("--force", action="store_true",
+                         help="rerun even when the inputs are those of the last run (which skips itself)")
         if name in ("train", "run"):
             sub.add_argument("--retrain", action="store_true",
-                             help="train a new model even when its training data and code are unchanged")
+                             help="train a new model even when its training data and code are unchanged "
+                                  "(--force also reruns every other step)")
     for name, text in OTHER_HELP.items():
         sub = commands.add_parser(name, help=text, description=text)
         if name == "ingest":

@@ -86,3 +86,16 @@ def test_a_month_after_the_test_period_does_not_retrain(tmp_path):
     moved = ml_inputs.training_inputs(settings.with_overrides(test_end=date(2013, 3, 31)), "build-2",
                                       inputs(flights={"2013-01": "a", "2013-02": "b", "2013-03": "new"}))
     assert moved.digest != before.digest
+
+
+def test_training_says_why_it_trains(tmp_path):
+    from flightdelay.settings import Settings
+    from tests.conftest import PROJECT_ROOT
+
+    settings = Settings(project_root=PROJECT_ROOT, raw_dir=tmp_path, lake_dir=tmp_path, warehouse_path=tmp_path / "w",
+                        artifacts_dir=tmp_path)
+    before = ml_inputs.training_inputs(settings, "b1", inputs())
+    after = ml_inputs.training_inputs(settings, "b2", inputs(flights={"2013-01": "a", "2013-02": "redelivered"}))
+    assert ml_inputs.why_train(before, after, False, False) == "data of 2013-02 changed"
+    assert ml_inputs.why_train(None, after, False, False) == "no model trained on recorded inputs yet"
+    assert ml_inputs.why_train(before, before, True, False) == "--retrain"

@@ -69,6 +69,7 @@ def step_train(settings: Settings) -> dict[str, object]:
                                        "months": sorted(inputs.months)}
         evaluation_path.write_text(json.dumps(evaluation, indent=2))
     return {
+        "trained because": ml_inputs.why_train(recorded, inputs, settings.retrain, settings.force),
         "train rows": counts["train"],
         "validation rows": counts["validation"],
         "test rows": counts["test"],

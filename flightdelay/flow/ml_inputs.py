@@ -70,6 +70,21 @@ def training_inputs(settings: Settings, build_id: str, build_inputs: BuildInputs
     )
 
 
+def why_train(recorded: TrainingInputs | None, current: TrainingInputs | None, retrain: bool, force: bool) -> str:
+    """Why this run trains, in words: what differs from the inputs the current model was trained on."""
+    if retrain or force:
+        return "--retrain" if retrain else "--force"
+    if recorded is None or current is None:
+        return "no model trained on recorded inputs yet"
+    changes = [f"{name} changed" for name in ("project", "split", "prediction_horizon_hours", "code")
+               if getattr(recorded, name) != getattr(current, name)]
+    months = sorted(m for m in set(recorded.months) | set(current.months)
+                    if recorded.months.get(m) != current.months.get(m))
+    if months:
+        changes.append(f"data of {', '.join(months)} changed")
+    return "; ".join(changes) or "the model file is missing"
+
+
 def recorded_training_inputs(model_dir: Path) -> TrainingInputs | None:
     path = model_dir / TRAINING_INPUTS_FILE
     if not path.exists():

