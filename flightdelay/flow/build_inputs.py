@@ -145,7 +145,7 @@ def plan(current: BuildInputs, published: BuildInputs | None, attempted_since: l
         return BuildPlan(False, f"{following}-01", "no month changed since the published build")
     first = min(changed)
     return BuildPlan(False, f"{first}-01", f"{len(changed)} month(s) changed since the published build, "
-                                           f"the first {first}: rebuilding flights from {first}-01 on")
+                                           f"the first {first}")
 
 
 def _next_month(month: str) -> str:
