@@ -13,6 +13,10 @@
     without it rebuilds from the newest month already built, which covers months appended since; a re-delivered
     older month needs the variable or `--full-refresh`.
 
+    The marts with an enforced contract set on_schema_change 'append_new_columns' (what dbt allows with a contract
+    besides 'fail'): the contract checks their columns on every run, and 'fail' would also refuse PostgreSQL typing
+    the new rows' strings `text` where the contract's table has `varchar`.
+
     Not dbt's `microbatch`: it runs one query per batch, and each month's query would re-read its own lookback,
     so a full refresh of three years would read most inputs twice; the models here are one query each. -#}
 

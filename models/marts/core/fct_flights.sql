@@ -1,9 +1,6 @@
 {#- Incremental by month (macros/incremental_by_month.sql): a run rebuilds the flights dated on or after the
     first month whose raw files changed, deleting and re-inserting them, so rows dropped from a re-delivered
     file disappear too. Earlier months are not touched. -#}
-{#- on_schema_change 'append_new_columns' (what dbt allows with a contract besides 'fail'): the enforced contract
-    checks the columns on every run, and 'fail' would also refuse PostgreSQL typing the new rows' strings `text`
-    where the contract's table has `varchar`. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',

@@ -1,9 +1,6 @@
 {#- One row per scored flight: the model's prediction beside what happened, for analysts and for monitoring
     (calibration by carrier, airport or month is a group-by away). Built by `flightdelay score`, after scoring,
     incremental by month (macros/incremental_by_month.sql) like the predictions: from the first month rescored. -#}
-{#- on_schema_change 'append_new_columns' (what dbt allows with a contract besides 'fail'): the enforced contract
-    checks the columns on every run, and 'fail' would also refuse PostgreSQL typing the new rows' strings `text`
-    where the contract's table has `varchar`. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',

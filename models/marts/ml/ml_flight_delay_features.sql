@@ -2,9 +2,6 @@
     (scheduled departure minus `prediction_horizon_hours`). Consumed by ml/train.py and by batch scoring,
     `flightdelay score` (flightdelay/flow/modeling.py). Incremental by month (macros/incremental_by_month.sql):
     the intermediate models computed each flight's windows, so it reads only the flights it rebuilds. -#}
-{#- on_schema_change 'append_new_columns' (what dbt allows with a contract besides 'fail'): the enforced contract
-    checks the columns on every run, and 'fail' would also refuse PostgreSQL typing the new rows' strings `text`
-    where the contract's table has `varchar`. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
