@@ -101,7 +101,7 @@ def step_score(settings: Settings) -> dict[str, object]:
     rescore_from = None
     if last is not None and last.model_version == version and published is not None:
         with settings.connect_warehouse(read_only=True) as con:
-            scored_from = next((b for b in wap.builds_after(con, None) if b.build_id == last.build_id), None)
+            scored_from = wap.build(con, last.build_id)
         rescore_from = ml_inputs.first_changed_month(
             BuildInputs.from_json(scored_from.inputs) if scored_from and scored_from.inputs else None, published)
     # the flights a rebuild from that month rewrote (build_inputs.first_rebuilt_day), then the models over the

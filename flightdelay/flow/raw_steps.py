@@ -137,7 +137,7 @@ def run_weather_job(settings: Settings, allow_daily_only: bool = False, force: b
     stations seed are the same), Spark is not started at all: the result says so (`skipped`) and carries the
     committed counts. Otherwise the job processes what changed (spark_prep/weather_job.py). `force` (default:
     the settings' `force`, the CLI's --force) runs the job anyway, recomputing everything (`--full`)."""
-    force = bool(getattr(settings, "force", False)) if force is None else force
+    force = settings.force if force is None else force
     lcd_files = sorted(settings.weather_raw_dir.glob("*.csv"))
     daily_files = [*settings.cdo_daily_raw_dir.glob("*.csv"), *settings.ghcn_daily_raw_dir.glob("*.dly")]
     if not lcd_files and not (allow_daily_only and daily_files):

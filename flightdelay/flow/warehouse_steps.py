@@ -190,13 +190,13 @@ def step_validate(settings: Settings) -> dict[str, object]:
         wap.ensure_ledger(con)
         build = _built_build(con, settings, "validate")
         last = wap.latest_validation(con, build.build_id)
+        before = _audit_fingerprint(con, settings)
         # skipped only while the audit schema is still what the build wrote (dbt run by hand since is caught below)
         if (not settings.force and last is not None and last.passed and last.finished_at is not None
                 and last.fingerprint == build.fingerprint and last.gates == gates
-                and _audit_fingerprint(con, settings).digest == build.fingerprint):
+                and before.digest == build.fingerprint):
             return {"skipped": f"build {build.build_id} passed these gates at {last.finished_at:%Y-%m-%d %H:%M:%S} "
                                "UTC; --force revalidates", "build id": build.build_id}
-        before = _audit_fingerprint(con, settings)
         validation = wap.start_validation(con, build.build_id, before.digest, gates)
         months = None if settings.force else _rebuilt_months(con, settings, build, gates)
         if before.digest != build.fingerprint:

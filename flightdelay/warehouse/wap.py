@@ -173,6 +173,11 @@ def latest_build(con) -> Build | None:
     return _build(row) if row else None
 
 
+def build(con, build_id: str) -> Build | None:
+    row = con.execute(f"select {_BUILD_COLUMNS} from wap.builds where build_id = ?", [build_id]).fetchone()
+    return _build(row) if row else None
+
+
 def published_build(con) -> Build | None:
     """The build the last publish copied, or None before the first publish."""
     row = con.execute(
