@@ -22,10 +22,24 @@
 
 {% macro rebuild_from_date() -%}
     {#- unit tests have no relation of their own (`this`), and render full refreshes -#}
-    {%- if this is none or not is_incremental() -%}
+    {%- if this is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {#- `dbt compile --vars '{compile_without_warehouse: true}'` renders SQL with no connection (is_incremental()
+        asks the warehouse whether the table exists): a full refresh, or the incremental query from
+        `rebuild_from_month` when that is given too. Only for compile: a run must see what really exists. -#}
+    {%- if var('compile_without_warehouse', false) -%}
+        {%- if flags.WHICH != 'compile' -%}
+            {{ exceptions.raise_compiler_error(
+                "var compile_without_warehouse is for `dbt compile` only, not `dbt " ~ flags.WHICH ~ "`") }}
+        {%- endif -%}
+    {%- elif not is_incremental() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set month = var('rebuild_from_month', none) -%}
+    {%- if month is none and var('compile_without_warehouse', false) -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- if month is none and execute -%}
         {%- set newest = run_query('select max(flight_date) from ' ~ this).columns[0].values()[0] -%}
         {%- if newest is none -%}

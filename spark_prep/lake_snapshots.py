@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 POINTER = "_current.json"
+# written after a committed run registered its tables in the metastore and deleted what no reader can see: a
+# pointer without it names a run killed after its commit, whose follow-up work the next run must still do
+FINISHED = "_finished.json"
 FORMAT = 1
 QUARANTINE = "_quarantine"  # not a table; committed with the run so its rows match the tables they explain
 RUN_ID = re.compile(r"[0-9a-z]{1,32}")  # no separators: a run id cannot leave its folder or a SQL string
@@ -148,6 +151,24 @@ def read_local(weather_dir: Path) -> Snapshot | None:
     except FileNotFoundError:
         return None
     return parse(text, str(pointer))
+
+
+def finished_local(weather_dir: Path, snapshot: Snapshot) -> bool:
+    """Whether the run that committed `snapshot` also finished what follows its commit (FINISHED), and no
+    folder the pointer does not keep is left in its tables (a run killed before its commit leaves some)."""
+    try:
+        finished = json.loads((weather_dir / FINISHED).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return False
+    if not isinstance(finished, dict) or finished.get("run_id") != snapshot.run_id:
+        return False
+    kept = snapshot.kept_folders()
+    for table in snapshot.tables:
+        folder = weather_dir / table
+        if folder.is_dir() and any(RUN_FOLDER.fullmatch(child.name) and f"{table}/{child.name}" not in kept
+                                   for child in folder.iterdir()):
+            return False
+    return True
 
 
 def table_dir(weather_dir: Path, table: str) -> Path:

@@ -9,6 +9,7 @@ what the killed one left (tidy). Works on any Hadoop FileSystem: local disk, S3 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from pyspark.sql.types import StructType
 try:  # package import locally; flat files next to the job on EMR (spark_prep.PY_FILES)
     from spark_prep import lake_schema
     from spark_prep.lake_snapshots import (
+        FINISHED,
         POINTER,
         QUARANTINE,
         RUN_FOLDER,
@@ -37,6 +39,7 @@ try:  # package import locally; flat files next to the job on EMR (spark_prep.PY
 except ImportError:  # pragma: no cover
     import lake_schema
     from lake_snapshots import (
+        FINISHED,
         POINTER,
         QUARANTINE,
         RUN_FOLDER,
@@ -269,6 +272,12 @@ def tidy(spark: SparkSession, settings: JobSettings) -> list[str]:
         fs.delete(f"{settings.weather_uri}/{LEGACY_STAGING}")
         removed.append(LEGACY_STAGING)
     return removed
+
+
+def mark_finished(spark: SparkSession, settings: JobSettings, snapshot: Snapshot) -> None:
+    """Record that the run committing `snapshot` registered its tables and tidied the lake (FINISHED): a
+    later `prep` with unchanged inputs may then skip the job (flightdelay/flow/raw_steps.py)."""
+    _replace_file(spark, f"{settings.weather_uri}/{FINISHED}", json.dumps({"run_id": snapshot.run_id}) + "\n")
 
 
 def _hive_columns(schema: StructType, exclude: tuple[str, ...]) -> str:

@@ -509,6 +509,7 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
     lake_tables.register_tables(spark, settings, snapshot, written)
     # after the commit: the copies before the previous run, which no reader can be on now
     result.recovered += [f"deleted {folder}: no committed run uses it" for folder in lake_tables.tidy(spark, settings)]
+    lake_tables.mark_finished(spark, settings, snapshot)
     # a cached frame left behind would stand in for a later read of the same files in this session
     for df in (raw, parsed, affected_keys, candidates, hourly, daily, cdo_table, cdo_quarantine):
         if df is not None:

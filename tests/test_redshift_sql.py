@@ -44,8 +44,17 @@ def parse_redshift(sql: str) -> exp.Expression:
 def compiled(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("redshift_target")
     dbt("parse", target_path=target)
-    # fct_flights is left out: is_incremental() asks the live warehouse whether the table exists
-    dbt("compile", "--exclude", "fct_flights", target_path=target)
+    # no warehouse to ask whether the incremental models' tables exist: they render as full refreshes
+    dbt("compile", "--vars", "{compile_without_warehouse: true}", target_path=target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def compiled_incremental(tmp_path_factory) -> Path:
+    """The incremental models as a monthly run renders them: rebuilding from June 2013."""
+    target = tmp_path_factory.mktemp("redshift_incremental")
+    dbt("compile", "--select", "config.materialized:incremental", "--vars",
+        "{compile_without_warehouse: true, rebuild_from_month: '2013-06-01'}", target_path=target)
     return target
 
 
@@ -62,6 +71,31 @@ def test_every_compiled_model_and_test_parses_as_redshift(compiled: Path):
     # the Redshift variants were picked: convert_timezone for zones, no DuckDB ASOF or Postgres LATERAL
     assert "convert_timezone(" in converted
     assert "asof" not in feature_mart.lower()
+
+
+def test_incremental_models_parse_as_redshift_and_read_back_only_their_lookback(compiled_incremental: Path):
+    manifest = json.loads((compiled_incremental / "manifest.json").read_text())
+    files = [compiled_incremental / "compiled" / "flight_delays" / node["original_file_path"]
+             for node in manifest["nodes"].values()
+             if node["resource_type"] == "model" and node["config"]["materialized"] == "incremental"]
+    assert len(files) >= 9, [path.name for path in files]
+    for path in files:
+        sql = path.read_text()
+        tree = parse_redshift(sql)
+        assert isinstance(tree, exp.Query), f"{path.name}: parsed as {type(tree).__name__}"
+        # the first rebuilt day is the margin (2 days) before the month
+        assert "cast('2013-05-30' as date)" in sql, f"{path.name} does not rebuild from 2013-05-30"
+
+
+def test_compiling_without_a_warehouse_is_refused_for_a_run(tmp_path):
+    completed = subprocess.run(
+        [DBT, "run", "--select", "fct_flights", "--vars", "{compile_without_warehouse: true}", "--target", "redshift",
+         "--target-path", str(tmp_path), "--project-dir", str(PROJECT_ROOT)],
+        env={**os.environ, "DBT_PROFILES_DIR": str(PROJECT_ROOT), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+             "FLIGHTDELAY_LAKE_S3_URI": "s3://example-lake/lake"},
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert completed.returncode != 0
+    assert "compile_without_warehouse is for `dbt compile` only, not `dbt run`" in completed.stdout
 
 
 def test_marts_carry_redshift_physical_design(compiled: Path):

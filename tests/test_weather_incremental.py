@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
+import json
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -20,7 +23,6 @@ from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.engine  # runs the Spark job
 
-SAMPLE = PROJECT_ROOT / "data" / "raw" / "lcd"
 STATIONS = PROJECT_ROOT / "seeds" / "airport_weather_stations.csv"
 JFK = "LCD_74486094789_2013.csv"
 OTHER_STATION = "72219013874"  # ATL: in the stations seed, not in the sample's LCD files
@@ -33,10 +35,20 @@ EXTRA_TEXT = ('"STATION","DATE","HourlyDryBulbTemperature"\n'
               f'"{OTHER_STATION}","2013-03-10T10:40:00","56"\n')
 
 
+@functools.cache
+def sample_lcd() -> Path:
+    """The bundled sample's LCD files, written once per session (a fresh clone has no data/raw)."""
+    from flightdelay.raw.sample import write_sample
+
+    folder = Path(tempfile.mkdtemp(prefix="sample_lcd_"))
+    write_sample(folder, folder / "seeds", months=[1])
+    return folder / "lcd"
+
+
 def slice_of_sample(name: str, before: str = "9999") -> str:
     """A sample LCD file cut to March, November and December 2013, only the records dated before `before`;
     JFK's also gets a special report, a daily summary and a date that does not parse."""
-    rows = list(csv.reader(io.StringIO((SAMPLE / name).read_text(encoding="utf-8"), newline="")))
+    rows = list(csv.reader(io.StringIO((sample_lcd() / name).read_text(encoding="utf-8"), newline="")))
     header, records = rows[0], [r for r in rows[1:] if r[1][:7] in ("2013-03", "2013-11", "2013-12")]
     if name == JFK:
         template = records[0]
@@ -55,7 +67,7 @@ def write_raw(folder: Path, before: str = "9999", extra: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for path in folder.iterdir():
         path.unlink()
-    for name in sorted(p.name for p in SAMPLE.glob("*.csv")):
+    for name in sorted(p.name for p in sample_lcd().glob("*.csv")):
         (folder / name).write_text(slice_of_sample(name, before), encoding="utf-8")
     if extra:
         (folder / EXTRA).write_text(EXTRA_TEXT, encoding="utf-8")
@@ -113,6 +125,20 @@ def test_an_unchanged_raw_zone_does_not_start_spark(spark, tmp_path, monkeypatch
         raw_steps.run_weather_job(settings, force=True)  # forced: the job runs, recomputing everything
     assert started and started[0][-1] == "--full"
     started.clear()
+    # a run killed after its commit (not FINISHED) or before it (its folders left): the job runs, to finish it
+    weather = settings.lake_dir / "weather"
+    finished = (weather / lake_snapshots.FINISHED).read_text()
+    (weather / lake_snapshots.FINISHED).write_text(json.dumps({"run_id": "killedafteritscommit"}))
+    with pytest.raises(RuntimeError, match="stop here"):
+        raw_steps.run_weather_job(settings)
+    (weather / lake_snapshots.FINISHED).write_text(finished)
+    (weather / "hourly_observations" / "run-killedbeforeitscommit").mkdir()
+    with pytest.raises(RuntimeError, match="stop here"):
+        raw_steps.run_weather_job(settings)
+    (weather / "hourly_observations" / "run-killedbeforeitscommit").rmdir()
+    assert raw_steps.run_weather_job(settings)["mode"] == "skipped"
+    assert len(started) == 2 and all("--full" not in command for command in started)
+    started.clear()
     (settings.weather_raw_dir / EXTRA).write_text(EXTRA_TEXT.replace('"55"', '"57"'), encoding="utf-8")
     with pytest.raises(RuntimeError, match="stop here"):
         raw_steps.run_weather_job(settings)  # a changed file: the job runs, incrementally
@@ -130,7 +156,7 @@ def test_new_months_and_removed_files_give_the_lake_a_full_run_gives(spark, tmp_
     full = job.run(spark, settings_for(tmp_path, raw, "fresh", "full"))
 
     assert incremental.mode == "incremental" and full.mode == "full"
-    assert incremental.files_processed == sorted(p.name for p in SAMPLE.glob("*.csv"))  # not the unchanged EXTRA
+    assert incremental.files_processed == sorted(p.name for p in sample_lcd().glob("*.csv"))  # not the unchanged EXTRA
     assert "2013-12" in incremental.changed_months and "2013-03" not in incremental.changed_months
     assert incremental.changed_months == ["2013-12"]
     expected = lake_rows(tmp_path / "fresh")

@@ -79,12 +79,15 @@ def _job_inputs(settings: Settings) -> tuple[list[Path], list[Path], list[Path]]
 
 def unchanged_snapshot(settings: Settings) -> lake_snapshots.Snapshot | None:
     """The lake's committed snapshot if it was built from exactly the raw files the weather job would read now
-    (names, sizes, sha256), by the same code and stations seed; else None (the job has work to do)."""
+    (names, sizes, sha256), by the same code and stations seed, and its run finished (tables registered, the
+    lake tidied); else None (the job has work to do)."""
     try:
         snapshot = lake_snapshots.read_local(settings.lake_dir / "weather")
     except lake_snapshots.LakeNotCommitted:
         return None
     if snapshot is None or snapshot.inputs is None or not snapshot.summary:
+        return None
+    if not lake_snapshots.finished_local(settings.lake_dir / "weather", snapshot):  # killed after its commit
         return None
     stations = settings.seeds_dir / "airport_weather_stations.csv"
     if snapshot.inputs["code_version"] != lake_inputs.code_version(stations.read_bytes()):
