@@ -13,11 +13,10 @@ import xgboost as xgb
 
 try:  # package import locally; a file next to train.py inside the SageMaker container
     from ml.features import LABEL, FeatureSpec
+    from ml.model_files import MODEL_FILE, SPEC_FILE
 except ImportError:  # pragma: no cover
     from features import LABEL, FeatureSpec
-
-MODEL_FILE = "model.json"
-SPEC_FILE = "feature_spec.json"
+    from model_files import MODEL_FILE, SPEC_FILE
 
 
 def train_xgboost(args: argparse.Namespace, spec: FeatureSpec, train: pd.DataFrame,

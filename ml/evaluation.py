@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,7 @@ try:  # package import locally; a file next to train.py inside the SageMaker con
         LABEL,
         PREVIOUS_DAY_WEATHER_FEATURES,
     )
+    from ml.model_files import BASELINE_FILE
 except ImportError:  # pragma: no cover
     from features import (
         CALENDAR_AND_ROUTE_FEATURES,
@@ -42,6 +45,7 @@ except ImportError:  # pragma: no cover
         LABEL,
         PREVIOUS_DAY_WEATHER_FEATURES,
     )
+    from model_files import BASELINE_FILE
 
 PROBABILITY_THRESHOLD = 0.5
 BASELINE_CATEGORICAL = CATEGORICAL_FEATURES
@@ -139,8 +143,69 @@ def train_baseline(train: pd.DataFrame, seed: int) -> Pipeline:
     return model
 
 
-def baseline_probabilities(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
-    return model.predict_proba(frame[BASELINE_FEATURES])[:, 1]
+@dataclass(frozen=True)
+class LinearBaseline:
+    """The fitted baseline as plain numbers, so it is saved as JSON (never a pickle) and evaluated again without
+    refitting: per categorical feature its frequent categories and the infrequent ones (one indicator column
+    for them all, as OneHotEncoder(min_frequency) builds it; an unseen category is all zeros), per numeric
+    feature the imputed median and the scaling, and the logistic regression's weights in that column order."""
+
+    categories: dict[str, dict[str, list[str]]]  # feature -> {"frequent": [...], "infrequent": [...]}
+    median: list[float]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+
+    @classmethod
+    def from_pipeline(cls, model: Pipeline) -> LinearBaseline:
+        preprocess, classifier = model.named_steps["preprocess"], model.named_steps["classifier"]
+        encoder = preprocess.named_transformers_["categorical"]
+        numeric = preprocess.named_transformers_["numeric"]
+        categories = {}
+        for feature, seen, rare in zip(BASELINE_CATEGORICAL, encoder.categories_, encoder.infrequent_categories_,
+                                       strict=True):
+            rare = [] if rare is None else [str(c) for c in rare]
+            categories[feature] = {"frequent": [str(c) for c in seen if str(c) not in rare], "infrequent": rare}
+        return cls(categories, numeric.named_steps["impute"].statistics_.tolist(),
+                   numeric.named_steps["scale"].mean_.tolist(), numeric.named_steps["scale"].scale_.tolist(),
+                   classifier.coef_[0].tolist(), float(classifier.intercept_[0]))
+
+    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        margin = np.full(len(frame), self.intercept)
+        column = 0
+        for feature in BASELINE_CATEGORICAL:
+            frequent, rare = self.categories[feature]["frequent"], self.categories[feature]["infrequent"]
+            width = len(frequent) + bool(rare)
+            # codes: a frequent category's column, the infrequent column, or -1 (unseen: no column)
+            codes = pd.Categorical(frame[feature].astype("string").to_numpy(), categories=[*frequent, *rare]).codes
+            codes = np.where(codes >= len(frequent), len(frequent), codes)
+            weights = np.append(np.asarray(self.coef[column:column + width]), 0.0)  # index -1: the unseen 0
+            margin += weights[codes]
+            column += width
+        values = frame[list(BASELINE_NUMERIC)].to_numpy(dtype=float)
+        values = np.where(np.isnan(values), np.asarray(self.median), values)
+        margin += ((values - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef[column:])
+        return 1.0 / (1.0 + np.exp(-margin))
+
+    def save(self, model_dir: str | Path) -> None:
+        (Path(model_dir) / BASELINE_FILE).write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> LinearBaseline:
+        return cls(**json.loads((Path(model_dir) / BASELINE_FILE).read_text()))
+
+
+def fit_baseline(train: pd.DataFrame, seed: int) -> LinearBaseline:
+    """The baseline fit with scikit-learn, kept as a LinearBaseline, which must score the fit's rows as the
+    pipeline does (a check of the conversion, on every fit)."""
+    pipeline = train_baseline(train, seed)
+    baseline = LinearBaseline.from_pipeline(pipeline)
+    rows = train.head(20_000)
+    expected = pipeline.predict_proba(rows[BASELINE_FEATURES])[:, 1]
+    if not np.allclose(baseline.probabilities(rows), expected, rtol=0, atol=1e-9):
+        raise AssertionError("the baseline saved as numbers scores differently from the fitted pipeline")
+    return baseline
 
 
 def period(frame: pd.DataFrame) -> dict:

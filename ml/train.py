@@ -5,7 +5,10 @@ and locally (the pipeline runs it as `python -m ml.train`):
 - hyperparameters arrive as command-line arguments (defaults: hyperparameters.json beside this file);
 - data channels are folders of Parquet files: SM_CHANNEL_TRAIN (fit), SM_CHANNEL_VALIDATION
   (early stopping), SM_CHANNEL_TEST (the hold-out period, optional);
-- the model goes to SM_MODEL_DIR in XGBoost's own JSON format, with feature_spec.json beside it;
+- the model goes to SM_MODEL_DIR in XGBoost's own JSON format, with feature_spec.json, the baseline and fit.json
+  (what the fit saw) beside it;
+- with a `model` channel (SM_CHANNEL_MODEL, a folder SM_MODEL_DIR once held), nothing is fit: that model is
+  evaluated on the test channel and kept, which is how a month arriving in the test period is handled;
 - evaluation.json (SageMaker model-quality layout) and model_card.md go to SM_OUTPUT_DATA_DIR.
 
 This file is the entry point only; the work is in the modules beside it, which SageMaker receives with it
@@ -24,8 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -39,9 +44,10 @@ try:  # package import locally; files side by side inside the SageMaker containe
         BASELINE_FEATURES,
         BASELINE_NUMERIC,
         PROBABILITY_THRESHOLD,
-        baseline_probabilities,
+        LinearBaseline,
         binary_classification_metrics,
         calibration_table,
+        fit_baseline,
         period,
         predict_batches,
         train_baseline,
@@ -56,6 +62,7 @@ try:  # package import locally; files side by side inside the SageMaker containe
         FeatureSpec,
     )
     from ml.model_card import model_card
+    from ml.model_files import BASELINE_FILE, FIT_FILE
 except ImportError:  # pragma: no cover
     from booster import MODEL_FILE, SPEC_FILE, load_model, predict, save_model, train_xgboost
     from channels import iter_channel, read_channel
@@ -64,9 +71,10 @@ except ImportError:  # pragma: no cover
         BASELINE_FEATURES,
         BASELINE_NUMERIC,
         PROBABILITY_THRESHOLD,
-        baseline_probabilities,
+        LinearBaseline,
         binary_classification_metrics,
         calibration_table,
+        fit_baseline,
         period,
         predict_batches,
         train_baseline,
@@ -81,6 +89,7 @@ except ImportError:  # pragma: no cover
         FeatureSpec,
     )
     from model_card import model_card
+    from model_files import BASELINE_FILE, FIT_FILE
 
 __all__ = [
     "BASELINE_CATEGORICAL", "BASELINE_NUMERIC", "CATEGORICAL_FEATURES", "HYPERPARAMETERS", "ID_COLUMN", "LABEL",
@@ -124,42 +133,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         default=os.environ.get("SM_CHANNEL_VALIDATION", "artifacts/ml/channels/validation"))
     parser.add_argument("--test", default=os.environ.get("SM_CHANNEL_TEST", "artifacts/ml/channels/test"))
     parser.add_argument("--output-data-dir", default=os.environ.get("SM_OUTPUT_DATA_DIR", "artifacts/ml"))
+    # A trained model's folder (SageMaker's `model` input channel): evaluate it instead of fitting anew.
+    parser.add_argument("--model-channel", default=os.environ.get("SM_CHANNEL_MODEL", ""))
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> dict:
+@dataclass(frozen=True)
+class Fitted:
+    """A fit model, its baseline, and what the fit saw and produced (FIT_FILE)."""
+
+    booster: xgb.Booster
+    spec: FeatureSpec
+    baseline: LinearBaseline
+    summary: dict
+
+
+def fit(args: argparse.Namespace) -> Fitted:
+    """Fit the model and the baseline on the training channel (early stopping on the validation channel) and
+    save both, with FIT_FILE, to the model folder."""
     started = time.perf_counter()
     train_channel = read_channel(args.train, max_rows=args.max_train_rows, seed=args.seed)
     train = train_channel.frame
     # Early stopping evaluates every round on the validation rows, so they are held too: capped the same way.
     validation = read_channel(args.validation, max_rows=args.max_train_rows, seed=args.seed).frame
-    has_test = bool(args.test) and Path(args.test).exists()
     spec = FeatureSpec.fit(pd.concat([train, validation]))
 
     booster = train_xgboost(args, spec, train, validation)
     xgb_seconds = time.perf_counter() - started
 
     baseline_started = time.perf_counter()
-    baseline = train_baseline(train, args.seed)  # the rows the model was fit on
+    baseline = fit_baseline(train, args.seed)  # the rows the model was fit on
     baseline_seconds = time.perf_counter() - baseline_started
 
-    save_model(booster, spec, args.model_dir)
-
-    # Every row of the evaluated channel, a batch at a time.
-    evaluated = predict_batches(iter_channel(args.test if has_test else args.validation),
-                                lambda frame: predict(booster, spec, frame),
-                                lambda frame: baseline_probabilities(baseline, frame))
-    y_true, y_prob, y_base = evaluated.y_true, evaluated.y_prob, evaluated.y_base
     importance = booster.get_score(importance_type="gain")
-    evaluation = {
-        "version": 0.0,
-        "dataset": {
-            "evaluated_on": "test" if has_test else "validation",
-            "train": {**period(train), "rows_in_channel": train_channel.rows_in_channel},
-            "validation": period(validation),
-            "test": evaluated.period,
-        },
-        "binary_classification_metrics": binary_classification_metrics(y_true, y_prob, seed=args.seed),
+    summary = {
+        "train": {**period(train), "rows_in_channel": train_channel.rows_in_channel},
+        "validation": period(validation),
         "model": {
             "algorithm": "xgboost",
             "xgboost_version": xgb.__version__,
@@ -167,15 +176,46 @@ def run(args: argparse.Namespace) -> dict:
             "hyperparameters": {name: getattr(args, name) for name in HYPERPARAMETERS},
             "features": spec.columns,
             "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1])),
-            "calibration": calibration_table(y_true, y_prob),
             "training_seconds": round(xgb_seconds, 2),
         },
+        "baseline_training_seconds": round(baseline_seconds, 2),
+    }
+    save_model(booster, spec, args.model_dir)
+    baseline.save(args.model_dir)
+    (Path(args.model_dir) / FIT_FILE).write_text(json.dumps(summary, indent=2))
+    return Fitted(booster, spec, baseline, summary)
+
+
+def load_fitted(model_dir: str | Path) -> Fitted:
+    booster, spec = load_model(model_dir)
+    summary = json.loads((Path(model_dir) / FIT_FILE).read_text())
+    return Fitted(booster, spec, LinearBaseline.load(model_dir), summary)
+
+
+def evaluate(args: argparse.Namespace, fitted: Fitted) -> dict:
+    """Both models on every row of the test channel (the validation channel without one), a batch at a time;
+    writes evaluation.json and the model card to the output folder."""
+    has_test = bool(args.test) and Path(args.test).exists()
+    evaluated = predict_batches(iter_channel(args.test if has_test else args.validation),
+                                lambda frame: predict(fitted.booster, fitted.spec, frame),
+                                fitted.baseline.probabilities)
+    y_true, y_prob, y_base = evaluated.y_true, evaluated.y_prob, evaluated.y_base
+    evaluation = {
+        "version": 0.0,
+        "dataset": {
+            "evaluated_on": "test" if has_test else "validation",
+            "train": fitted.summary["train"],
+            "validation": fitted.summary["validation"],
+            "test": evaluated.period,
+        },
+        "binary_classification_metrics": binary_classification_metrics(y_true, y_prob, seed=args.seed),
+        "model": {**fitted.summary["model"], "calibration": calibration_table(y_true, y_prob)},
         "baseline": {
             "algorithm": "logistic_regression",
             "features": list(BASELINE_FEATURES),
             "binary_classification_metrics": binary_classification_metrics(y_true, y_base, seed=args.seed),
             "calibration": calibration_table(y_true, y_base),
-            "training_seconds": round(baseline_seconds, 2),
+            "training_seconds": fitted.summary["baseline_training_seconds"],
         },
     }
     output_dir = Path(args.output_data_dir)
@@ -183,6 +223,20 @@ def run(args: argparse.Namespace) -> dict:
     (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
     (output_dir / "model_card.md").write_text(model_card(evaluation))
     return evaluation
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Fit and evaluate; with a model channel, evaluate that model (a new test month arrived, the fit's data
+    did not change: flightdelay/flow/ml_inputs.py) and keep it as this job's model."""
+    if not args.model_channel:
+        return evaluate(args, fit(args))
+    fitted = load_fitted(args.model_channel)
+    model_dir = Path(args.model_dir)
+    if Path(args.model_channel).resolve() != model_dir.resolve():  # SageMaker uploads only SM_MODEL_DIR
+        model_dir.mkdir(parents=True, exist_ok=True)
+        for name in (MODEL_FILE, SPEC_FILE, BASELINE_FILE, FIT_FILE):
+            shutil.copyfile(Path(args.model_channel) / name, model_dir / name)
+    return evaluate(args, fitted)
 
 
 def main(argv: list[str] | None = None) -> int:

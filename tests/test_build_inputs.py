@@ -88,6 +88,29 @@ def test_a_month_after_the_test_period_does_not_retrain(tmp_path):
     assert moved.digest != before.digest
 
 
+def test_a_month_inside_the_test_period_keeps_the_fit(tmp_path):
+    """The fit id covers the months up to the test period's first (and the split's starts); a later month inside
+    the test period, or a later test end, moves the data id only: the model is evaluated again, not refit."""
+    from datetime import date
+
+    from flightdelay.settings import Settings
+    from tests.conftest import PROJECT_ROOT
+
+    settings = Settings(project_root=PROJECT_ROOT, raw_dir=tmp_path, lake_dir=tmp_path, warehouse_path=tmp_path / "w",
+                        artifacts_dir=tmp_path, train_start=date(2013, 1, 1), test_start=date(2013, 2, 15),
+                        test_end=date(2013, 3, 31))
+    before = ml_inputs.training_inputs(settings, "b1", inputs())
+    assert before.fit_months == ["2013-01", "2013-02"]
+    march = ml_inputs.training_inputs(settings, "b2", inputs(flights={"2013-01": "a", "2013-02": "b", "2013-03": "c"}))
+    assert march.digest != before.digest and march.fit_digest == before.fit_digest
+    longer = ml_inputs.training_inputs(settings.with_overrides(test_end=date(2013, 4, 30)), "b2", inputs())
+    assert longer.digest != before.digest and longer.fit_digest == before.fit_digest
+    for changed in (ml_inputs.training_inputs(settings, "b3", inputs(flights={"2013-01": "a", "2013-02": "new"})),
+                    ml_inputs.training_inputs(settings.with_overrides(test_start=date(2013, 2, 20)), "b3", inputs()),
+                    ml_inputs.training_inputs(settings.with_overrides(prediction_horizon_hours=6), "b3", inputs())):
+        assert changed.fit_digest != before.fit_digest
+
+
 def test_training_says_why_it_trains(tmp_path):
     from flightdelay.settings import Settings
     from tests.conftest import PROJECT_ROOT

@@ -169,3 +169,33 @@ def test_train_does_not_skip_when_the_model_file_is_gone(january_run: FlowRun, t
     trained = run_cli(run.env, "train")
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
     assert "skipped" not in trained.stdout and (run.artifacts / "ml" / "model" / "model.json").exists()
+
+
+def test_a_month_inside_the_test_period_is_evaluated_not_refit(january_run: FlowRun, tmp_path):
+    """The test period reaches into February, which arrives: the data the model was fit on (to the test period's
+    start) is unchanged, so the model is kept and evaluated again on the grown test period, and the evaluation is
+    the one a refit reports."""
+    import json
+
+    run = copy_of(january_run, tmp_path / "incremental")
+    run.env["FLIGHTDELAY_TEST_END"] = "2013-02-28"
+    model = run.artifacts / "ml" / "model" / "model.json"
+    fit_before = model.read_bytes()
+    write_sample(run.root / "raw", PROJECT_ROOT / "seeds", months=[1, 2])
+    monthly = run_cli(run.env, "run", "--skip-sample")
+    assert monthly.returncode == 0, monthly.stdout[-3000:] + monthly.stderr[-3000:]
+    assert "evaluated again because: split changed; data of 2013-02 changed (after the fit's data" in monthly.stdout
+    assert model.read_bytes() == fit_before
+    evaluation = json.loads((run.artifacts / "ml" / "evaluation.json").read_text())
+    assert evaluation["dataset"]["test"]["last_date"] == "2013-02-28"
+    assert evaluation["training_data"]["fit_months"] == ["2013-01"]
+
+    refit = copy_of(FlowRun(run.root, run.env, run.flight_rows, monthly), tmp_path / "refit")
+    retrained = run_cli(refit.env, "train", "--retrain")
+    assert retrained.returncode == 0, retrained.stdout[-3000:] + retrained.stderr[-3000:]
+    assert "trained because: --retrain" in retrained.stdout
+    assert (refit.artifacts / "ml" / "model" / "model.json").read_bytes() == fit_before  # the same fit
+    again = json.loads((refit.artifacts / "ml" / "evaluation.json").read_text())
+    for part in ("binary_classification_metrics", "dataset", "training_data"):
+        assert again[part] == evaluation[part], part
+    assert again["baseline"]["binary_classification_metrics"] == evaluation["baseline"]["binary_classification_metrics"]

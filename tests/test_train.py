@@ -186,3 +186,52 @@ def test_sampling_a_channel_holds_the_sample_not_the_channel(tmp_path):
     assert (whole_rows, sample_rows) == (160_000, 2_000)
     # at most ~1.5 x 2,000 rows kept plus a 4,000-row batch, against 160,000 rows: well under a sixth
     assert sample_peak < whole_peak / 6, (sample_peak, whole_peak)
+
+
+def test_the_baseline_saved_as_numbers_scores_as_the_fitted_pipeline(tmp_path):
+    """No pickle: the baseline is kept as its numbers (ml.evaluation.LinearBaseline) and scores every row as the
+    scikit-learn pipeline does, rare categories (one indicator), unseen ones (none) and missing numbers included."""
+    from ml.evaluation import BASELINE_FEATURES, LinearBaseline, fit_baseline, train_baseline
+
+    rows = synthetic_features(600, 5, "2013-01-01")
+    rows.loc[:7, "carrier_code"] = "XX"  # under min_frequency: grouped with the other rare ones
+    rows.loc[8:12, "carrier_code"] = "YY"
+    rows.loc[rows.index % 7 == 0, "previous_day_tmax_f"] = np.nan
+    pipeline = train_baseline(rows, seed=3)
+    fit_baseline(rows, seed=3).save(tmp_path)
+    baseline = LinearBaseline.load(tmp_path)
+    assert baseline.categories["carrier_code"]["infrequent"] == ["XX", "YY"]
+    scored = synthetic_features(300, 6, "2013-03-01")
+    scored.loc[:4, "carrier_code"] = "YY"
+    scored.loc[5:9, "carrier_code"] = "ZZ"  # never seen
+    scored.loc[10:30, "distance_miles"] = np.nan
+    np.testing.assert_allclose(baseline.probabilities(scored), pipeline.predict_proba(scored[BASELINE_FEATURES])[:, 1],
+                               rtol=0, atol=1e-9)
+
+
+def test_a_model_channel_is_evaluated_again_not_refit(tmp_path, channels):
+    """A month arriving inside the test period: the model from the model channel is evaluated on the grown test
+    channel and kept as this job's model, byte for byte; its evaluation is what fitting anew would report."""
+    def args(model_dir: Path, output: Path, *extra: str) -> list[str]:
+        return ["--model-dir", str(model_dir), "--output-data-dir", str(output), "--train", str(channels["train"]),
+                "--validation", str(channels["validation"]), "--test", str(channels["test"]), "--num_round", "30",
+                "--early_stopping_rounds", "5", "--min_child_weight", "1", *extra]
+
+    before = train.run(train.parse_args(args(tmp_path / "model", tmp_path / "before")))
+    assert before["dataset"]["test"]["rows"] == 200
+    synthetic_features(120, 4, "2013-04-01").to_parquet(channels["test"] / "part-0001.parquet")  # the new month
+
+    # as SageMaker runs it: the earlier model arrives as the `model` channel, the job's model goes to SM_MODEL_DIR
+    again = train.run(train.parse_args(args(tmp_path / "kept", tmp_path / "again",
+                                            "--model-channel", str(tmp_path / "model"))))
+    for name in ("model.json", "feature_spec.json", "baseline.json", "fit.json"):
+        assert (tmp_path / "kept" / name).read_bytes() == (tmp_path / "model" / name).read_bytes(), name
+    refit = train.run(train.parse_args(args(tmp_path / "refit", tmp_path / "refit_out")))
+    assert again["dataset"]["test"]["rows"] == refit["dataset"]["test"]["rows"] == 320
+    assert again["dataset"]["test"]["last_date"] == "2013-04-05"
+    for part in ("binary_classification_metrics", "dataset"):
+        assert again[part] == refit[part], part
+    assert again["baseline"]["binary_classification_metrics"] == refit["baseline"]["binary_classification_metrics"]
+    assert {k: v for k, v in again["model"].items() if k != "training_seconds"} == \
+        {k: v for k, v in refit["model"].items() if k != "training_seconds"}
+    assert again["model"]["training_seconds"] == before["model"]["training_seconds"]  # no fit happened

@@ -40,38 +40,52 @@ def _metrics(evaluation: dict) -> dict[str, object]:
 
 
 def step_train(settings: Settings) -> dict[str, object]:
-    """Train unless the model was trained on exactly these inputs (the retraining policy: flow/ml_inputs.py)."""
+    """Train unless the model was trained on exactly these inputs; evaluate the current model again when only
+    the test period's data changed (the retraining policy: flow/ml_inputs.py)."""
+    from ml.model_files import BASELINE_FILE, FIT_FILE, MODEL_FILE
+
     build_id, published = _published_inputs(settings)
     inputs = ml_inputs.training_inputs(settings, build_id, published) if published else None
     model_dir, evaluation_path = settings.ml_dir / "model", settings.ml_dir / "evaluation.json"
     recorded = ml_inputs.recorded_training_inputs(model_dir)
+    asked = settings.retrain or settings.force
     if (inputs is not None and recorded is not None and recorded.digest == inputs.digest and evaluation_path.exists()
-            and (model_dir / "model.json").exists() and not (settings.retrain or settings.force)):
+            and (model_dir / MODEL_FILE).exists() and not asked):
         return {"skipped": f"the model in {model_dir} was trained on these inputs (data id {inputs.digest}, from build "
                            f"{recorded.build_id}); --retrain trains anew",
                 **_metrics(json.loads(evaluation_path.read_text()))}
     from flightdelay.flow.modeling import TimeSplit, export_channels, run_training
-    from flightdelay.quality.gates import validate_training_channel  # Great Expectations takes seconds to import
 
-    counts = export_channels(settings)
-    gate = in_child_process(validate_training_channel, settings, settings.ml_dir / "channels" / "train",
-                            TimeSplit.from_settings(settings).validation_start)
-    if gate.blocking_failures:
-        raise StepFailed("training frame gate failed:\n  - " + "\n  - ".join(gate.blocking_failures))
+    reevaluate = (inputs is not None and recorded is not None and recorded.fit_digest == inputs.fit_digest
+                  and all((model_dir / name).exists() for name in (MODEL_FILE, BASELINE_FILE, FIT_FILE))
+                  and not asked)
+    if reevaluate:  # the fit's data did not change: the model stays, the grown test period is evaluated
+        counts = export_channels(settings, channels=("test",))
+        outcome = {"evaluated again because": ml_inputs.why_train(recorded, inputs, False, False)
+                   + f" (after the fit's data: the model, fit id {inputs.fit_digest}, is kept; --retrain refits)"}
+    else:
+        from flightdelay.quality.gates import validate_training_channel  # GX takes seconds to import
+
+        counts = export_channels(settings)
+        gate = in_child_process(validate_training_channel, settings, settings.ml_dir / "channels" / "train",
+                                TimeSplit.from_settings(settings).validation_start)
+        if gate.blocking_failures:
+            raise StepFailed("training frame gate failed:\n  - " + "\n  - ".join(gate.blocking_failures))
+        outcome = {"trained because": ml_inputs.why_train(recorded, inputs, settings.retrain, settings.force),
+                   "train rows": counts["train"], "validation rows": counts["validation"]}
     try:
-        evaluation = run_training(settings)
+        evaluation = run_training(settings, evaluate_only=reevaluate)
     except subprocess.CalledProcessError as failure:
         raise StepFailed(f"ml/train.py failed (exit {failure.returncode}); its output is above") from failure
     if inputs is not None:
         ml_inputs.record_training_inputs(model_dir, inputs)
         # the evaluation says which data the model saw
-        evaluation["training_data"] = {"data_id": inputs.digest, "build_id": build_id, "split": inputs.split,
-                                       "months": sorted(inputs.months)}
+        evaluation["training_data"] = {"data_id": inputs.digest, "fit_id": inputs.fit_digest, "build_id": build_id,
+                                       "split": inputs.split, "months": sorted(inputs.months),
+                                       "fit_months": inputs.fit_months}
         evaluation_path.write_text(json.dumps(evaluation, indent=2))
     return {
-        "trained because": ml_inputs.why_train(recorded, inputs, settings.retrain, settings.force),
-        "train rows": counts["train"],
-        "validation rows": counts["validation"],
+        **outcome,
         "test rows": counts["test"],
         **_metrics(evaluation),
         "evaluation": str(evaluation_path),

@@ -9,7 +9,13 @@ Retraining policy: a model is retrained when what it would be trained and evalua
 - the training code, the versioned hyperparameters or the channel export (ml/*.py, ml/hyperparameters.json,
   flightdelay/flow/modeling.py);
 or on `--retrain` / `--force`. A new month after the test period changes none of these: it is scored by the
-current model, not trained on. Moving FLIGHTDELAY_TEST_START / TEST_END (the test period) retrains.
+current model, not trained on.
+
+What the fit saw is the data up to the test period (`fit_months`; the month of its first day too, as flights
+dated the day before may look at it across the date line). When only what comes after changed (a month arriving
+inside the test period, or FLIGHTDELAY_TEST_END moved), the model is not refit but evaluated again on the whole
+test period (ml/train.py with the model channel): its fit id (`fit_digest`) stays, the evaluation's data id
+(`digest`) moves. Moving FLIGHTDELAY_TEST_START or the validation or training start refits.
 
 Scoring: predictions are rescored from the first month whose feature rows changed since the build they were
 scored from; all of them when the model changed."""
@@ -41,8 +47,22 @@ class TrainingInputs:
 
     @property
     def digest(self) -> str:
-        """The id of what the model saw: equal for the same data, split, features and code, whichever build."""
+        """The id of what the model was fit and evaluated on: equal for the same data, split, features and code,
+        whichever build."""
         content = {k: v for k, v in asdict(self).items() if k != "build_id"}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def fit_months(self) -> list[str]:
+        """The months whose data the fit's rows (training and validation) can depend on."""
+        return [m for m in sorted(self.months) if m <= self.split["test_start"][:7]]
+
+    @property
+    def fit_digest(self) -> str:
+        """The id of what the model was fit on: `digest` without the test period's end and months."""
+        content = {**{k: v for k, v in asdict(self).items() if k not in ("build_id", "months")},
+                   "split": {k: v for k, v in self.split.items() if k != "test_end"},
+                   "months": {m: self.months[m] for m in self.fit_months}}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from flightdelay.settings import Settings
+from ml.model_files import MODEL_FILE
 
 FEATURE_MART = "marts.ml_flight_delay_features"
 CHANNELS = ("train", "validation", "test")  # the channel folders ml/train.py reads (SM_CHANNEL_*)
@@ -47,15 +48,15 @@ class TimeSplit:
         return f"flight_date between date '{self.train_start}' and date '{self.test_end}'"
 
 
-def export_channels(settings: Settings) -> dict[str, int]:
-    """Write the feature mart's rows to Parquet channel folders train/, validation/, test/, exported by the
-    warehouse that holds the mart."""
+def export_channels(settings: Settings, channels: tuple[str, ...] = CHANNELS) -> dict[str, int]:
+    """Write the feature mart's rows to Parquet channel folders train/, validation/, test/ (or those named),
+    exported by the warehouse that holds the mart."""
     split = TimeSplit.from_settings(settings)
     channels_dir = settings.ml_dir / "channels"
     counts = {}
     warehouse = settings.warehouse()
     with warehouse.connect(read_only=True) as con:
-        for channel in CHANNELS:
+        for channel in channels:
             folder = channels_dir / channel
             folder.mkdir(parents=True, exist_ok=True)
             for old in folder.glob("*.parquet"):
@@ -83,9 +84,11 @@ def versioned_hyperparameters(project_root: Path) -> dict[str, object]:
     return json.loads((project_root / HYPERPARAMETERS_FILE).read_text())
 
 
-def run_training(settings: Settings, hyperparameters: dict[str, str] | None = None) -> dict:
+def run_training(settings: Settings, hyperparameters: dict[str, str] | None = None,
+                 evaluate_only: bool = False) -> dict:
     """Run ml/train.py exactly as SageMaker would: a separate process with the SM_* environment and the
-    versioned hyperparameters as `--name value` arguments."""
+    versioned hyperparameters as `--name value` arguments. `evaluate_only`: the model folder is passed as the
+    model channel, so the model there is evaluated on the test channel, not refit."""
     if hyperparameters is None:
         hyperparameters = versioned_hyperparameters(settings.project_root)
     channels = settings.ml_dir / "channels"
@@ -96,6 +99,7 @@ def run_training(settings: Settings, hyperparameters: dict[str, str] | None = No
         "SM_CHANNEL_VALIDATION": str(channels / "validation"),
         "SM_CHANNEL_TEST": str(channels / "test"),
         "SM_OUTPUT_DATA_DIR": str(settings.ml_dir),
+        "SM_CHANNEL_MODEL": str(settings.ml_dir / "model") if evaluate_only else "",
     }
     args = [sys.executable, "-m", "ml.train"]
     for name, value in (hyperparameters or {}).items():
@@ -105,7 +109,7 @@ def run_training(settings: Settings, hyperparameters: dict[str, str] | None = No
 
 
 def model_version(model_dir: Path) -> str:
-    return hashlib.sha256((model_dir / "model.json").read_bytes()).hexdigest()[:12]
+    return hashlib.sha256((model_dir / MODEL_FILE).read_bytes()).hexdigest()[:12]
 
 
 SCORING_BATCH_ROWS = 500_000
