@@ -176,12 +176,14 @@ def step_report(settings: Settings) -> dict[str, object]:
         shutil.copyfile(settings.project_root / "target" / "static_index.html", docs_dir / "index.html")
         docs_stamp_path.write_text(json.dumps(docs_stamp))
     report = report_dir / "index.html"
-    if (not settings.force and report.exists() and report_stamp_path.exists()
-            and json.loads(report_stamp_path.read_text()) == report_stamp):
+    shown = json.loads(report_stamp_path.read_text()) if report.exists() and report_stamp_path.exists() else None
+    if not settings.force and shown == report_stamp:
         facts["report skipped"] = "it shows this published build, evaluation and predictions; --force rewrites it"
     else:
         from flightdelay.report.run_report import write_report
 
+        facts["report written because"] = "--force" if settings.force else "no report yet" if shown is None else \
+            "changed since it was written: " + ", ".join(k for k, v in report_stamp.items() if shown.get(k) != v)
         report = write_report(settings)
         report_stamp_path.write_text(json.dumps(report_stamp))
     return {"report": str(report), "dbt docs": str(docs_dir / "index.html"), **facts}
