@@ -25,9 +25,10 @@
     {%- if this is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {#- `dbt compile --vars '{compile_without_warehouse: true}'` renders SQL with no connection (is_incremental()
-        asks the warehouse whether the table exists): a full refresh, or the incremental query from
-        `rebuild_from_month` when that is given too. Only for compile: a run must see what really exists. -#}
+    {#- `dbt compile --no-populate-cache --vars '{compile_without_warehouse: true}'` renders SQL with no
+        connection (is_incremental() asks the warehouse whether the table exists; dbt's cache would list its
+        tables first): a full refresh, or the incremental query from `rebuild_from_month` when that is given too.
+        Only for compile: a run must see what really exists. -#}
     {%- if var('compile_without_warehouse', false) -%}
         {%- if flags.WHICH != 'compile' -%}
             {{ exceptions.raise_compiler_error(
@@ -47,7 +48,7 @@
         {%- endif -%}
         {%- set month = newest.strftime('%Y-%m-01') -%}
     {%- endif -%}
-    {%- if month is not none and not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-01', month | string) -%}
+    {%- if month is not none and not modules.re.fullmatch('[0-9]{4}-(0[1-9]|1[0-2])-01', month | string) -%}
         {{ exceptions.raise_compiler_error(
             "var rebuild_from_month must be the first day of a month as YYYY-MM-01, not " ~ (month | string)) }}
     {%- endif -%}
@@ -55,8 +56,13 @@
         {{ return(none) }}
     {%- endif -%}
     {#- the first flight date rebuilt: the margin before the month (see the top of this file) -#}
+    {%- set margin = var('rebuild_margin_days') | string -%}
+    {%- if not modules.re.fullmatch('[0-9]{1,3}', margin) -%}
+        {{ exceptions.raise_compiler_error(
+            "var rebuild_margin_days must be a whole number of days, 0 or more, not " ~ margin) }}
+    {%- endif -%}
     {%- set first_day = modules.datetime.date.fromisoformat(month | string)
-        - modules.datetime.timedelta(days=var('rebuild_margin_days') | int) -%}
+        - modules.datetime.timedelta(days=margin | int) -%}
     {{ return(first_day.isoformat()) }}
 {%- endmacro %}
 

@@ -25,6 +25,7 @@ predicted a batch at a time, keeping only the label and the probabilities of eac
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -99,6 +100,7 @@ __all__ = [
 ]
 
 HYPERPARAMETERS_FILE = Path(__file__).with_name("hyperparameters.json")
+FITTED_FILES = (MODEL_FILE, SPEC_FILE, BASELINE_FILE)  # one fit; FIT_FILE records their digests
 HYPERPARAMETER_TYPES = {
     "max_depth": int,
     "eta": float,
@@ -182,14 +184,49 @@ def fit(args: argparse.Namespace) -> Fitted:
     }
     save_model(booster, spec, args.model_dir)
     baseline.save(args.model_dir)
+    # written last, with the digest of each file beside it: the four files are one fit, or not a model
+    summary["files"] = {name: hashlib.sha256((Path(args.model_dir) / name).read_bytes()).hexdigest()
+                        for name in FITTED_FILES}
     (Path(args.model_dir) / FIT_FILE).write_text(json.dumps(summary, indent=2))
     return Fitted(booster, spec, baseline, summary)
 
 
+class ModelChannelError(ValueError):
+    """A model channel that is not one fit of this script: the message names the file and what to do."""
+
+
 def load_fitted(model_dir: str | Path) -> Fitted:
-    booster, spec = load_model(model_dir)
-    summary = json.loads((Path(model_dir) / FIT_FILE).read_text())
-    return Fitted(booster, spec, LinearBaseline.load(model_dir), summary)
+    """The fit in a model folder, only if its files are the ones FIT_FILE records (read before anything parses
+    them: an edited, mixed or half-written folder is refused, never evaluated)."""
+    folder = Path(model_dir)
+
+    def refused(name: str, why: str) -> ModelChannelError:
+        return ModelChannelError(f"model channel {folder}: {name} {why}; it cannot be evaluated again, so fit a "
+                                 "model anew (`flightdelay train --retrain`)")
+
+    record = folder / FIT_FILE
+    try:
+        summary = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    except (OSError, ValueError, RecursionError) as error:
+        raise refused(FIT_FILE, f"is not JSON ({type(error).__name__})") from None
+    if summary is None:
+        raise refused(FIT_FILE, "is missing (or not a file)")
+    files = summary.get("files") if isinstance(summary, dict) else None
+    if not isinstance(files, dict) or sorted(files) != sorted(FITTED_FILES) or any(
+            key not in summary for key in ("train", "validation", "model", "baseline_training_seconds")):
+        raise refused(FIT_FILE, "is not the record of a fit this script wrote")
+    for name in FITTED_FILES:
+        path = folder / name
+        try:
+            content = path.read_bytes() if path.is_file() else None
+        except OSError:
+            content = None
+        if content is None:
+            raise refused(name, "is missing (or not a file)")
+        if hashlib.sha256(content).hexdigest() != files[name]:
+            raise refused(name, f"is not the file the fit wrote (its digest differs from {FIT_FILE}'s)")
+    booster, spec = load_model(folder)
+    return Fitted(booster, spec, LinearBaseline.load(folder), summary)
 
 
 def evaluate(args: argparse.Namespace, fitted: Fitted) -> dict:
@@ -234,13 +271,17 @@ def run(args: argparse.Namespace) -> dict:
     model_dir = Path(args.model_dir)
     if Path(args.model_channel).resolve() != model_dir.resolve():  # SageMaker uploads only SM_MODEL_DIR
         model_dir.mkdir(parents=True, exist_ok=True)
-        for name in (MODEL_FILE, SPEC_FILE, BASELINE_FILE, FIT_FILE):
+        for name in (*FITTED_FILES, FIT_FILE):
             shutil.copyfile(Path(args.model_channel) / name, model_dir / name)
     return evaluate(args, fitted)
 
 
 def main(argv: list[str] | None = None) -> int:
-    evaluation = run(parse_args(argv))
+    try:
+        evaluation = run(parse_args(argv))
+    except ModelChannelError as refusal:
+        print(f"ERROR: {refusal}", file=sys.stderr)
+        return 2
     model = evaluation["binary_classification_metrics"]
     base = evaluation["baseline"]["binary_classification_metrics"]
     print(

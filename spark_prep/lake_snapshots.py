@@ -156,9 +156,12 @@ def read_local(weather_dir: Path) -> Snapshot | None:
 def finished_local(weather_dir: Path, snapshot: Snapshot) -> bool:
     """Whether the run that committed `snapshot` also finished what follows its commit (FINISHED), and no
     folder the pointer does not keep is left in its tables (a run killed before its commit leaves some)."""
-    try:
-        finished = json.loads((weather_dir / FINISHED).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+    marker = weather_dir / FINISHED
+    try:  # anything but a small regular file of ours (a folder, a FIFO, a link to a device) is "not finished"
+        if not marker.is_file() or marker.stat().st_size > 4096:
+            return False
+        finished = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return False
     if not isinstance(finished, dict) or finished.get("run_id") != snapshot.run_id:
         return False

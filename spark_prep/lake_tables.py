@@ -277,6 +277,10 @@ def tidy(spark: SparkSession, settings: JobSettings) -> list[str]:
 def mark_finished(spark: SparkSession, settings: JobSettings, snapshot: Snapshot) -> None:
     """Record that the run committing `snapshot` registered its tables and tidied the lake (FINISHED): a
     later `prep` with unchanged inputs may then skip the job (flightdelay/flow/raw_steps.py)."""
+    local = _local_path(f"{settings.weather_uri}/{FINISHED}")
+    if local is not None and (local.is_dir() and not local.is_symlink()):
+        raise ValueError(f"{local} is a folder, where `prep` keeps a small file: move it away and run `flightdelay "
+                         "prep` again (this run's tables are committed; only this record of it is missing)")
     _replace_file(spark, f"{settings.weather_uri}/{FINISHED}", json.dumps({"run_id": snapshot.run_id}) + "\n")
 
 

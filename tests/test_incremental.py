@@ -199,3 +199,25 @@ def test_a_month_inside_the_test_period_is_evaluated_not_refit(january_run: Flow
     for part in ("binary_classification_metrics", "dataset", "training_data"):
         assert again[part] == evaluation[part], part
     assert again["baseline"]["binary_classification_metrics"] == evaluation["baseline"]["binary_classification_metrics"]
+
+
+def test_a_kept_model_that_cannot_be_evaluated_is_refit_and_a_failed_fit_leaves_no_record(january_run: FlowRun,
+                                                                                          tmp_path):
+    """A folder that is not one fit is refit, saying why; a fit that fails after it started leaves no record of
+    the old inputs beside whatever it wrote, so the next run refits instead of taking the folder for the old model."""
+    run = copy_of(january_run, tmp_path / "copy")
+    model_dir = run.artifacts / "ml" / "model"
+    (model_dir / "baseline.json").write_text("nope")
+    later = {**run.env, "FLIGHTDELAY_TEST_END": "2013-01-30"}
+    refit = run_cli(later, "train")
+    assert refit.returncode == 0, refit.stdout[-3000:] + refit.stderr[-3000:]
+    assert "baseline.json is not the file the fit wrote" in refit.stdout + refit.stderr
+    assert "trained because: the kept model could not be evaluated again (ml/train.py exit 2, above)" in refit.stdout
+
+    failed = run_cli({**run.env, "FLIGHTDELAY_TEST_START": "2013-03-01", "FLIGHTDELAY_TEST_END": "2013-03-31"},
+                     "train")
+    assert failed.returncode != 0 and "leaves channels ['test'] empty" in failed.stdout + failed.stderr
+    assert not (model_dir / "training_inputs.json").exists()
+    again = run_cli(later, "train")
+    assert again.returncode == 0 and "trained because: no model trained on recorded inputs yet" in again.stdout, \
+        again.stdout[-3000:]

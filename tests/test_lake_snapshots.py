@@ -80,3 +80,29 @@ def test_the_parquet_glob_takes_the_lake_path_literally(tmp_path):
     with duckdb.connect() as con:
         files = lake_snapshots.parquet_files(weather, "hourly_observations")
         assert con.execute("select count(*) from read_parquet($f)", {"f": files}).fetchone()[0] == 1
+
+
+def test_a_run_is_finished_only_with_its_own_small_marker_and_no_leftovers(tmp_path):
+    """`prep` skips Spark only when the committed run also finished; a marker that is not a small file of ours
+    (a folder, a FIFO, a link to a device, deep nesting) or names another run means "not finished", never an error."""
+    import os
+
+    snapshot = lake_snapshots.parse(pointer(), "p")
+    weather = tmp_path / "weather"
+    (weather / "hourly_observations" / "run-abc123").mkdir(parents=True)
+    marker = weather / lake_snapshots.FINISHED
+    assert not lake_snapshots.finished_local(weather, snapshot)  # no marker yet
+    marker.write_text(json.dumps({"run_id": "abc123"}))
+    assert lake_snapshots.finished_local(weather, snapshot)
+    (weather / "hourly_observations" / "run-killed").mkdir()  # a run killed before its commit
+    assert not lake_snapshots.finished_local(weather, snapshot)
+    (weather / "hourly_observations" / "run-killed").rmdir()
+    for text in (json.dumps({"run_id": "other"}), "[" * 3000, "not json", json.dumps(["abc123"]), " " * 5000):
+        marker.write_text(text)
+        assert not lake_snapshots.finished_local(weather, snapshot), text[:20]
+    marker.unlink()
+    for make in (lambda: marker.mkdir(), lambda: os.mkfifo(marker), lambda: marker.symlink_to("/dev/zero"),
+                 lambda: marker.symlink_to(marker)):
+        make()
+        assert not lake_snapshots.finished_local(weather, snapshot)
+        marker.rmdir() if marker.is_dir() and not marker.is_symlink() else marker.unlink()

@@ -98,6 +98,23 @@ def test_compiling_without_a_warehouse_is_refused_for_a_run(tmp_path):
     assert "compile_without_warehouse is for `dbt compile` only, not `dbt run`" in completed.stdout
 
 
+@pytest.mark.parametrize(("variables", "refusal"), [
+    ("{rebuild_from_month: '2013-13-01'}", "var rebuild_from_month must be the first day of a month"),
+    ("{rebuild_from_month: \"2013-01-01' as date) or (1=1\"}", "var rebuild_from_month must be the first day"),
+    ("{rebuild_from_month: '2013-02-01', rebuild_margin_days: abc}", "var rebuild_margin_days must be a whole number"),
+    ("{rebuild_from_month: '2013-02-01', rebuild_margin_days: -40}", "var rebuild_margin_days must be a whole number"),
+])
+def test_rebuild_vars_are_checked_before_they_reach_sql(tmp_path, variables, refusal):
+    completed = subprocess.run(
+        [DBT, "compile", "--select", "int_flights_converted_to_utc", "--no-populate-cache", "--vars",
+         "{compile_without_warehouse: true, " + variables.strip("{}") + "}", "--target", "redshift",
+         "--target-path", str(tmp_path), "--project-dir", str(PROJECT_ROOT)],
+        env={**os.environ, "DBT_PROFILES_DIR": str(PROJECT_ROOT), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+             "FLIGHTDELAY_LAKE_S3_URI": "s3://example-lake/lake"},
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert completed.returncode != 0 and refusal in completed.stdout, completed.stdout[-2000:]
+
+
 def test_marts_carry_redshift_physical_design(compiled: Path):
 
     manifest = json.loads((compiled / "manifest.json").read_text())

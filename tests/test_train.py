@@ -235,3 +235,37 @@ def test_a_model_channel_is_evaluated_again_not_refit(tmp_path, channels):
     assert {k: v for k, v in again["model"].items() if k != "training_seconds"} == \
         {k: v for k, v in refit["model"].items() if k != "training_seconds"}
     assert again["model"]["training_seconds"] == before["model"]["training_seconds"]  # no fit happened
+
+
+def test_a_model_channel_that_is_not_one_fit_is_refused_naming_the_file(tmp_path, channels, capsys):
+    """The four files of a fit are checked against the digests fit.json records before anything parses them: an
+    edited baseline (even one whose shapes still agree), a missing or broken record, a folder that is not there."""
+    import shutil
+
+    base = ["--output-data-dir", str(tmp_path / "out"), "--train", str(channels["train"]), "--validation",
+            str(channels["validation"]), "--test", str(channels["test"]), "--num_round", "10"]
+    train.run(train.parse_args(["--model-dir", str(tmp_path / "model"), *base]))
+
+    def edited(name: str, change) -> Path:
+        folder = tmp_path / f"edited-{name}-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(tmp_path / "model", folder)
+        change(folder / name)
+        return folder
+
+    def drop_a_category(path: Path) -> None:
+        baseline = json.loads(path.read_text())
+        baseline["categories"]["carrier_code"]["frequent"].pop()
+        baseline["coef"].pop(0)
+        path.write_text(json.dumps(baseline))
+
+    for folder, name, why in (
+            (edited("baseline.json", drop_a_category), "baseline.json", "is not the file the fit wrote"),
+            (edited("fit.json", lambda path: path.unlink()), "fit.json", "is missing"),
+            (edited("fit.json", lambda path: path.write_text("[" * 100_000)), "fit.json", "is not JSON"),
+            (edited("model.json", lambda path: path.write_text("{}")), "model.json", "is not the file the fit wrote"),
+            (tmp_path / "nowhere", "fit.json", "is missing")):
+        code = train.main(["--model-dir", str(tmp_path / "kept"), "--model-channel", str(folder), *base])
+        error = capsys.readouterr().err
+        assert code == 2 and f"model channel {folder}: {name} {why}" in error, error
+        assert "flightdelay train --retrain" in error
+        assert not (tmp_path / "kept").exists()  # nothing of a refused folder becomes this job's model

@@ -54,29 +54,31 @@ def step_train(settings: Settings) -> dict[str, object]:
         return {"skipped": f"the model in {model_dir} was trained on these inputs (data id {inputs.digest}, from build "
                            f"{recorded.build_id}); --retrain trains anew",
                 **_metrics(json.loads(evaluation_path.read_text()))}
-    from flightdelay.flow.modeling import TimeSplit, export_channels, run_training
+    from flightdelay.flow.modeling import export_channels, run_training
 
-    reevaluate = (inputs is not None and recorded is not None and recorded.fit_digest == inputs.fit_digest
-                  and all((model_dir / name).exists() for name in (MODEL_FILE, BASELINE_FILE, FIT_FILE))
-                  and not asked)
-    if reevaluate:  # the fit's data did not change: the model stays, the grown test period is evaluated
+    same_fit = (inputs is not None and recorded is not None and recorded.fit_digest == inputs.fit_digest
+                and not asked)
+    missing = [name for name in (MODEL_FILE, BASELINE_FILE, FIT_FILE) if not (model_dir / name).is_file()]
+    evaluation = None
+    if same_fit and not missing:  # the fit's data did not change: the model stays, the grown test period is evaluated
         counts = export_channels(settings, channels=("test",))
-        outcome = {"evaluated again because": ml_inputs.why_train(recorded, inputs, False, False)
-                   + f" (after the fit's data: the model, fit id {inputs.fit_digest}, is kept; --retrain refits)"}
+        try:
+            evaluation = run_training(settings, evaluate_only=True)
+            outcome = {"evaluated again because": ml_inputs.why_train(recorded, inputs, False, False)
+                       + f" (after the fit's data: the model, fit id {inputs.fit_digest}, is kept; --retrain refits)"}
+        except subprocess.CalledProcessError as failure:  # ml/train.py said why (a model folder not one fit)
+            why = f"the kept model could not be evaluated again (ml/train.py exit {failure.returncode}, above)"
     else:
-        from flightdelay.quality.gates import validate_training_channel  # GX takes seconds to import
-
-        counts = export_channels(settings)
-        gate = in_child_process(validate_training_channel, settings, settings.ml_dir / "channels" / "train",
-                                TimeSplit.from_settings(settings).validation_start)
-        if gate.blocking_failures:
-            raise StepFailed("training frame gate failed:\n  - " + "\n  - ".join(gate.blocking_failures))
-        outcome = {"trained because": ml_inputs.why_train(recorded, inputs, settings.retrain, settings.force),
-                   "train rows": counts["train"], "validation rows": counts["validation"]}
-    try:
-        evaluation = run_training(settings, evaluate_only=reevaluate)
-    except subprocess.CalledProcessError as failure:
-        raise StepFailed(f"ml/train.py failed (exit {failure.returncode}); its output is above") from failure
+        why = ml_inputs.why_train(recorded, inputs, settings.retrain, settings.force)
+        if same_fit:
+            why += f" (the model folder has no {', '.join(missing)} to evaluate the kept model with)"
+    if evaluation is None:
+        counts, outcome = _fit(settings, model_dir), {"trained because": why}
+        try:
+            evaluation = run_training(settings)
+        except subprocess.CalledProcessError as failure:
+            raise StepFailed(f"ml/train.py failed (exit {failure.returncode}); its output is above") from failure
+        outcome.update({"train rows": counts["train"], "validation rows": counts["validation"]})
     if inputs is not None:
         ml_inputs.record_training_inputs(model_dir, inputs)
         # the evaluation says which data the model saw
@@ -90,6 +92,21 @@ def step_train(settings: Settings) -> dict[str, object]:
         **_metrics(evaluation),
         "evaluation": str(evaluation_path),
     }
+
+
+def _fit(settings: Settings, model_dir: Path) -> dict[str, int]:
+    """Export the channels and gate the training frame, before a fit. The record of what the model in the folder
+    was trained on goes first: a fit that dies halfway leaves a folder no later run takes for that model."""
+    from flightdelay.flow.modeling import TimeSplit, export_channels
+    from flightdelay.quality.gates import validate_training_channel  # GX takes seconds to import
+
+    (model_dir / ml_inputs.TRAINING_INPUTS_FILE).unlink(missing_ok=True)
+    counts = export_channels(settings)
+    gate = in_child_process(validate_training_channel, settings, settings.ml_dir / "channels" / "train",
+                            TimeSplit.from_settings(settings).validation_start)
+    if gate.blocking_failures:
+        raise StepFailed("training frame gate failed:\n  - " + "\n  - ".join(gate.blocking_failures))
+    return counts
 
 
 def step_score(settings: Settings) -> dict[str, object]:
