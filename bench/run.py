@@ -257,10 +257,17 @@ def results_table(results: list[dict[str, object]]) -> str:
             *[f"{stages[name]:.1f}" if name in stages else "" for name in stage_names],
             f"{result['test_roc_auc']:.4f}",
             f"{result['baseline_test_roc_auc']:.4f}" if result.get("baseline_test_roc_auc") else "",
-            f"{result['machine']['cores']} cores, {result['machine']['memory_gib']} GiB",
+            machine_label(result["machine"]),
             result["measured_at"][:10],
         ]) + " |")
     return "\n".join(lines)
+
+
+def machine_label(machine: dict[str, object]) -> str:
+    """The machine column: the CPU model first, as figures from different machines do not compare (the machine
+    behind this workplace changed between results: an AMD EPYC, later an Intel Xeon at 2.5 GHz)."""
+    cpu = str(machine.get("cpu") or "").replace("(R)", "").replace(" Processor", "").replace("  ", " ").strip()
+    return f"{cpu + ', ' if cpu else ''}{machine['cores']} cores, {machine['memory_gib']} GiB"
 
 
 def peer_table(results: list[dict[str, object]]) -> str:
@@ -301,7 +308,7 @@ def increment_table(results: list[dict[str, object]]) -> str:
               for name in ("full_flow_before", "new_month", "nothing_changed", "full_flow_after")],
             f"{result['peak_rss_mib'] / 1024:.2f}",
             equal,
-            f"{result['machine']['cores']} cores, {result['machine']['memory_gib']} GiB",
+            machine_label(result["machine"]),
             result["measured_at"][:10],
         ]) + " |")
     return "\n".join(lines)

@@ -122,12 +122,12 @@ def test_marts_compared_and_the_table_renders():
     assert differing_marts(reference, dict(reference)) == []
     assert differing_marts(reference, {**reference, "fct_flights": [10, "9"]}) == ["fct_flights"]
     assert differing_marts(reference, {"dim_airports": [3, "2"], "test_auc": 0.77}) == ["fct_flights"]
-    result = {"scale_factor": 30, "measured_at": "2026-11-28T01:00:00+00:00",
-              "machine": {"cores": 2, "memory_gib": 23.5}, "peak_rss_mib": 3072.0,
+    result = {"scale_factor": 30, "measured_at": "2026-11-28T01:00:00+00:00", "peak_rss_mib": 3072.0,
+              "machine": {"cpu": "Intel(R) Xeon(R) Processor @ 2.50GHz", "cores": 2, "memory_gib": 23.5},
               "split": {"month": "2015-12", "flights_before": 9_300_000, "flights_added": 261_695},
               "runs": {"full_flow_before": {"wall_seconds": 700.0}, "new_month": {"wall_seconds": 55.5},
                        "nothing_changed": {"wall_seconds": 8.25}, "full_flow_after": {"wall_seconds": 744.1}},
               "marts_identical": False, "differing_marts": ["fct_flights", "ml_features"]}
     row = increment_table([result]).splitlines()[2]
     assert row.startswith("| SF=30 (2015-12 added) | 9,300,000 | 261,695 | 700.0 | 55.5 | 8.2 | 744.1 | 3.00 | "
-                          "no: fct_flights, ml_features |")
+                          "no: fct_flights, ml_features | Intel Xeon @ 2.50GHz, 2 cores, 23.5 GiB |")
