@@ -18,7 +18,10 @@ DOCS_PORT ?= 8080
 # pre-commit keeps its state inside the venv: nothing written to ~/.cache, nothing for git to track.
 export PRE_COMMIT_HOME := $(abspath $(VENV))/pre-commit
 
-setup: $(STAMP)
+# npm writes node_modules/.package-lock.json: its own target, so a deleted node_modules (git clean) comes back
+DOCS_ASSETS := docs_assets/node_modules/.package-lock.json
+
+setup: $(STAMP) $(DOCS_ASSETS)
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17 is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -26,11 +29,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+$(DOCS_ASSETS): docs_assets/package-lock.json
 	@# Front-end libraries for offline Data Docs (see flightdelay/quality/docs_assets.py); optional without npm.
 	@if command -v npm >/dev/null; then npm ci --prefix docs_assets --no-audit --no-fund --ignore-scripts --silent; \
 	 else echo "npm not found: Data Docs will load their styles from CDNs"; fi
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
 
 run: setup
 	$(BIN)/flightdelay run
