@@ -14,6 +14,9 @@ def model_card(evaluation: dict) -> str:
         "(scheduled departure minus the prediction horizon). XGBoost "
         f"{evaluation['model']['xgboost_version']}, {evaluation['model']['num_boosted_rounds']} rounds.",
         "",
+        f"Model id `{evaluation['model_id']}`: a hash of the rows it was fit on, its features, hyperparameters and "
+        "training code; every prediction it makes carries it.",
+        "",
         "## Data",
         "",
         "| part | first date | last date | rows | delayed share |",

@@ -19,6 +19,11 @@ import pandas as pd
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
 CONTENT_TYPES = ("text/csv", "application/json")
+# Reasons are opt-in, per request: `{"instances": [...], "reasons": 3}` in a JSON object, or the Content-Type
+# parameter `reasons=3` (any body; how a batch transform, whose files carry no options, asks for them). The parsed
+# frame carries the number in its attrs under this name.
+REASONS_ATTRIBUTE = "reasons"
+MAX_REASONS = 100
 
 
 class BadRequest(ValueError):
@@ -86,7 +91,33 @@ def input_fn(body: bytes | str, content_type: str) -> pd.DataFrame:
         if kind == "text/csv":
             raise BadRequest("empty CSV body: send a header line with the feature columns, then one row per flight")
         raise BadRequest('empty JSON body: send {"instances": [{column: value, ...}, ...]}')
-    return _read_csv(text) if kind == "text/csv" else _read_json(text)
+    frame = _read_csv(text) if kind == "text/csv" else _read_json(text)
+    asked = [top for top in (_reasons_parameter(content_type), frame.attrs.get(REASONS_ATTRIBUTE)) if top]
+    if len(asked) == 2 and asked[0] != asked[1]:
+        raise BadRequest(f"reasons: the Content-Type asks for {asked[0]}, the body for {asked[1]}; ask once")
+    frame.attrs[REASONS_ATTRIBUTE] = asked[0] if asked else 0
+    return frame
+
+
+def _reasons_count(value: Any, where: str) -> int:
+    """A number of reasons: a whole number from 1 to MAX_REASONS (a JSON number in a body, digits in a header), or a
+    BadRequest naming where it was given."""
+    if where.startswith("Content-Type"):
+        number = int(value) if value.isascii() and value.isdigit() and len(value) <= 3 else None
+    else:
+        number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if number is None or not 1 <= number <= MAX_REASONS:
+        raise BadRequest(f"{where}: expected a whole number of reasons from 1 to {MAX_REASONS}, found "
+                         f"{shown(value)}")
+    return number
+
+
+def _reasons_parameter(content_type: str | None) -> int:
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == REASONS_ATTRIBUTE:
+            return _reasons_count(value.strip().strip('"'), "Content-Type parameter reasons")
+    return 0
 
 
 def _read_csv(text: str) -> pd.DataFrame:
@@ -162,12 +193,13 @@ def _read_json(text: str) -> pd.DataFrame:
             raise BadRequest('JSON object has no "instances" key (found '
                              f'{shown(sorted(payload), 200)}); send {{"instances": [{{column: value, ...}}, ...]}}')
         instances = payload["instances"]
-        if len(payload) > 1:  # an ignored key hides a typo as an ignored column would
-            others = sorted(set(payload) - {"instances"})
-            raise BadRequest(f'JSON object has keys besides "instances": {shown(others, 200)}; '
-                             'send only {"instances": [...]}')
+        others = sorted(set(payload) - {"instances", REASONS_ATTRIBUTE})
+        if others:  # an ignored key hides a typo as an ignored column would
+            raise BadRequest(f'JSON object has keys besides "instances" and "reasons": {shown(others, 200)}; '
+                             'send {"instances": [...]} (and "reasons": N to have the N largest reasons explained)')
+        top = _reasons_count(payload[REASONS_ATTRIBUTE], 'field "reasons"') if REASONS_ATTRIBUTE in payload else 0
     else:
-        instances = payload
+        instances, top = payload, 0
     if not isinstance(instances, list):
         raise BadRequest(f'JSON must be {{"instances": [{{column: value, ...}}, ...]}} or a list of such objects; '
                          f"found {kind_of(instances)}")
@@ -188,4 +220,6 @@ def _read_json(text: str) -> pd.DataFrame:
             extra = [key for key in row if key not in instances[0]]
             raise BadRequest(f"row {number}: fields differ from row 1 (missing {shown(missing, 200)}, extra "
                              f"{shown(extra, 200)}); every instance needs the same fields, null for a missing value")
-    return pd.DataFrame({field: pd.Series([row[field] for row in instances], dtype=object) for field in fields})
+    frame = pd.DataFrame({field: pd.Series([row[field] for row in instances], dtype=object) for field in fields})
+    frame.attrs[REASONS_ATTRIBUTE] = top
+    return frame

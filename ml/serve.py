@@ -7,8 +7,9 @@ Two ways in, one code path (`predict` from ml/booster.py, as batch scoring uses)
   (ml/http_server.py): `GET /ping` (200 once the model is loaded) and `POST /invocations` with
   `text/csv` (a header line naming the feature columns, then one row per flight) or
   `application/json` (`{"instances": [{"carrier_code": "UA", ...}, ...]}` or a bare list of objects).
-  The answer is JSON `{"predictions": [{"flight_id": ..., "delay_probability": ...}, ...]}` or, with
-  `Accept: text/csv`, one probability per line.
+  The answer is JSON `{"predictions": [{"flight_id": ..., "delay_probability": ..., "model_id": ...}, ...]}`
+  (with `"reasons"` when the request asks: ml/request_parsing.py, ml/explain.py) or, with `Accept: text/csv`,
+  one probability per line.
 
 The request contract is strict, because a lenient one answers 200 with a wrong probability: the body's
 structure is parsed in ml/request_parsing.py, its values checked against the model in
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ import pandas as pd
 
 try:  # package import locally; files side by side inside the SageMaker container
     from ml.booster import load_model, predict
+    from ml.explain import reasons
     from ml.feature_ranges import ranges_for
     from ml.features import ID_COLUMN, FeatureSpec
     from ml.http_server import (
@@ -36,10 +39,12 @@ try:  # package import locally; files side by side inside the SageMaker containe
         BoundedThreadingHTTPServer,
         make_handler,
     )
-    from ml.request_parsing import MAX_BODY_BYTES, BadRequest, content_kind, input_fn
+    from ml.model_files import fit_record
+    from ml.request_parsing import MAX_BODY_BYTES, REASONS_ATTRIBUTE, BadRequest, content_kind, input_fn
     from ml.request_validation import validate
 except ImportError:  # pragma: no cover
     from booster import load_model, predict
+    from explain import reasons
     from feature_ranges import ranges_for
     from features import ID_COLUMN, FeatureSpec
     from http_server import (
@@ -49,7 +54,8 @@ except ImportError:  # pragma: no cover
         BoundedThreadingHTTPServer,
         make_handler,
     )
-    from request_parsing import MAX_BODY_BYTES, BadRequest, content_kind, input_fn
+    from model_files import fit_record
+    from request_parsing import MAX_BODY_BYTES, REASONS_ATTRIBUTE, BadRequest, content_kind, input_fn
     from request_validation import validate
 
 JSON_LINES = "application/jsonlines"
@@ -60,38 +66,75 @@ __all__ = ["JSON_LINES", "MAX_BODY_BYTES", "BadRequest", "content_kind", "input_
 # ---------------------------------------------------------------- SageMaker inference handlers
 
 
-def model_fn(model_dir: str) -> tuple[Any, FeatureSpec]:
-    """The booster and its feature spec; ValueError if a numeric feature has no plausible range to check
-    requests against (ml/feature_ranges.py), so such a model is never served unchecked."""
+@dataclass(frozen=True)
+class ServedModel:
+    booster: Any
+    spec: FeatureSpec
+    model_id: str
+
+
+def model_fn(model_dir: str) -> ServedModel:
+    """The booster, its feature spec and its id. ValueError if a numeric feature has no plausible range to check
+    requests against (ml/feature_ranges.py), so such a model is never served unchecked, or if the folder is not one
+    fit of ml/train.py (its files must be the ones fit.json records: the id every answer carries is then the id of
+    the model that computed it)."""
     booster, spec = load_model(model_dir)
     ranges_for(spec.numeric)
-    return booster, spec
+    return ServedModel(booster, spec, fit_record(model_dir, "served model")["model_id"])
 
 
-def predict_fn(frame: pd.DataFrame, model: tuple[Any, FeatureSpec]) -> pd.DataFrame:
-    booster, spec = model
-    clean = validate(frame, spec)
+def predict_fn(frame: pd.DataFrame, model: ServedModel) -> pd.DataFrame:
+    """One row per flight: its id, the delay probability and the model id; with reasons asked for (the request's
+    `reasons`, ml/request_parsing.py), the largest contributions beside them (ml/explain.py)."""
+    clean = validate(frame, model.spec)
     ids = clean[ID_COLUMN] if ID_COLUMN in clean.columns else pd.Series(range(len(clean))).astype(str)
-    return pd.DataFrame({"flight_id": ids.astype(object),
-                         "delay_probability": predict(booster, spec, clean).astype("float64")})
+    out = pd.DataFrame({"flight_id": ids.astype(object).to_numpy(),
+                        "delay_probability": predict(model.booster, model.spec, clean).astype("float64"),
+                        "model_id": model.model_id})
+    if top := frame.attrs.get(REASONS_ATTRIBUTE):
+        if top > len(model.spec.columns):
+            raise BadRequest(f"reasons: the model has {len(model.spec.columns)} features, so at most that many "
+                             f"reasons; {top} were asked for")
+        out = pd.concat([out, reasons(model.booster, model.spec, clean, top).reset_index(drop=True)], axis=1)
+        out.attrs[REASONS_ATTRIBUTE] = top
+    return out
+
+
+def _reasons_of(row: dict, top: int) -> dict:
+    """One prediction's reasons as the JSON answer shows them: they add up to the log-odds of its probability."""
+    return {"base_log_odds": row["base_log_odds"],
+            "top": [{"feature": row[f"reason_{rank}_feature"], "log_odds": row[f"reason_{rank}_log_odds"]}
+                    for rank in range(1, top + 1) if f"reason_{rank}_feature" in row],
+            "other_features_log_odds": row["other_features_log_odds"]}
 
 
 def output_fn(predictions: pd.DataFrame, accept: str) -> tuple[str, str]:
-    """JSON `{"predictions": [...]}` by default; `text/csv`: one probability per line; `application/jsonlines`:
-    one `{"flight_id": ..., "delay_probability": ...}` object per line, what a batch transform writes for
-    Redshift's `COPY ... FORMAT JSON 'auto'` to load (flightdelay/aws score step)."""
+    """JSON `{"predictions": [...]}` by default, each `{"flight_id", "delay_probability", "model_id"}` and, when the
+    request asked for them, `"reasons"`; `text/csv`: one probability per line (no room for reasons: asking for
+    them with it is a 400); `application/jsonlines`: one object per line with the reasons' columns flat, what a
+    batch transform writes for Redshift's `COPY ... FORMAT JSON 'auto'` to load (flightdelay/aws score step)."""
     kind = (accept or "").split(";")[0].strip().lower()
+    top = predictions.attrs.get(REASONS_ATTRIBUTE)
     if kind == "text/csv":
+        if top:
+            raise BadRequest("reasons were asked for, but Accept: text/csv has room for the probability only; "
+                             "ask for application/json or application/jsonlines")
         return "\n".join(repr(float(p)) for p in predictions["delay_probability"]) + "\n", "text/csv"
-    rows = [{"flight_id": f, "delay_probability": float(p)}
-            for f, p in zip(predictions["flight_id"], predictions["delay_probability"], strict=True)]
+    rows = [{name: (value.item() if hasattr(value, "item") else value) for name, value in row.items()}
+            for row in predictions.to_dict(orient="records")]
     if kind == JSON_LINES:
         return "".join(json.dumps(row) + "\n" for row in rows), JSON_LINES
-    return json.dumps({"predictions": rows}), "application/json"
+    answers = []
+    for row in rows:
+        answer = {"flight_id": row["flight_id"], "delay_probability": row["delay_probability"],
+                  "model_id": row["model_id"]}
+        if top:
+            answer["reasons"] = _reasons_of(row, top)
+        answers.append(answer)
+    return json.dumps({"predictions": answers}), "application/json"
 
 
-
-def invoke(model: tuple[Any, FeatureSpec], body: bytes, content_type: str, accept: str) -> tuple[str, str]:
+def invoke(model: ServedModel, body: bytes, content_type: str, accept: str) -> tuple[str, str]:
     """One /invocations request through the four handlers, as the container chains them."""
     return output_fn(predict_fn(input_fn(body, content_type), model), accept)
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import sklearn
 import xgboost as xgb
 
 try:  # package import locally; files side by side inside the SageMaker container
@@ -63,7 +64,8 @@ try:  # package import locally; files side by side inside the SageMaker containe
         FeatureSpec,
     )
     from ml.model_card import model_card
-    from ml.model_files import BASELINE_FILE, FIT_FILE
+    from ml.model_files import FIT_FILE, FITTED_FILES, ModelFolderError, fit_record
+    from ml.model_identity import code_digest, data_digest, model_id
 except ImportError:  # pragma: no cover
     from booster import MODEL_FILE, SPEC_FILE, load_model, predict, save_model, train_xgboost
     from channels import iter_channel, read_channel
@@ -90,7 +92,8 @@ except ImportError:  # pragma: no cover
         FeatureSpec,
     )
     from model_card import model_card
-    from model_files import BASELINE_FILE, FIT_FILE
+    from model_files import FIT_FILE, FITTED_FILES, ModelFolderError, fit_record
+    from model_identity import code_digest, data_digest, model_id
 
 __all__ = [
     "BASELINE_CATEGORICAL", "BASELINE_NUMERIC", "CATEGORICAL_FEATURES", "HYPERPARAMETERS", "ID_COLUMN", "LABEL",
@@ -100,7 +103,6 @@ __all__ = [
 ]
 
 HYPERPARAMETERS_FILE = Path(__file__).with_name("hyperparameters.json")
-FITTED_FILES = (MODEL_FILE, SPEC_FILE, BASELINE_FILE)  # one fit; FIT_FILE records their digests
 HYPERPARAMETER_TYPES = {
     "max_depth": int,
     "eta": float,
@@ -168,14 +170,18 @@ def fit(args: argparse.Namespace) -> Fitted:
     baseline_seconds = time.perf_counter() - baseline_started
 
     importance = booster.get_score(importance_type="gain")
+    hyperparameters = {name: getattr(args, name) for name in HYPERPARAMETERS}
     summary = {
+        # the same rows, features, hyperparameters and code give the same id (ml/model_identity.py)
+        "model_id": model_id(data_digest(train, validation), spec.to_json(), hyperparameters, code_digest(),
+                             {"xgboost": xgb.__version__, "scikit-learn": sklearn.__version__}),
         "train": {**period(train), "rows_in_channel": train_channel.rows_in_channel},
         "validation": period(validation),
         "model": {
             "algorithm": "xgboost",
             "xgboost_version": xgb.__version__,
             "num_boosted_rounds": int(booster.num_boosted_rounds()),
-            "hyperparameters": {name: getattr(args, name) for name in HYPERPARAMETERS},
+            "hyperparameters": hyperparameters,
             "features": spec.columns,
             "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1])),
             "training_seconds": round(xgb_seconds, 2),
@@ -191,42 +197,12 @@ def fit(args: argparse.Namespace) -> Fitted:
     return Fitted(booster, spec, baseline, summary)
 
 
-class ModelChannelError(ValueError):
-    """A model channel that is not one fit of this script: the message names the file and what to do."""
-
-
 def load_fitted(model_dir: str | Path) -> Fitted:
     """The fit in a model folder, only if its files are the ones FIT_FILE records (read before anything parses
     them: an edited, mixed or half-written folder is refused, never evaluated)."""
-    folder = Path(model_dir)
-
-    def refused(name: str, why: str) -> ModelChannelError:
-        return ModelChannelError(f"model channel {folder}: {name} {why}; it cannot be evaluated again, so fit a "
-                                 "model anew (`flightdelay train --retrain`)")
-
-    record = folder / FIT_FILE
-    try:
-        summary = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
-    except (OSError, ValueError, RecursionError) as error:
-        raise refused(FIT_FILE, f"is not JSON ({type(error).__name__})") from None
-    if summary is None:
-        raise refused(FIT_FILE, "is missing (or not a file)")
-    files = summary.get("files") if isinstance(summary, dict) else None
-    if not isinstance(files, dict) or sorted(files) != sorted(FITTED_FILES) or any(
-            key not in summary for key in ("train", "validation", "model", "baseline_training_seconds")):
-        raise refused(FIT_FILE, "is not the record of a fit this script wrote")
-    for name in FITTED_FILES:
-        path = folder / name
-        try:
-            content = path.read_bytes() if path.is_file() else None
-        except OSError:
-            content = None
-        if content is None:
-            raise refused(name, "is missing (or not a file)")
-        if hashlib.sha256(content).hexdigest() != files[name]:
-            raise refused(name, f"is not the file the fit wrote (its digest differs from {FIT_FILE}'s)")
-    booster, spec = load_model(folder)
-    return Fitted(booster, spec, LinearBaseline.load(folder), summary)
+    summary = fit_record(model_dir, "model channel")
+    booster, spec = load_model(model_dir)
+    return Fitted(booster, spec, LinearBaseline.load(model_dir), summary)
 
 
 def evaluate(args: argparse.Namespace, fitted: Fitted) -> dict:
@@ -239,6 +215,7 @@ def evaluate(args: argparse.Namespace, fitted: Fitted) -> dict:
     y_true, y_prob, y_base = evaluated.y_true, evaluated.y_prob, evaluated.y_base
     evaluation = {
         "version": 0.0,
+        "model_id": fitted.summary["model_id"],
         "dataset": {
             "evaluated_on": "test" if has_test else "validation",
             "train": fitted.summary["train"],
@@ -279,7 +256,7 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     try:
         evaluation = run(parse_args(argv))
-    except ModelChannelError as refusal:
+    except ModelFolderError as refusal:
         print(f"ERROR: {refusal}", file=sys.stderr)
         return 2
     model = evaluation["binary_classification_metrics"]

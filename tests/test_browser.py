@@ -92,6 +92,15 @@ def test_run_report_renders_its_charts(browser, site):
     links = {a.text: a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "p.meta a")}
     assert links["dbt docs"].endswith("/dbt_docs/index.html")
     assert links["Data Docs"].endswith("/data_docs/index.html")
+    # three test flights explained in words, with the sentences kept beside the features' definitions
+    explained = browser.find_elements(By.CSS_SELECTOR, "div.explained")
+    assert len(explained) == 3
+    for flight in explained:
+        assert "chance of leaving 15+ minutes late" in flight.text
+        reasons = flight.find_elements(By.CSS_SELECTOR, "li")
+        assert 1 <= len(reasons) <= 3
+        assert all(re.search(r"(raises|lowers) the chance \([+-]\d+\.\d\d log-odds\)$", r.text) for r in reasons)
+        assert not any("_" in r.text.split(":")[0] for r in reasons), "a reason shown by its column name"
 
 
 # dbt-docs' page ships two template expressions its build leaves uninterpolated:

@@ -60,3 +60,36 @@ def test_the_declared_categoricals_are_the_marts_string_columns():
     mart = next(model for model in contract["models"] if model["name"] == "ml_flight_delay_features")
     strings = [column["name"] for column in mart["columns"] if column.get("data_type") == "varchar"]
     assert strings == [ID_COLUMN, *CATEGORICAL_FEATURES]
+
+
+def test_every_feature_of_the_mart_says_in_words_what_it_means():
+    """The report tells a prediction's reasons with the sentence beside each feature's definition (config.meta.reason);
+    a feature added to the mart without one would be shown by its column name."""
+    from flightdelay.report.explained_flights import in_words, reason_labels
+    from ml.feature_ranges import FEATURE_RANGES
+    from ml.features import DATE_COLUMN, LABEL, NUMERIC_FEATURES
+
+    labels = reason_labels(PROJECT_ROOT)
+    contract = yaml.safe_load((PROJECT_ROOT / "models" / "marts" / "ml" / "_ml__models.yml").read_text())
+    mart = next(model for model in contract["models"] if model["name"] == "ml_flight_delay_features")
+    features = [column["name"] for column in mart["columns"] if column["name"] not in (ID_COLUMN, LABEL, DATE_COLUMN)
+                and column.get("data_type") not in ("timestamp", "date")]
+    assert sorted(labels) == sorted(features) == sorted([*CATEGORICAL_FEATURES, *NUMERIC_FEATURES])
+    for name in NUMERIC_FEATURES:  # every sentence formats a value of its feature's range, and says something
+        low, high = FEATURE_RANGES[name]
+        for value in (low, high, (low + high) / 2, 0.0 if low <= 0 <= high else low):
+            sentence = in_words(labels[name], name, float(value))
+            assert name not in sentence and len(sentence) > 10, sentence
+    never_null = {column["name"] for column in mart["columns"]
+                  if {"type": "not_null"} in (column.get("constraints") or [])}
+    for name in set(NUMERIC_FEATURES) - never_null:
+        assert labels[name].reason_unknown, f"{name} can be null: say what a missing value means"
+    assert in_words(labels["origin_airport_code"], "origin_airport_code", "EWR") == "it departs from EWR"
+    for name in NUMERIC_FEATURES:  # "-26 minutes late" is said as "26 minutes early"
+        if name.endswith("_minutes") or name.endswith("_minutes_28d") or "_late_so_far_" in name:
+            low = FEATURE_RANGES[name][0]
+            assert low >= 0 or "-" not in in_words(labels[name], name, -26.0), name
+    assert in_words(labels["previous_leg_known_arr_delay_minutes"], "previous_leg_known_arr_delay_minutes", -26.0) \
+        == "the aircraft's previous flight arrived 26 minutes early"
+    assert in_words(labels["previous_leg_late_so_far_minutes"], "previous_leg_late_so_far_minutes", 40.0) == \
+        "the aircraft's previous flight is 40 minutes late"

@@ -27,6 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 
 from ml import serve
 from ml.feature_ranges import FEATURE_RANGES
@@ -243,6 +244,49 @@ def test_invocations_match_batch_scoring_over_http(server: str, january_run: Flo
     assert status == 200, body
     lines = [float(x) for x in body.split()]
     assert max(abs(p - batch[f]) for p, f in zip(lines, features.head(20)["flight_id"], strict=True)) < 1e-6
+
+
+@pytest.mark.integration
+def test_the_tables_reasons_add_up_and_are_the_served_ones_with_the_registered_model_id(server: str,
+                                                                                      january_run: FlowRun):
+    """Every prediction row carries the model id that evaluation.json, the registry and /invocations give, and
+    its reasons: base + reasons + the rest = the model's margin, and the same reasons /invocations explains."""
+    reasons = ", ".join(f"p.reason_{rank}_feature, p.reason_{rank}_log_odds" for rank in (1, 2, 3))
+    with duckdb.connect(january_run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
+        table = con.execute(f"""
+            select {", ".join(f"f.{column}" for column in MODEL_COLUMNS)}, p.model_id, p.delay_probability,
+                   p.base_log_odds, {reasons}, p.other_features_log_odds
+            from marts.ml_flight_delay_features as f
+            join ml.flight_delay_predictions as p using (flight_id)
+            order by hash(f.flight_id) limit 100""").df()
+        ids = con.execute("select distinct model_id from ml.flight_delay_predictions").fetchall()
+        mart_ids = con.execute("select distinct model_id from marts.fct_flight_delay_predictions").fetchall()
+        registry = con.execute("select model_id, test_roc_auc, train_first_date from ml.model_registry").fetchall()
+    evaluation = json.loads((january_run.artifacts / "ml" / "evaluation.json").read_text())
+    model_id = evaluation["model_id"]
+    assert ids == mart_ids == [(model_id,)]
+    assert [(row[0], row[1], str(row[2])) for row in registry] == [
+        (model_id, evaluation["binary_classification_metrics"]["auc"]["value"],
+         evaluation["dataset"]["train"]["first_date"])]
+
+    booster, spec = load_model(january_run.artifacts / "ml" / "model")
+    margin = booster.predict(xgb.DMatrix(spec.matrix(table), enable_categorical=True), output_margin=True)
+    shown = table["base_log_odds"] + table["other_features_log_odds"] + sum(
+        table[f"reason_{rank}_log_odds"] for rank in (1, 2, 3))
+    np.testing.assert_allclose(shown, margin, atol=1e-5)
+    np.testing.assert_allclose(1 / (1 + np.exp(-shown)), table["delay_probability"], atol=1e-6)
+
+    instances = json.loads(table[MODEL_COLUMNS].to_json(orient="records"))
+    status, body = post(server, json.dumps({"instances": instances, "reasons": 3}), "application/json")
+    assert status == 200, body
+    for answer, row in zip(json.loads(body)["predictions"], table.itertuples(index=False), strict=True):
+        assert answer["flight_id"] == row.flight_id and answer["model_id"] == model_id
+        served = answer["reasons"]
+        assert [r["feature"] for r in served["top"]] == [row.reason_1_feature, row.reason_2_feature,
+                                                         row.reason_3_feature]
+        assert [r["log_odds"] for r in served["top"]] == pytest.approx(
+            [row.reason_1_log_odds, row.reason_2_log_odds, row.reason_3_log_odds], abs=1e-6)
+        assert served["base_log_odds"] == pytest.approx(row.base_log_odds, abs=1e-6)
 
 
 @pytest.mark.integration
@@ -528,7 +572,7 @@ def test_a_json_field_given_twice_is_refused_not_resolved_silently():
 def test_a_json_key_besides_instances_is_refused_not_ignored():
     from ml.serve import BadRequest, input_fn
 
-    with pytest.raises(BadRequest, match=r'keys besides "instances": \[\'instance_count\'\]'):
+    with pytest.raises(BadRequest, match=r'keys besides "instances" and "reasons": \[\'instance_count\'\]'):
         input_fn('{"instances": [{"carrier_code": "9E"}], "instance_count": 2}', "application/json")
 
 

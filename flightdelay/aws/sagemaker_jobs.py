@@ -11,6 +11,7 @@ from flightdelay.aws.plan import AwsCall, Wait
 from flightdelay.aws.settings import AwsSettings
 from flightdelay.aws.staging import SOURCEDIR_KEY
 from flightdelay.flow.modeling import CHANNELS, versioned_hyperparameters
+from ml.explain import TABLE_REASONS
 
 # SageMaker's XGBoost framework container (script mode) per region; FLIGHTDELAY_SAGEMAKER_IMAGE overrides.
 XGBOOST_IMAGE_ACCOUNTS = {"us-east-1": "683313688378", "us-east-2": "257758044811", "us-west-2": "246618743249",
@@ -22,6 +23,8 @@ TRAINING_PROGRAM = "train.py"
 # predict_fn / output_fn from it). serve.py defines them; train.py does not.
 SERVING_PROGRAM = "serve.py"
 TRANSFORM_ACCEPT = "application/jsonlines"  # ml/serve.py's JSON_LINES: what Redshift COPYs back
+# CSV files with a header line, asking for the reasons the predictions table holds (ml/request_parsing.py)
+TRANSFORM_CONTENT_TYPE = f"text/csv; reasons={TABLE_REASONS}"
 MAX_PAYLOAD_MB = 6  # the container's default request size; the scoring UNLOAD writes files under it
 
 
@@ -97,7 +100,8 @@ def transform_output(aws: AwsSettings) -> str:
 
 def transform_job(aws: AwsSettings) -> list[AwsCall | Wait]:
     """Each unloaded CSV file (a header line, then flights) is one request (SplitType None: the header stays with
-    its rows); the answers are JSON lines, one file per input file."""
+    its rows); the answers are JSON lines, one file per input file, each line a flight's probability, model id and
+    reasons."""
     name = f"{aws.training_job_name}-scores"
     return [AwsCall("sagemaker", "create_transform_job", {
         "TransformJobName": name,
@@ -105,7 +109,7 @@ def transform_job(aws: AwsSettings) -> list[AwsCall | Wait]:
         "MaxPayloadInMB": MAX_PAYLOAD_MB,
         "BatchStrategy": "SingleRecord",
         "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": scoring_input(aws)}},
-                           "ContentType": "text/csv", "SplitType": "None"},
+                           "ContentType": TRANSFORM_CONTENT_TYPE, "SplitType": "None"},
         "TransformOutput": {"S3OutputPath": transform_output(aws), "Accept": TRANSFORM_ACCEPT},
         "TransformResources": {"InstanceType": aws.instance_type, "InstanceCount": 1},
     }), Wait("sagemaker", "transform_job_completed_or_stopped", {"TransformJobName": name})]

@@ -145,7 +145,7 @@ def plan_score(settings: Settings, aws: AwsSettings) -> StepPlan:
         Sql((scoring,), title="the flights to score, one request per file"),
         *sagemaker_jobs.transform_job(aws),
         Sql(tuple(warehouse_sql.predictions_copy(sagemaker_jobs.transform_output(aws), aws.copy_role, aws.region,
-                                                 aws.training_job_name, split.as_sql_cases())),
+                                                 split.as_sql_cases())),
             transaction=True, title="predictions back into the warehouse"),
         _dbt(settings, "build", "--selector", "predictions"),
     ))

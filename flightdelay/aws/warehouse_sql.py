@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flightdelay.flow.modeling import PREDICTIONS_SCHEMA
 from flightdelay.warehouse import wap
 
 REDSHIFT_NOW = "getdate()"
@@ -139,27 +140,34 @@ def unload(query: str, uri: str, role: str, options: str) -> str:
     return f"unload ({q(query)}) to {q(uri)} iam_role {q(role)} {options} cleanpath"
 
 
-def predictions_copy(transform_output: str, role: str, region: str, model_version: str, split_case: str,
+def predictions_copy(transform_output: str, role: str, region: str, split_case: str,
                      now: str = REDSHIFT_NOW) -> list[str]:
-    """The batch transform's JSON lines (flight_id, delay_probability) replace ml.flight_delay_predictions, with the
-    split and the label from the feature mart, in one transaction; every flight of the mart must have come back."""
+    """The batch transform's JSON lines (flight id, probability, model id and reasons: ml/serve.py) replace
+    ml.flight_delay_predictions, with the split and the label from the feature mart, in one transaction; every
+    flight of the mart must have come back, scored by one model."""
     features = f"{PUBLISHED_SCHEMA}.{FEATURE_MART}"
+    sql_type = {"string": "varchar(256)", "double": "double precision", "bool": "boolean", "timestamp[us]": "timestamp"}
+    table_columns = ", ".join(f"{field.name} {sql_type[str(field.type)]}" for field in PREDICTIONS_SCHEMA)
+    from_warehouse = {"split_name": split_case, "is_dep_delayed_15": "f.is_dep_delayed_15", "scored_at": now}
+    landed = [name for name in PREDICTIONS_SCHEMA.names if name not in from_warehouse]
+    landing_columns = ", ".join(f"{name} {sql_type[str(PREDICTIONS_SCHEMA.field(name).type)]}" for name in landed)
     return [
         "create schema if not exists ml",
-        f"create table if not exists {PREDICTIONS_TABLE} (flight_id varchar(256) not null, "
-        "model_version varchar(128) not null, split_name varchar(16) not null, delay_probability double precision "
-        "not null, is_dep_delayed_15 boolean, scored_at timestamp not null)",
-        "create temp table predictions_landing (flight_id varchar(256), delay_probability double precision)",
+        f"drop table if exists {PREDICTIONS_TABLE}",  # replaced whole; also a table of an older layout
+        f"create table {PREDICTIONS_TABLE} ({table_columns})",
+        f"create temp table predictions_landing ({landing_columns})",
         f"copy predictions_landing from {q(transform_output)} iam_role {q(role)} region {q(region)} "
         "format as json 'auto'",
         refuse_when(f"(select count(*) from predictions_landing) <> (select count(*) from {features})",
                     "score refused: the batch transform did not return one prediction per flight of the "
                     "feature mart; ml.flight_delay_predictions is as it was"),
-        f"delete from {PREDICTIONS_TABLE}",
-        f"insert into {PREDICTIONS_TABLE} (flight_id, model_version, split_name, delay_probability, "
-        "is_dep_delayed_15, scored_at) "
-        f"select p.flight_id, {q(model_version)}, {split_case}, p.delay_probability, "
-        f"f.is_dep_delayed_15, {now} from predictions_landing as p "
+        refuse_when("(select count(distinct model_id) from predictions_landing where model_id is not null) <> 1 "
+                    "or exists (select 1 from predictions_landing where model_id is null)",
+                    "score refused: the batch transform's predictions do not all carry one model id; "
+                    "ml.flight_delay_predictions is as it was"),
+        f"insert into {PREDICTIONS_TABLE} ({', '.join(PREDICTIONS_SCHEMA.names)}) "
+        f"select {', '.join(from_warehouse.get(name, f'p.{name}') for name in PREDICTIONS_SCHEMA.names)} "
+        "from predictions_landing as p "
         f"inner join {features} as f on f.flight_id = p.flight_id",
         "drop table predictions_landing",
     ]

@@ -42,7 +42,7 @@ def _metrics(evaluation: dict) -> dict[str, object]:
 def step_train(settings: Settings) -> dict[str, object]:
     """Train unless the model was trained on exactly these inputs; evaluate the current model again when only
     the test period's data changed (the retraining policy: flow/ml_inputs.py)."""
-    from ml.model_files import BASELINE_FILE, FIT_FILE, MODEL_FILE
+    from ml.model_files import FIT_FILE, FITTED_FILES, recorded_model_id
 
     build_id, published = _published_inputs(settings)
     inputs = ml_inputs.training_inputs(settings, build_id, published) if published else None
@@ -50,15 +50,15 @@ def step_train(settings: Settings) -> dict[str, object]:
     recorded = ml_inputs.recorded_training_inputs(model_dir)
     asked = settings.retrain or settings.force
     if (inputs is not None and recorded is not None and recorded.digest == inputs.digest and evaluation_path.exists()
-            and (model_dir / MODEL_FILE).exists() and not asked):
-        return {"skipped": f"the model in {model_dir} was trained on these inputs (data id {inputs.digest}, from build "
-                           f"{recorded.build_id}); --retrain trains anew",
+            and recorded_model_id(model_dir) is not None and not asked):
+        return {"skipped": f"model {recorded_model_id(model_dir)} in {model_dir} was trained on these inputs (data id "
+                           f"{inputs.digest}, from build {recorded.build_id}); --retrain trains anew",
                 **_metrics(json.loads(evaluation_path.read_text()))}
-    from flightdelay.flow.modeling import export_channels, run_training
+    from flightdelay.flow.modeling import export_channels, register_model, run_training
 
     same_fit = (inputs is not None and recorded is not None and recorded.fit_digest == inputs.fit_digest
                 and not asked)
-    missing = [name for name in (MODEL_FILE, BASELINE_FILE, FIT_FILE) if not (model_dir / name).is_file()]
+    missing = [name for name in (*FITTED_FILES, FIT_FILE) if not (model_dir / name).is_file()]
     evaluation = None
     if same_fit and not missing:  # the fit's data did not change: the model stays, the grown test period is evaluated
         counts = export_channels(settings, channels=("test",))
@@ -86,8 +86,10 @@ def step_train(settings: Settings) -> dict[str, object]:
                                        "split": inputs.split, "months": sorted(inputs.months),
                                        "fit_months": inputs.fit_months}
         evaluation_path.write_text(json.dumps(evaluation, indent=2))
+    register_model(settings, evaluation)
     return {
         **outcome,
+        "model id": evaluation["model_id"],
         "test rows": counts["test"],
         **_metrics(evaluation),
         "evaluation": str(evaluation_path),
@@ -118,19 +120,19 @@ def step_score(settings: Settings) -> dict[str, object]:
     from flightdelay.flow.modeling import (
         PREDICTIONS_TABLE,
         last_scoring_run,
-        model_version,
+        model_id,
         record_scoring_run,
         score,
     )
 
     build_id, published = _published_inputs(settings)
-    version = model_version(settings.ml_dir / "model")
+    version = model_id(settings.ml_dir / "model")
     last = None if settings.force else last_scoring_run(settings)
-    if last is not None and last.model_version == version and last.build_id == build_id:
+    if last is not None and last.model_id == version and last.build_id == build_id:
         return {"skipped": f"{PREDICTIONS_TABLE} holds model {version}'s predictions for build {build_id}; "
                            "--force rescores"}
     rescore_from = None
-    if last is not None and last.model_version == version and published is not None:
+    if last is not None and last.model_id == version and published is not None:
         with settings.connect_warehouse(read_only=True) as con:
             scored_from = wap.build(con, last.build_id)
         rescore_from = ml_inputs.first_changed_month(
@@ -180,7 +182,7 @@ def step_report(settings: Settings) -> dict[str, object]:
     build_id, _ = _published_inputs(settings)
     docs_stamp = {"project": project_digest(settings, {}), "published build": build_id}
     scoring = last_scoring_run(settings)
-    report_stamp = {**docs_stamp, "scored": [scoring.model_version, scoring.build_id] if scoring else None,
+    report_stamp = {**docs_stamp, "scored": [scoring.model_id, scoring.build_id] if scoring else None,
                     "evaluation and code": _files_digest([settings.ml_dir / "evaluation.json",
                                                           *sorted(Path(__file__).parents[1].glob("report/*.py"))])}
     facts: dict[str, object] = {}

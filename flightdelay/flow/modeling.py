@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -14,8 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from flightdelay.flow.errors import StepFailed
 from flightdelay.settings import Settings
-from ml.model_files import MODEL_FILE
+from ml.explain import TABLE_REASONS, reason_columns
+from ml.model_files import FIT_FILE, recorded_model_id
 
 FEATURE_MART = "marts.ml_flight_delay_features"
 CHANNELS = ("train", "validation", "test")  # the channel folders ml/train.py reads (SM_CHANNEL_*)
@@ -108,29 +109,81 @@ def run_training(settings: Settings, hyperparameters: dict[str, str] | None = No
     return json.loads((settings.ml_dir / "evaluation.json").read_text())
 
 
-def model_version(model_dir: Path) -> str:
-    return hashlib.sha256((model_dir / MODEL_FILE).read_bytes()).hexdigest()[:12]
+def model_id(model_dir: Path) -> str:
+    """The id of the model in the folder (ml/model_identity.py), as its fit recorded it."""
+    found = recorded_model_id(model_dir)
+    if found is None:
+        raise StepFailed(f"{model_dir} holds no model with an id ({FIT_FILE} missing or without one): "
+                         "run `flightdelay train`")
+    return found
+
+
+MODEL_REGISTRY_TABLE = "ml.model_registry"
+MODEL_REGISTRY_DDL = f"""create table if not exists {MODEL_REGISTRY_TABLE} (
+    model_id varchar not null, algorithm varchar not null, prediction_horizon_hours integer not null,
+    num_boosted_rounds integer not null, train_first_date date not null, train_last_date date not null,
+    train_rows bigint not null, validation_first_date date not null, validation_last_date date not null,
+    evaluated_on varchar not null, test_first_date date not null, test_last_date date not null,
+    test_rows bigint not null, test_roc_auc double precision not null, test_pr_auc double precision not null,
+    test_log_loss double precision not null, baseline_test_roc_auc double precision not null,
+    data_id varchar, fit_id varchar, build_id varchar, evaluated_at timestamp not null)"""
+
+
+def register_model(settings: Settings, evaluation: dict) -> None:
+    """The model's row in the registry: its data windows and its metrics on the latest evaluation (a model
+    evaluated again on a longer test period keeps its id and gets its row replaced), in one transaction."""
+    data, metrics = evaluation["dataset"], evaluation["binary_classification_metrics"]
+    training = evaluation.get("training_data", {})
+    row = [evaluation["model_id"], evaluation["model"]["algorithm"], settings.prediction_horizon_hours,
+           evaluation["model"]["num_boosted_rounds"],
+           data["train"]["first_date"], data["train"]["last_date"], data["train"]["rows"],
+           data["validation"]["first_date"], data["validation"]["last_date"],
+           data["evaluated_on"], data["test"]["first_date"], data["test"]["last_date"], data["test"]["rows"],
+           metrics["auc"]["value"], metrics["pr_auc"]["value"], metrics["log_loss"]["value"],
+           evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"],
+           training.get("data_id"), training.get("fit_id"), training.get("build_id"),
+           pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us").to_pydatetime()]
+    with settings.connect_warehouse() as con:
+        con.execute("create schema if not exists ml")
+        con.execute("begin transaction")
+        try:
+            con.execute(MODEL_REGISTRY_DDL)
+            con.execute(f"delete from {MODEL_REGISTRY_TABLE} where model_id = ?", [row[0]])
+            con.execute(f"insert into {MODEL_REGISTRY_TABLE} values ({', '.join('?' * len(row))})", row)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
 
 
 SCORING_BATCH_ROWS = 500_000
-PREDICTIONS_SCHEMA = pa.schema([("flight_id", pa.string()), ("model_version", pa.string()),
-                                ("split_name", pa.string()), ("delay_probability", pa.float64()),
-                                ("is_dep_delayed_15", pa.bool_()), ("scored_at", pa.timestamp("us"))])
-PREDICTIONS_DDL = f"""create table {PREDICTIONS_TABLE} (
-    flight_id varchar, model_version varchar, split_name varchar, delay_probability double precision,
-    is_dep_delayed_15 boolean, scored_at timestamp)"""
+REASON_COLUMNS = reason_columns(TABLE_REASONS)
+PREDICTIONS_SCHEMA = pa.schema([
+    ("flight_id", pa.string()), ("model_id", pa.string()), ("split_name", pa.string()),
+    ("delay_probability", pa.float64()), ("is_dep_delayed_15", pa.bool_()),
+    *[(name, pa.string() if name.endswith("_feature") else pa.float64()) for name in REASON_COLUMNS],
+    ("scored_at", pa.timestamp("us"))])
+_SQL_TYPES = {pa.string(): "varchar", pa.float64(): "double precision", pa.bool_(): "boolean",
+              pa.timestamp("us"): "timestamp"}
+PREDICTIONS_DDL = (f"create table {PREDICTIONS_TABLE} (\n    "
+                   + ",\n    ".join(f"{field.name} {_SQL_TYPES[field.type]}" for field in PREDICTIONS_SCHEMA) + ")")
 
 
 SCORING_RUNS_TABLE = "ml.scoring_runs"
 SCORING_RUNS_DDL = f"""create table if not exists {SCORING_RUNS_TABLE} (
-    model_version varchar not null, build_id varchar not null, rescored_from date, rows_scored bigint not null,
+    model_id varchar not null, build_id varchar not null, rescored_from date, rows_scored bigint not null,
     scored_at timestamp not null)"""
 
 
 @dataclass(frozen=True)
 class ScoringRun:
-    model_version: str
+    model_id: str
     build_id: str
+
+
+def _columns(con, table: str) -> set[str]:
+    return {row[0] for row in con.execute("select column_name from information_schema.columns "
+                                          "where table_schema = 'ml' and table_name = ?", [table]).fetchall()}
 
 
 def last_scoring_run(settings: Settings) -> ScoringRun | None:
@@ -138,9 +191,10 @@ def last_scoring_run(settings: Settings) -> ScoringRun | None:
     with settings.connect_warehouse(read_only=True) as con:
         tables = {row[0] for row in con.execute(
             "select table_name from information_schema.tables where table_schema = 'ml'").fetchall()}
-        if not {"scoring_runs", "flight_delay_predictions"} <= tables:
-            return None
-        row = con.execute(f"select model_version, build_id from {SCORING_RUNS_TABLE} "
+        if not {"scoring_runs", "flight_delay_predictions"} <= tables or \
+                "model_id" not in _columns(con, "scoring_runs"):
+            return None  # never scored, or scored before models had ids: everything is scored again
+        row = con.execute(f"select model_id, build_id from {SCORING_RUNS_TABLE} "
                           "order by scored_at desc limit 1").fetchone()
     return ScoringRun(*row) if row else None
 
@@ -148,9 +202,11 @@ def last_scoring_run(settings: Settings) -> ScoringRun | None:
 def record_scoring_run(settings: Settings, build_id: str, rescored_from: date | None, rows: int) -> None:
     """Once the predictions and the models over them are built: what the next `score` compares with."""
     with settings.connect_warehouse() as con:
+        if "model_id" not in _columns(con, "scoring_runs"):  # a table of the time before model ids, if any
+            con.execute(f"drop table if exists {SCORING_RUNS_TABLE}")
         con.execute(SCORING_RUNS_DDL)
         con.execute(f"insert into {SCORING_RUNS_TABLE} values (?, ?, ?, ?, ?)",
-                    [model_version(settings.ml_dir / "model"), build_id, rescored_from, rows,
+                    [model_id(settings.ml_dir / "model"), build_id, rescored_from, rows,
                      pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us").to_pydatetime()])
 
 
@@ -159,11 +215,15 @@ def score(settings: Settings, rescore_from: date | None = None) -> int:
     the batch size rather than the mart's, all in one transaction: every flight (`rescore_from` None: the table is
     replaced), or the flights dated from `rescore_from` on, replacing their predictions and dropping those of
     flights no longer in the mart."""
-    from ml.train import load_model, predict
+    from ml.explain import reasons
+    from ml.model_files import ModelFolderError
+    from ml.train import load_fitted, predict
 
-    model_dir = settings.ml_dir / "model"
-    booster, spec = load_model(model_dir)
-    version = model_version(model_dir)
+    try:  # only a folder that is one fit: the id stamped on every prediction is the id of the model that made it
+        fitted = load_fitted(settings.ml_dir / "model")
+    except ModelFolderError as refusal:
+        raise StepFailed(str(refusal)) from None
+    booster, spec, version = fitted.booster, fitted.spec, fitted.summary["model_id"]
     split = TimeSplit.from_settings(settings)
     columns = ", ".join(dict.fromkeys(["flight_id", "is_dep_delayed_15", *spec.columns]))
     rescored = f"date '{rescore_from.isoformat()}'" if rescore_from else None  # a date, never other text
@@ -188,10 +248,11 @@ def score(settings: Settings, rescore_from: date | None = None) -> int:
                 frame = batch.to_pandas()
                 scored += warehouse.insert_arrow(writer, PREDICTIONS_TABLE, pa.Table.from_pandas(pd.DataFrame({
                     "flight_id": frame["flight_id"],
-                    "model_version": version,
+                    "model_id": version,
                     "split_name": frame["split_name"],
                     "delay_probability": predict(booster, spec, frame).astype("float64"),
                     "is_dep_delayed_15": frame["is_dep_delayed_15"].astype("bool"),
+                    **reasons(booster, spec, frame, TABLE_REASONS),
                     "scored_at": scored_at,
                 }), schema=PREDICTIONS_SCHEMA, preserve_index=False))
             writer.execute("commit")

@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 from matplotlib.figure import Figure  # figures without pyplot: no display backend, no global state
 
+from flightdelay.report.explained_flights import explained_flights, explained_flights_html
 from flightdelay.settings import Settings
 
 MODEL_COLOR = "#1f77b4"
@@ -223,11 +224,12 @@ figure.chart { margin: 0; padding: 0.5rem; border: 1px solid #eee; max-width: 10
 figure.chart svg { max-width: 100%; height: auto; }
 figcaption { font-size: 0.85rem; color: #555; max-width: 640px; }
 .meta { color: #666; font-size: 0.9rem; }
+.explained h3 { margin-bottom: 0.2rem; } .explained p { margin: 0.2rem 0; }
 """
 
 
 def render(settings: Settings, run_record: dict, charts_delay: list[Chart], charts_model: list[Chart],
-           quality: pd.DataFrame, evaluation: dict, report_dir: Path) -> str:
+           quality: pd.DataFrame, evaluation: dict, report_dir: Path, explained: str = "") -> str:
     stages = pd.DataFrame(
         [{"step": s["name"], "seconds": f"{s['seconds']:.1f}",
           "facts": "; ".join(f"{k}: {v}" for k, v in s["facts"].items()
@@ -270,11 +272,17 @@ Docs: {link(settings.artifacts_dir / "dbt_docs" / "index.html", "dbt docs")} ·
 <div class="charts">{figures(charts_delay)}</div>
 
 <h2 id="model">Model</h2>
-<p>XGBoost on features known {settings.prediction_horizon_hours} h before departure, against a logistic
+<p>XGBoost model <code>{html.escape(str(evaluation.get("model_id", "?")))}</code> on features known
+{settings.prediction_horizon_hours} h before departure, against a logistic
 regression on the 2016 AWS blog's features; test period {evaluation["dataset"]["test"]["first_date"]} to
 {evaluation["dataset"]["test"]["last_date"]} ({evaluation["dataset"]["test"]["rows"]:,} flights).</p>
 {_table(_metrics_table(evaluation))}
 <div class="charts">{figures(charts_model)}</div>
+
+<h2 id="reasons">Why the model says so</h2>
+<p>Three flights of the test period (the highest, the median and the lowest predicted chance of a delay), each with
+the features that moved its prediction most: XGBoost's own feature contributions, in log-odds, told in words.</p>
+{explained}
 </body></html>
 """
 
@@ -290,9 +298,11 @@ def write_report(settings: Settings) -> Path:
         charts_delay = delay_charts(con)
         quality = quality_rows(con)
     charts_model = model_charts(evaluation)
+    explained = explained_flights_html(explained_flights(settings))
     report_dir = settings.artifacts_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "index.html"
-    path.write_text(render(settings, run_record, charts_delay, charts_model, quality, evaluation, report_dir),
+    path.write_text(render(settings, run_record, charts_delay, charts_model, quality, evaluation, report_dir,
+                           explained),
                     encoding="utf-8")
     return path

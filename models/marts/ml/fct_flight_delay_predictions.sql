@@ -14,9 +14,17 @@ predictions as (
 
     select
         flight_id,
-        model_version,
+        model_id,
         split_name,
         delay_15_probability,
+        base_log_odds,
+        reason_1_feature,
+        reason_1_log_odds,
+        reason_2_feature,
+        reason_2_log_odds,
+        reason_3_feature,
+        reason_3_log_odds,
+        other_features_log_odds,
         scored_at_utc
     from {{ ref('stg_ml__flight_delay_predictions') }}
 
@@ -54,11 +62,19 @@ joined as (
         flights.tail_number,
 
         -- strings
-        predictions.model_version,
+        predictions.model_id,
         predictions.split_name,
+        predictions.reason_1_feature,
+        predictions.reason_2_feature,
+        predictions.reason_3_feature,
 
         -- numerics
         predictions.delay_15_probability,
+        predictions.base_log_odds,
+        predictions.reason_1_log_odds,
+        predictions.reason_2_log_odds,
+        predictions.reason_3_log_odds,
+        predictions.other_features_log_odds,
         flights.dep_delay_minutes,
 
         -- booleans

@@ -1,0 +1,108 @@
+"""A few scored flights explained in words: each prediction's largest reasons (ml.flight_delay_predictions, from
+XGBoost's feature contributions: ml/explain.py) told with the feature's readable sentence, which is kept next to
+the feature's definition in the feature mart's contract (`config.meta.reason` in models/marts/ml/_ml__models.yml)."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from flightdelay.settings import Settings
+
+FEATURE_CONTRACT = Path("models/marts/ml/_ml__models.yml")
+FEATURE_MART, PREDICTIONS_MART = "marts.ml_flight_delay_features", "marts.fct_flight_delay_predictions"
+REASONS_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class Label:
+    reason: str  # a format string of `value`: "the aircraft's previous flight is {value:.0f} minutes late"
+    reason_unknown: str | None  # what to say when the value is missing
+    reason_below_zero: str | None = None  # for a value below zero, formatted with its size ("minutes early")
+
+
+def reason_labels(project_root: Path) -> dict[str, Label]:
+    """Every feature's sentence, from the feature mart's contract."""
+    contract = yaml.safe_load((project_root / FEATURE_CONTRACT).read_text(encoding="utf-8"))
+    model = next(m for m in contract["models"] if m["name"] == "ml_flight_delay_features")
+    labels = {}
+    for column in model["columns"]:
+        meta = (column.get("config") or {}).get("meta") or {}
+        if "reason" in meta:
+            labels[column["name"]] = Label(meta["reason"], meta.get("reason_unknown"), meta.get("reason_below_zero"))
+    return labels
+
+
+def in_words(label: Label | None, feature: str, value: object) -> str:
+    """The sentence for one feature's value; the column name itself when the contract has no sentence for it."""
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    if label is None:
+        return f"{feature} = {'unknown' if missing else value}"
+    if missing:
+        return label.reason_unknown or f"{feature} is not known"
+    if label.reason_below_zero and isinstance(value, int | float) and value < 0:
+        return label.reason_below_zero.format(value=-value)
+    return label.reason.format(value=value)
+
+
+@dataclass(frozen=True)
+class ExplainedFlight:
+    title: str
+    probability: float
+    delayed: bool | None
+    reasons: list[tuple[str, float]]  # sentence, signed log-odds
+
+
+def explained_flights(settings: Settings) -> list[ExplainedFlight]:
+    """The test period's flights with the highest, the median and the lowest delay probability, each with its
+    largest reasons in words."""
+    labels = reason_labels(settings.project_root)
+    reason_columns = ", ".join(f"reason_{rank}_feature, reason_{rank}_log_odds" for rank in range(1, REASONS_SHOWN + 1))
+    picked = f"""
+        with ranked as (
+            select *, row_number() over (order by delay_15_probability desc, flight_id) as from_top,
+                   count(*) over () as flights
+            from {PREDICTIONS_MART}
+            where split_name = 'test'
+        )
+        select flight_id, carrier_code, flight_number, origin_airport_code, dest_airport_code,
+               scheduled_departure_at_local, delay_15_probability, is_dep_delayed_15, {reason_columns}, from_top
+        from ranked
+        where from_top in (1, (flights + 1) / 2, flights)
+        order by from_top"""
+    flights = []
+    with settings.connect_warehouse(read_only=True) as con:
+        for row in con.execute(picked).fetchall():
+            flight_id, carrier, number, origin, dest, departs, probability, delayed = row[:8]
+            reasons = [(row[8 + 2 * i], row[9 + 2 * i]) for i in range(REASONS_SHOWN) if row[8 + 2 * i]]
+            # only features the contract defines reach the SQL, as identifiers it knows
+            known = [feature for feature, _ in reasons if feature in labels]
+            values = dict(zip(known, con.execute(
+                f"select {', '.join(known)} from {FEATURE_MART} where flight_id = ?", [flight_id]).fetchone() or (),
+                strict=False)) if known else {}
+            flights.append(ExplainedFlight(
+                title=f"{carrier} {number}, {origin} to {dest}, scheduled {departs:%Y-%m-%d %H:%M}",
+                probability=float(probability), delayed=delayed,
+                reasons=[(in_words(labels.get(feature), feature, values.get(feature)), float(log_odds))
+                         for feature, log_odds in reasons]))
+    return flights
+
+
+def explained_flights_html(flights: list[ExplainedFlight]) -> str:
+    if not flights:
+        return "<p>No scored flights in the test period.</p>"
+    items = []
+    for flight in flights:
+        outcome = "unknown" if flight.delayed is None else "left 15+ minutes late" if flight.delayed else "left on time"
+        reasons = "".join(
+            f"<li>{html.escape(sentence)}: {'raises' if log_odds > 0 else 'lowers'} the chance "
+            f"({log_odds:+.2f} log-odds)</li>" for sentence, log_odds in flight.reasons)
+        items.append(f'<div class="explained"><h3>{html.escape(flight.title)}</h3>'
+                     f"<p>{flight.probability:.0%} chance of leaving 15+ minutes late (it {outcome}). "
+                     "Mostly because:</p>"
+                     f"<ul>{reasons}</ul></div>")
+    return "".join(items)
