@@ -199,3 +199,36 @@ def test_dry_run_prints_every_step_of_the_flow(tmp_path):
                      "docs generate"):
         assert expected in out, expected
     assert "s3cret-never-printed" not in out and "${FLIGHTDELAY_REDSHIFT_PASSWORD}" in out
+
+
+def test_the_registry_row_of_the_aws_home_is_read_from_the_training_job_s_output(moto_server: dict[str, str],
+                                                                                 local_settings):
+    """SageMaker leaves SM_OUTPUT_DATA_DIR as <job>/output/output.tar.gz; evaluation.json in it is the registry row."""
+    from flightdelay.aws import model_registry
+
+    aws = aws_settings(moto_server)
+    s3 = client(moto_server, "s3")
+    s3.create_bucket(Bucket=BUCKET)
+    evaluation = {"model_id": "0123456789abcdef", "dataset": {}}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in (("model_card.md", b"# card"), ("evaluation.json", json.dumps(evaluation).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    key = model_registry.training_output_key(aws)
+    assert key == f"ml/output/{aws.training_job_name}/output/output.tar.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
+    assert model_registry.read_evaluation(aws) == evaluation
+
+    empty = io.BytesIO()
+    with tarfile.open(fileobj=empty, mode="w:gz"):
+        pass
+    s3.put_object(Bucket=BUCKET, Key=key, Body=empty.getvalue())
+    with pytest.raises(ValueError, match=rf"s3://{BUCKET}/{key} holds no evaluation.json"):
+        model_registry.read_evaluation(aws)
+    # the train step runs it once the training job has completed
+    plan = steps.build_plans(local_settings, aws, ("train",))[0]
+    waited = [i for i, a in enumerate(plan.actions) if isinstance(a, Wait) and a.waiter.startswith("training_job")]
+    registered = [i for i, a in enumerate(plan.actions) if "flightdelay.aws.model_registry" in getattr(a, "argv", ())]
+    assert waited and registered and registered[0] > waited[0]

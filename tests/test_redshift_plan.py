@@ -138,3 +138,33 @@ def test_a_file_whose_bytes_were_loaded_under_another_name_is_refused(postgres_s
         con.cursor().execute(guard)
     con.cursor().execute("insert into dup.load_audit values ('b.csv', 'f00d', 'loaded')")  # a reload of b.csv itself
     con.cursor().execute(guard)
+
+
+def test_the_aws_home_registers_a_model_with_bound_values_and_replaces_its_row(postgres_server, tmp_path):
+    """flightdelay.aws.model_registry.register on a real server: the row modeling.registry_row makes, once per
+    model id however often it is registered; a hostile string in the evaluation stays a value."""
+    import json
+
+    import psycopg2
+
+    from flightdelay.aws.model_registry import register
+    from tests.test_serve import train_small_model
+
+    trained = train_small_model(tmp_path / "training")
+    evaluation = json.loads((trained.parent / "output" / "evaluation.json").read_text())
+    con = psycopg2.connect(host=postgres_server["FLIGHTDELAY_PG_HOST"], port=postgres_server["FLIGHTDELAY_PG_PORT"],
+                           user=postgres_server["FLIGHTDELAY_PG_USER"],
+                           dbname=own_database(postgres_server, "redshift_model_registry"))
+    register(con, evaluation, 2)
+    register(con, evaluation, 2)
+    register(con, {**evaluation, "model_id": "x'); drop table ml.model_registry; --"}, 6)
+    cursor = con.cursor()
+    cursor.execute("select model_id, prediction_horizon_hours, train_first_date::text, test_roc_auc, data_id "
+                   "from ml.model_registry order by prediction_horizon_hours")
+    rows = cursor.fetchall()
+    con.close()
+    metrics = evaluation["binary_classification_metrics"]
+    assert rows == [(evaluation["model_id"], 2, evaluation["dataset"]["train"]["first_date"], metrics["auc"]["value"],
+                     None),
+                    ("x'); drop table ml.model_registry; --", 6, evaluation["dataset"]["train"]["first_date"],
+                     metrics["auc"]["value"], None)]

@@ -128,7 +128,8 @@ def plan_train(settings: Settings, aws: AwsSettings) -> StepPlan:
                               staging.upload(aws, staging.sourcedir_tarball(settings.project_root),
                                              staging.SOURCEDIR_KEY),
                               sagemaker_jobs.training_job(aws, settings.project_root),
-                              *sagemaker_jobs.after_training(aws)),
+                              *sagemaker_jobs.after_training(aws),
+                              Command((sys.executable, "-m", "flightdelay.aws.model_registry"))),
                      (f"training job {aws.training_job_name}", f"time split: {split}"))
 
 

@@ -158,7 +158,33 @@ def step_score(settings: Settings) -> dict[str, object]:
     scope = ("every flight (model " + version + ")" if rescore_from is None else
              "no flight: no month changed" if rescore_from == "" else f"flights from {first_day} on")
     return {"scored": scope, "flights scored": scored, PREDICTIONS_TABLE: predicted,
-            f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions": joined}
+            f"{PUBLISHED_SCHEMA}.fct_flight_delay_predictions": joined, **monitoring_warnings(settings)}
+
+
+MONITORING_WARNINGS_SHOWN = 8
+
+
+def monitoring_warnings(settings: Settings) -> dict[str, object]:
+    """What the monitoring models flag (their dbt tests warn on the same rows): months after the fit predicted worse
+    than by their own delay rate, and features drifted beyond the training window's own month-to-month variation."""
+    with settings.connect_warehouse(read_only=True) as con:
+        skill = con.execute(f"select flight_month, brier_skill_score from {PUBLISHED_SCHEMA}."
+                            "fct_model_performance_by_month where is_below_skill_threshold order by flight_month"
+                            ).fetchall()
+        drift = con.execute(f"select flight_month, feature_name, population_stability_index, max_training_month_psi "
+                            f"from {PUBLISHED_SCHEMA}.fct_feature_drift_by_month where is_drifted "
+                            "order by flight_month, population_stability_index desc, feature_name").fetchall()
+    facts: dict[str, object] = {}
+    if skill:
+        facts["monitoring: months predicted worse than their delay rate"] = ", ".join(
+            f"{month:%Y-%m} (Brier skill {value:.3f})" for month, value in skill)
+    if drift:
+        shown = [f"{month:%Y-%m} {feature} (PSI {psi:.2f}, training months up to {most:.2f})"
+                 for month, feature, psi, most in drift[:MONITORING_WARNINGS_SHOWN]]
+        more = f"; and {len(drift) - MONITORING_WARNINGS_SHOWN} more" if len(drift) > MONITORING_WARNINGS_SHOWN else ""
+        facts["monitoring: features drifted"] = "; ".join(shown) + more + \
+            f" ({PUBLISHED_SCHEMA}.fct_feature_drift_by_month)"
+    return facts
 
 
 def _files_digest(files: list[Path]) -> str:

@@ -129,20 +129,26 @@ MODEL_REGISTRY_DDL = f"""create table if not exists {MODEL_REGISTRY_TABLE} (
     data_id varchar, fit_id varchar, build_id varchar, evaluated_at timestamp not null)"""
 
 
+def registry_row(evaluation: dict, prediction_horizon_hours: int) -> list:
+    """The model's row of MODEL_REGISTRY_TABLE, in its column order, from the evaluation ml/train.py wrote (and the
+    flow completed with the data it came from, when it did)."""
+    data, metrics = evaluation["dataset"], evaluation["binary_classification_metrics"]
+    training = evaluation.get("training_data", {})
+    return [evaluation["model_id"], evaluation["model"]["algorithm"], prediction_horizon_hours,
+            evaluation["model"]["num_boosted_rounds"],
+            data["train"]["first_date"], data["train"]["last_date"], data["train"]["rows"],
+            data["validation"]["first_date"], data["validation"]["last_date"],
+            data["evaluated_on"], data["test"]["first_date"], data["test"]["last_date"], data["test"]["rows"],
+            metrics["auc"]["value"], metrics["pr_auc"]["value"], metrics["log_loss"]["value"],
+            evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"],
+            training.get("data_id"), training.get("fit_id"), training.get("build_id"),
+            pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us").to_pydatetime()]
+
+
 def register_model(settings: Settings, evaluation: dict) -> None:
     """The model's row in the registry: its data windows and its metrics on the latest evaluation (a model
     evaluated again on a longer test period keeps its id and gets its row replaced), in one transaction."""
-    data, metrics = evaluation["dataset"], evaluation["binary_classification_metrics"]
-    training = evaluation.get("training_data", {})
-    row = [evaluation["model_id"], evaluation["model"]["algorithm"], settings.prediction_horizon_hours,
-           evaluation["model"]["num_boosted_rounds"],
-           data["train"]["first_date"], data["train"]["last_date"], data["train"]["rows"],
-           data["validation"]["first_date"], data["validation"]["last_date"],
-           data["evaluated_on"], data["test"]["first_date"], data["test"]["last_date"], data["test"]["rows"],
-           metrics["auc"]["value"], metrics["pr_auc"]["value"], metrics["log_loss"]["value"],
-           evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"],
-           training.get("data_id"), training.get("fit_id"), training.get("build_id"),
-           pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us").to_pydatetime()]
+    row = registry_row(evaluation, settings.prediction_horizon_hours)
     with settings.connect_warehouse() as con:
         con.execute("create schema if not exists ml")
         con.execute("begin transaction")

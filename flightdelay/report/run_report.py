@@ -8,10 +8,8 @@ baseline (ROC, precision-recall, calibration, feature importance), with links to
 from __future__ import annotations
 
 import html
-import io
 import json
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,25 +18,9 @@ import pandas as pd
 from matplotlib.figure import Figure  # figures without pyplot: no display backend, no global state
 
 from flightdelay.report.explained_flights import explained_flights, explained_flights_html
+from flightdelay.report.figures import BASELINE_COLOR, MODEL_COLOR, Chart, svg
+from flightdelay.report.monitoring import MONITORING_TABLES, drifted_features, monitoring_charts
 from flightdelay.settings import Settings
-
-MODEL_COLOR = "#1f77b4"
-BASELINE_COLOR = "#ff7f0e"
-
-
-@dataclass(frozen=True)
-class Chart:
-    key: str
-    title: str
-    caption: str
-    svg: str
-
-
-def _svg(fig) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prologue: the SVG is inlined in HTML
 
 
 def _bar(frame: pd.DataFrame, label: str, value: str, title: str, xlabel: str, ylabel: str,
@@ -55,13 +37,14 @@ def _bar(frame: pd.DataFrame, label: str, value: str, title: str, xlabel: str, y
         ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="x" if horizontal else "y", alpha=0.3)
-    return _svg(fig)
+    return svg(fig)
 
 
 # The small published tables the report reads; copied from the backend's warehouse into an in-memory DuckDB,
 # so the report's SQL is one dialect whatever the warehouse is.
 REPORT_TABLES = ("marts.delay_rates_by_scheduled_hour", "marts.delay_rates_by_carrier_month",
-                 "marts.delay_rates_by_weather_condition", "marts.delay_rates_by_route", "raw.data_quality_summary")
+                 "marts.delay_rates_by_weather_condition", "marts.delay_rates_by_route", "raw.data_quality_summary",
+                 *MONITORING_TABLES)
 
 
 def report_tables(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -112,7 +95,7 @@ def delay_charts(con: duckdb.DuckDBPyConnection) -> list[Chart]:
         ax.set_title(factor)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("share delayed >= 15 min")
-    weather_svg = _svg(fig)
+    weather_svg = svg(fig)
 
     return [
         Chart("delay-by-hour", "Delay rate by scheduled departure hour",
@@ -148,7 +131,7 @@ def model_charts(evaluation: dict) -> list[Chart]:
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test period")
     ax.legend(loc="lower right")
-    roc_svg = _svg(fig)
+    roc_svg = svg(fig)
 
     fig = Figure(figsize=(4.8, 4.4))
     ax = fig.subplots()
@@ -158,7 +141,7 @@ def model_charts(evaluation: dict) -> list[Chart]:
                 label=f"{name} (PR AUC {metrics['pr_auc']['value']:.3f})")
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, test period")
     ax.legend(loc="upper right")
-    pr_svg = _svg(fig)
+    pr_svg = svg(fig)
 
     fig = Figure(figsize=(4.8, 4.4))
     ax = fig.subplots()
@@ -169,7 +152,7 @@ def model_charts(evaluation: dict) -> list[Chart]:
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
     ax.set(xlabel="mean predicted probability", ylabel="observed delay rate", title="Calibration, test period")
     ax.legend(loc="upper left")
-    calibration_svg = _svg(fig)
+    calibration_svg = svg(fig)
 
     importance = pd.DataFrame(
         list(evaluation["model"]["feature_importance_gain"].items())[:15], columns=["feature", "gain"]
@@ -229,7 +212,8 @@ figcaption { font-size: 0.85rem; color: #555; max-width: 640px; }
 
 
 def render(settings: Settings, run_record: dict, charts_delay: list[Chart], charts_model: list[Chart],
-           quality: pd.DataFrame, evaluation: dict, report_dir: Path, explained: str = "") -> str:
+           quality: pd.DataFrame, evaluation: dict, report_dir: Path, explained: str = "",
+           charts_monitoring: list[Chart] | None = None, drifted: pd.DataFrame | None = None) -> str:
     stages = pd.DataFrame(
         [{"step": s["name"], "seconds": f"{s['seconds']:.1f}",
           "facts": "; ".join(f"{k}: {v}" for k, v in s["facts"].items()
@@ -283,6 +267,14 @@ regression on the 2016 AWS blog's features; test period {evaluation["dataset"]["
 <p>Three flights of the test period (the highest, the median and the lowest predicted chance of a delay), each with
 the features that moved its prediction most: XGBoost's own feature contributions, in log-odds, told in words.</p>
 {explained}
+
+<h2 id="monitoring">The model month by month</h2>
+<p>As each month's actuals arrive (dbt models <code>fct_model_performance_by_month</code>,
+<code>fct_model_calibration_by_month</code>, <code>fct_feature_drift_by_month</code>): how well the model did, and
+which features moved away from its training window further than any month of that window did (population
+stability index above 0.25 and above every training month's).</p>
+<div class="charts">{figures(charts_monitoring or [])}</div>
+{_table(drifted) if drifted is not None and len(drifted) else "<p>No feature drifted past the threshold.</p>"}
 </body></html>
 """
 
@@ -297,12 +289,14 @@ def write_report(settings: Settings) -> Path:
     with report_tables(settings) as con:
         charts_delay = delay_charts(con)
         quality = quality_rows(con)
+        charts_monitoring = monitoring_charts(con)
+        drifted = drifted_features(con)
     charts_model = model_charts(evaluation)
     explained = explained_flights_html(explained_flights(settings))
     report_dir = settings.artifacts_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "index.html"
     path.write_text(render(settings, run_record, charts_delay, charts_model, quality, evaluation, report_dir,
-                           explained),
+                           explained, charts_monitoring, drifted),
                     encoding="utf-8")
     return path

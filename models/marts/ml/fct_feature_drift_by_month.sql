@@ -1,0 +1,313 @@
+{#- One row per scoring model, month and feature: how far the month's values of the feature have moved from the
+    model's training window, as a population stability index over the training window's deciles (numeric
+    features; a category is its own bucket; a missing value is a bucket too, so a feature that goes missing
+    drifts), with the share missing on both sides. PSI = sum over buckets of (month share - training share) x
+    ln(month share / training share), shares floored at 0.0001; below 0.1 is usually read as stable, above 0.25
+    as a shift.
+
+    A month compared with a training window of several months differs from it by nature (a winter month's
+    temperatures fill two deciles of a year's), so a feature is flagged as drifted only when, in a month the fit
+    never saw, its index exceeds both var `feature_drift_psi_warn_above` and the largest index of the training
+    window's own months: a shift beyond the month-to-month variation the model was trained on. -#}
+{{ config(tags=['predictions']) }}
+{%- set features = flight_delays.monitored_features() -%}
+{%- set all_features = features.numeric + features.categorical -%}
+with
+
+scoring_models as (
+
+    select distinct model_id
+    from {{ ref('stg_ml__flight_delay_predictions') }}
+
+),
+
+models as (
+
+    select
+        registered.model_id,
+        registered.train_first_date,
+        registered.train_last_date,
+        registered.validation_last_date
+    from {{ ref('stg_ml__registered_models') }} as registered
+    inner join scoring_models
+        on registered.model_id = scoring_models.model_id
+
+),
+
+features as (
+
+    select
+        flight_date,
+        cast({{ dbt.date_trunc('month', 'flight_date') }} as date) as flight_month
+        {%- for feature in all_features %},
+        {{ feature }}
+        {%- endfor %}
+    from {{ ref('ml_flight_delay_features') }}
+
+),
+
+training_values as (
+
+    select
+        models.model_id
+        {%- for feature in features.numeric %},
+        features.{{ feature }}
+        {%- endfor %}
+    from models
+    inner join features
+        on features.flight_date between models.train_first_date and models.train_last_date
+
+),
+
+-- each numeric feature's deciles over the training window
+training_deciles as (
+
+    {{ flight_delays.decile_bounds('training_values', 'model_id', features.numeric) }}
+
+),
+
+bucketed as (
+
+    select
+        models.model_id,
+        features.flight_month,
+        features.flight_date between models.train_first_date and models.train_last_date as is_training_window
+        {%- for feature in features.numeric %},
+        case
+            when features.{{ feature }} is null then 'missing'
+            {%- for decile in range(1, 10) %}
+            when features.{{ feature }} <= training_deciles.{{ feature }}__upper_{{ decile }} then 'decile {{ decile }}'
+            {%- endfor %}
+            else 'decile 10'
+        end as {{ feature }}__bucket
+        {%- endfor %}
+        {%- for feature in features.categorical %},
+        coalesce(cast(features.{{ feature }} as {{ dbt.type_string() }}), 'missing') as {{ feature }}__bucket
+        {%- endfor %}
+    from features
+    cross join models
+    inner join training_deciles
+        on models.model_id = training_deciles.model_id
+
+),
+
+counted as (
+
+    {%- for feature in all_features %}
+    select
+        model_id,
+        flight_month,
+        is_training_window,
+        '{{ feature }}' as feature_name,
+        {{ feature }}__bucket as bucket,
+        count(*) as flights
+    from bucketed
+    group by model_id, flight_month, is_training_window, {{ feature }}__bucket
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+
+),
+
+month_buckets as (
+
+    select
+        model_id,
+        flight_month,
+        feature_name,
+        bucket,
+        sum(flights) as flights
+    from counted
+    group by model_id, flight_month, feature_name, bucket
+
+),
+
+training_buckets as (
+
+    select
+        model_id,
+        feature_name,
+        bucket,
+        sum(flights) as flights
+    from counted
+    where is_training_window
+    group by model_id, feature_name, bucket
+
+),
+
+month_totals as (
+
+    select
+        model_id,
+        flight_month,
+        feature_name,
+        sum(flights) as flights
+    from month_buckets
+    group by model_id, flight_month, feature_name
+
+),
+
+training_totals as (
+
+    select
+        model_id,
+        feature_name,
+        sum(flights) as flights
+    from training_buckets
+    group by model_id, feature_name
+
+),
+
+-- every bucket either side has, for every month: a bucket the month lacks still counts against it
+bucket_keys as (
+
+    select
+        model_id,
+        flight_month,
+        feature_name,
+        bucket
+    from month_buckets
+    union
+    select
+        training_buckets.model_id,
+        month_totals.flight_month,
+        training_buckets.feature_name,
+        training_buckets.bucket
+    from training_buckets
+    inner join month_totals
+        on
+            training_buckets.model_id = month_totals.model_id
+            and training_buckets.feature_name = month_totals.feature_name
+
+),
+
+shares as (
+
+    select
+        bucket_keys.model_id,
+        bucket_keys.flight_month,
+        bucket_keys.feature_name,
+        bucket_keys.bucket,
+        month_totals.flights as month_flights,
+        greatest({{ flight_delays.safe_ratio('coalesce(month_buckets.flights, 0)', 'month_totals.flights') }}, 0.0001)
+        as month_share,
+        greatest(
+            {{ flight_delays.safe_ratio('coalesce(training_buckets.flights, 0)', 'training_totals.flights') }}, 0.0001
+        ) as training_share,
+        {{ flight_delays.safe_ratio('coalesce(month_buckets.flights, 0)', 'month_totals.flights') }}
+        as month_share_unfloored,
+        {{ flight_delays.safe_ratio('coalesce(training_buckets.flights, 0)', 'training_totals.flights') }}
+        as training_share_unfloored
+    from bucket_keys
+    inner join month_totals
+        on
+            bucket_keys.model_id = month_totals.model_id
+            and bucket_keys.flight_month = month_totals.flight_month
+            and bucket_keys.feature_name = month_totals.feature_name
+    inner join training_totals
+        on
+            bucket_keys.model_id = training_totals.model_id
+            and bucket_keys.feature_name = training_totals.feature_name
+    left join month_buckets
+        on
+            bucket_keys.model_id = month_buckets.model_id
+            and bucket_keys.flight_month = month_buckets.flight_month
+            and bucket_keys.feature_name = month_buckets.feature_name
+            and bucket_keys.bucket = month_buckets.bucket
+    left join training_buckets
+        on
+            bucket_keys.model_id = training_buckets.model_id
+            and bucket_keys.feature_name = training_buckets.feature_name
+            and bucket_keys.bucket = training_buckets.bucket
+
+),
+
+drift as (
+
+    select
+        -- ids
+        shares.model_id,
+
+        -- strings
+        shares.feature_name,
+
+        -- numerics
+        cast(max(shares.month_flights) as bigint) as flights,
+        sum((shares.month_share - shares.training_share) * ln(shares.month_share / shares.training_share))
+        as population_stability_index,
+        sum(case when shares.bucket = 'missing' then shares.month_share_unfloored else 0 end) as missing_share,
+        sum(case when shares.bucket = 'missing' then shares.training_share_unfloored else 0 end)
+        as training_missing_share,
+
+        -- booleans
+        coalesce(shares.flight_month <= max(models.validation_last_date), false) as is_seen_in_fit,
+        coalesce(
+            shares.flight_month >= cast({{ dbt.date_trunc('month', 'max(models.train_first_date)') }} as date)
+            and shares.flight_month <= max(models.train_last_date),
+            false
+        ) as is_training_month,
+
+        -- dates
+        shares.flight_month
+    from shares
+    inner join models
+        on shares.model_id = models.model_id
+    group by shares.model_id, shares.feature_name, shares.flight_month
+
+),
+
+training_variation as (
+
+    select
+        model_id,
+        feature_name,
+        max(population_stability_index) as max_training_month_psi
+    from drift
+    where is_training_month
+    group by model_id, feature_name
+
+),
+
+flagged as (
+
+    select
+        -- ids
+        drift.model_id,
+
+        -- strings
+        drift.feature_name,
+
+        -- numerics
+        drift.flights,
+        drift.population_stability_index,
+        training_variation.max_training_month_psi,
+        drift.missing_share,
+        drift.training_missing_share,
+
+        -- booleans
+        drift.is_seen_in_fit,
+        coalesce(
+            not drift.is_seen_in_fit
+            and drift.population_stability_index > {{ var('feature_drift_psi_warn_above') }}
+            and drift.population_stability_index > coalesce(training_variation.max_training_month_psi, 0),
+            false
+        ) as is_drifted,
+
+        -- dates
+        drift.flight_month
+    from drift
+    left join training_variation
+        on
+            drift.model_id = training_variation.model_id
+            and drift.feature_name = training_variation.feature_name
+
+),
+
+final as (
+
+    select * from flagged
+
+)
+
+select * from final

@@ -1,0 +1,59 @@
+{#- One row per model, month and decile of predicted probability (decile 1 the lowest tenth of the month's
+    predictions): what share of those flights was delayed against what the model said. A calibrated model's
+    two columns agree in every decile. -#}
+{{ config(tags=['predictions']) }}
+with
+
+predictions as (
+
+    select
+        model_id,
+        cast({{ dbt.date_trunc('month', 'flight_date') }} as date) as flight_month,
+        delay_15_probability,
+        case when is_dep_delayed_15 then 1 else 0 end as delayed_15
+    from {{ ref('fct_flight_delay_predictions') }}
+    where is_dep_delayed_15 is not null
+
+),
+
+in_deciles as (
+
+    select
+        model_id,
+        flight_month,
+        delay_15_probability,
+        delayed_15,
+        cast(ntile(10) over (partition by model_id, flight_month order by delay_15_probability) as integer)
+        as probability_decile
+    from predictions
+
+),
+
+aggregated as (
+
+    select
+        -- ids
+        model_id,
+
+        -- numerics
+        probability_decile,
+        count(*) as flights,
+        min(delay_15_probability) as min_delay_15_probability,
+        max(delay_15_probability) as max_delay_15_probability,
+        avg(delay_15_probability) as mean_delay_15_probability,
+        avg(cast(delayed_15 as double precision)) as observed_delay_15_rate,
+
+        -- dates
+        flight_month
+    from in_deciles
+    group by model_id, flight_month, probability_decile
+
+),
+
+final as (
+
+    select * from aggregated
+
+)
+
+select * from final

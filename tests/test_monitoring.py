@@ -1,0 +1,74 @@
+"""The monitoring marts on a warehouse the flow built: the monthly AUC in SQL is scikit-learn's, and a month whose
+temperatures moved past anything the training window saw fires the drift warning, naming the feature."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from flightdelay.flow.downstream_steps import monitoring_warnings
+from flightdelay.settings import load_settings
+from tests.conftest import PROJECT_ROOT, FlowRun, copy_of
+
+pytestmark = pytest.mark.integration
+
+
+def dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), *args, "--project-dir", str(PROJECT_ROOT),
+         "--profiles-dir", str(PROJECT_ROOT), "--target", "local", "--vars", json.dumps({"marts_schema": "marts"})],
+        env={**os.environ, **env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_the_monthly_auc_in_sql_is_scikit_learns(january_run: FlowRun):
+    assert january_run.first.returncode == 0, january_run.first.stdout[-3000:]
+    with duckdb.connect(january_run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
+        rows = con.execute("select is_dep_delayed_15, delay_15_probability from marts.fct_flight_delay_predictions "
+                           "where is_dep_delayed_15 is not null").fetchall()
+        [(auc, flights, seen)] = con.execute("select roc_auc, flights, is_seen_in_fit "
+                                             "from marts.fct_model_performance_by_month").fetchall()
+        deciles = con.execute("select count(*), sum(flights) from marts.fct_model_calibration_by_month").fetchone()
+    assert flights == len(rows) and seen  # January is the whole split here: the fit saw it
+    assert auc == pytest.approx(roc_auc_score([r[0] for r in rows], [r[1] for r in rows]), abs=1e-12)
+    assert deciles == (10, len(rows))
+
+
+def test_a_shifted_month_fires_the_drift_warning_naming_the_feature(january_run: FlowRun, tmp_path: Path):
+    run = copy_of(january_run, tmp_path / "drift")
+    warehouse = run.env["FLIGHTDELAY_WAREHOUSE"]
+    # February arrives as a copy of the training window's flights (January 1-14), a month on and 60 degrees
+    # warmer: the same values of every other feature, so temperature alone moved
+    with duckdb.connect(warehouse) as con:
+        con.execute("""
+            insert into marts.ml_flight_delay_features
+            select * replace (flight_id || '-feb' as flight_id, flight_date + interval 31 day as flight_date,
+                              temp_f + 60 as temp_f)
+            from marts.ml_flight_delay_features
+            where flight_date between date '2013-01-01' and date '2013-01-14'""")
+    built = dbt(run.env, "build", "--select", "fct_feature_drift_by_month")
+    assert built.returncode == 0, built.stdout[-4000:]
+    assert "Warning in test expression_is_true_fct_feature_drift_by_month" in built.stdout, built.stdout[-4000:]
+    assert "WARN=1" in built.stdout
+    with duckdb.connect(warehouse, read_only=True) as con:
+        drifted = con.execute("select flight_month, feature_name from marts.fct_feature_drift_by_month "
+                              "where is_drifted").fetchall()
+        [(psi, most)] = con.execute("select population_stability_index, max_training_month_psi "
+                                    "from marts.fct_feature_drift_by_month "
+                                    "where feature_name = 'temp_f' and flight_month = date '2013-02-01'").fetchall()
+    assert [(str(month), feature) for month, feature in drifted] == [("2013-02-01", "temp_f")]
+    assert psi > 0.25 and psi > most
+
+    # and the flow says so: the score step reports what the monitoring marts flag
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in run.env.items():
+            patch.setenv(name, value)
+        facts = monitoring_warnings(load_settings())
+    assert facts == {"monitoring: features drifted": f"2013-02 temp_f (PSI {psi:.2f}, training months up to "
+                                                     f"{most:.2f}) (marts.fct_feature_drift_by_month)"}
