@@ -36,77 +36,38 @@ models as (
 
 features as (
 
-    select
-        flight_date,
-        cast({{ dbt.date_trunc('month', 'flight_date') }} as date) as flight_month
-        {%- for feature in all_features %},
-        {{ feature }}
-        {%- endfor %}
-    from {{ ref('ml_flight_delay_features') }}
+    {{ flight_delays.feature_values(ref('ml_flight_delay_features'), all_features) }}
 
 ),
 
 training_values as (
 
     select
-        models.model_id
-        {%- for feature in features.numeric %},
-        features.{{ feature }}
-        {%- endfor %}
+        models.model_id,
+        features.*
     from models
     inner join features
         on features.flight_date between models.train_first_date and models.train_last_date
 
 ),
 
--- each numeric feature's deciles over the training window
+-- each numeric feature's deciles over the training window (macros/decile_bounds.sql)
 training_deciles as (
 
     {{ flight_delays.decile_bounds('training_values', 'model_id', features.numeric) }}
 
 ),
 
+-- every flight's features as buckets against each model's training window (macros/feature_drift.sql)
 bucketed as (
 
-    select
-        models.model_id,
-        features.flight_month,
-        features.flight_date between models.train_first_date and models.train_last_date as is_training_window
-        {%- for feature in features.numeric %},
-        case
-            when features.{{ feature }} is null then 'missing'
-            {%- for decile in range(1, 10) %}
-            when features.{{ feature }} <= training_deciles.{{ feature }}__upper_{{ decile }} then 'decile {{ decile }}'
-            {%- endfor %}
-            else 'decile 10'
-        end as {{ feature }}__bucket
-        {%- endfor %}
-        {%- for feature in features.categorical %},
-        coalesce(cast(features.{{ feature }} as {{ dbt.type_string() }}), 'missing') as {{ feature }}__bucket
-        {%- endfor %}
-    from features
-    cross join models
-    inner join training_deciles
-        on models.model_id = training_deciles.model_id
+    {{ flight_delays.drift_buckets('features', 'models', 'training_deciles', features) }}
 
 ),
 
 counted as (
 
-    {%- for feature in all_features %}
-    select
-        model_id,
-        flight_month,
-        is_training_window,
-        '{{ feature }}' as feature_name,
-        {{ feature }}__bucket as bucket,
-        count(*) as flights
-    from bucketed
-    group by model_id, flight_month, is_training_window, {{ feature }}__bucket
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    {{ flight_delays.drift_bucket_counts('bucketed', all_features) }}
 
 ),
 
@@ -176,9 +137,8 @@ bucket_keys as (
         training_buckets.bucket
     from training_buckets
     inner join month_totals
-        on
-            training_buckets.model_id = month_totals.model_id
-            and training_buckets.feature_name = month_totals.feature_name
+        on training_buckets.model_id = month_totals.model_id
+        and training_buckets.feature_name = month_totals.feature_name
 
 ),
 
@@ -191,35 +151,31 @@ shares as (
         bucket_keys.bucket,
         month_totals.flights as month_flights,
         greatest({{ flight_delays.safe_ratio('coalesce(month_buckets.flights, 0)', 'month_totals.flights') }}, 0.0001)
-        as month_share,
+            as month_share,
         greatest(
             {{ flight_delays.safe_ratio('coalesce(training_buckets.flights, 0)', 'training_totals.flights') }}, 0.0001
         ) as training_share,
         {{ flight_delays.safe_ratio('coalesce(month_buckets.flights, 0)', 'month_totals.flights') }}
-        as month_share_unfloored,
+            as month_share_unfloored,
         {{ flight_delays.safe_ratio('coalesce(training_buckets.flights, 0)', 'training_totals.flights') }}
-        as training_share_unfloored
+            as training_share_unfloored
     from bucket_keys
     inner join month_totals
-        on
-            bucket_keys.model_id = month_totals.model_id
-            and bucket_keys.flight_month = month_totals.flight_month
-            and bucket_keys.feature_name = month_totals.feature_name
+        on bucket_keys.model_id = month_totals.model_id
+        and bucket_keys.flight_month = month_totals.flight_month
+        and bucket_keys.feature_name = month_totals.feature_name
     inner join training_totals
-        on
-            bucket_keys.model_id = training_totals.model_id
-            and bucket_keys.feature_name = training_totals.feature_name
+        on bucket_keys.model_id = training_totals.model_id
+        and bucket_keys.feature_name = training_totals.feature_name
     left join month_buckets
-        on
-            bucket_keys.model_id = month_buckets.model_id
-            and bucket_keys.flight_month = month_buckets.flight_month
-            and bucket_keys.feature_name = month_buckets.feature_name
-            and bucket_keys.bucket = month_buckets.bucket
+        on bucket_keys.model_id = month_buckets.model_id
+        and bucket_keys.flight_month = month_buckets.flight_month
+        and bucket_keys.feature_name = month_buckets.feature_name
+        and bucket_keys.bucket = month_buckets.bucket
     left join training_buckets
-        on
-            bucket_keys.model_id = training_buckets.model_id
-            and bucket_keys.feature_name = training_buckets.feature_name
-            and bucket_keys.bucket = training_buckets.bucket
+        on bucket_keys.model_id = training_buckets.model_id
+        and bucket_keys.feature_name = training_buckets.feature_name
+        and bucket_keys.bucket = training_buckets.bucket
 
 ),
 
@@ -235,10 +191,10 @@ drift as (
         -- numerics
         cast(max(shares.month_flights) as bigint) as flights,
         sum((shares.month_share - shares.training_share) * ln(shares.month_share / shares.training_share))
-        as population_stability_index,
+            as population_stability_index,
         sum(case when shares.bucket = 'missing' then shares.month_share_unfloored else 0 end) as missing_share,
         sum(case when shares.bucket = 'missing' then shares.training_share_unfloored else 0 end)
-        as training_missing_share,
+            as training_missing_share,
 
         -- booleans
         coalesce(shares.flight_month <= max(models.validation_last_date), false) as is_seen_in_fit,
@@ -298,9 +254,8 @@ flagged as (
         drift.flight_month
     from drift
     left join training_variation
-        on
-            drift.model_id = training_variation.model_id
-            and drift.feature_name = training_variation.feature_name
+        on drift.model_id = training_variation.model_id
+        and drift.feature_name = training_variation.feature_name
 
 ),
 

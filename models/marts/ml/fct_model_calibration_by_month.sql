@@ -24,7 +24,7 @@ in_deciles as (
         delay_15_probability,
         delayed_15,
         cast(ntile(10) over (partition by model_id, flight_month order by delay_15_probability) as integer)
-        as probability_decile
+            as probability_decile
     from predictions
 
 ),

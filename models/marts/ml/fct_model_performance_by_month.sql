@@ -36,7 +36,7 @@ ranked as (
         delayed_15,
         rank() over (partition by model_id, flight_month order by delay_15_probability)
         + (count(*) over (partition by model_id, flight_month, delay_15_probability) - 1) / 2.0
-        as probability_rank
+            as probability_rank
     from predictions
 
 ),
@@ -51,8 +51,10 @@ aggregated as (
         avg(delay_15_probability) as mean_delay_15_probability,
         avg(cast(delayed_15 as double precision)) as observed_delay_15_rate,
         avg((delay_15_probability - delayed_15) * (delay_15_probability - delayed_15)) as brier_score,
-        avg(-(delayed_15 * ln(greatest(delay_15_probability, 1e-15))
-            + (1 - delayed_15) * ln(greatest(1 - delay_15_probability, 1e-15)))) as log_loss,
+        avg(-(
+            delayed_15 * ln(greatest(delay_15_probability, 1e-15))
+            + (1 - delayed_15) * ln(greatest(1 - delay_15_probability, 1e-15))
+        )) as log_loss,
         sum(case when delayed_15 = 1 then probability_rank else 0 end) as delayed_rank_sum
     from ranked
     group by model_id, flight_month
@@ -73,10 +75,10 @@ scored as (
         case
             when delayed_flights > 0 and delayed_flights < flights
                 then (delayed_rank_sum - delayed_flights * (delayed_flights + 1) / 2.0)
-                / (cast(delayed_flights as double precision) * (flights - delayed_flights))
+                    / (cast(delayed_flights as double precision) * (flights - delayed_flights))
         end as roc_auc,
         1 - {{ flight_delays.safe_ratio('brier_score', 'observed_delay_15_rate * (1 - observed_delay_15_rate)') }}
-        as brier_skill_score
+            as brier_skill_score
     from aggregated
 
 ),
