@@ -92,6 +92,7 @@ class InvocationHandler(BaseHTTPRequestHandler):
     # (body, Content-Type, Accept) -> (reply body, its content type); BadRequest for a client error
     invoke: Callable[[bytes, str, str], tuple[str, str]]
     request_timeout: float = DEFAULT_TIMEOUT_SECONDS
+    answer_headers: tuple[tuple[str, str], ...] = ()  # on every /invocations answer (the model's id)
 
     def setup(self) -> None:
         super().setup()
@@ -177,9 +178,9 @@ class InvocationHandler(BaseHTTPRequestHandler):
             try:
                 body, content_type = self._invoke()
             except BadRequest as error:
-                self._error(error.status, str(error))
+                self._error(error.status, str(error), headers=self.answer_headers)
             else:
-                self._send(HTTPStatus.OK, body, content_type)
+                self._send(HTTPStatus.OK, body, content_type, headers=self.answer_headers)
 
     def _content_length(self) -> int:
         lengths = self.headers.get_all("Content-Length") or []
@@ -202,6 +203,8 @@ class InvocationHandler(BaseHTTPRequestHandler):
 
     def _invoke(self) -> tuple[str, str]:
         length = self._content_length()
+        if len(types := self.headers.get_all("Content-Type") or []) > 1:  # which one would count is ambiguous
+            raise BadRequest(f"Content-Type sent {len(types)} times ({shown(types, 200)}); send it once")
         content_kind(self.headers.get("Content-Type"))  # before reading a body that cannot be used
         body = self.rfile.read(length) if length else b""
         if len(body) < length:
@@ -215,8 +218,10 @@ class InvocationHandler(BaseHTTPRequestHandler):
 
 
 def make_handler(invoke: Callable[[bytes, str, str], tuple[str, str]],
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS) -> type[InvocationHandler]:
-    return type("Handler", (InvocationHandler,), {"invoke": staticmethod(invoke), "request_timeout": timeout})
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                 headers: tuple[tuple[str, str], ...] = ()) -> type[InvocationHandler]:
+    return type("Handler", (InvocationHandler,), {"invoke": staticmethod(invoke), "request_timeout": timeout,
+                                                  "answer_headers": headers})
 
 
 class BoundedThreadingHTTPServer(ThreadingHTTPServer):

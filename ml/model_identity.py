@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-MODEL_ID_CHARACTERS = 16  # 64 bits of sha256: unique among any number of models a team keeps
+try:  # package import locally; a file next to train.py inside the SageMaker container
+    from ml.model_files import MODEL_ID_CHARACTERS
+except ImportError:  # pragma: no cover
+    from model_files import MODEL_ID_CHARACTERS
 
 
 def data_digest(*frames: pd.DataFrame) -> str:

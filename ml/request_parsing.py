@@ -113,11 +113,16 @@ def _reasons_count(value: Any, where: str) -> int:
 
 
 def _reasons_parameter(content_type: str | None) -> int:
-    for param in (content_type or "").split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == REASONS_ATTRIBUTE:
-            return _reasons_count(value.strip().strip('"'), "Content-Type parameter reasons")
-    return 0
+    parameters = (param.partition("=") for param in (content_type or "").split(";")[1:])
+    values = [value.strip() for name, _, value in parameters if name.strip().lower() == REASONS_ATTRIBUTE]
+    if len(values) > 1:  # which one would count is ambiguous
+        raise BadRequest(f"Content-Type parameter reasons is given {len(values)} times ({shown(values, 200)}); "
+                         "give it once")
+    if not values:
+        return 0
+    value = values[0]
+    quoted = len(value) >= 2 and value[0] == value[-1] == '"'
+    return _reasons_count(value[1:-1] if quoted else value, "Content-Type parameter reasons")
 
 
 def _read_csv(text: str) -> pd.DataFrame:

@@ -39,7 +39,7 @@ try:  # package import locally; files side by side inside the SageMaker containe
         BoundedThreadingHTTPServer,
         make_handler,
     )
-    from ml.model_files import fit_record
+    from ml.model_files import ModelFolderError, fit_record
     from ml.request_parsing import MAX_BODY_BYTES, REASONS_ATTRIBUTE, BadRequest, content_kind, input_fn
     from ml.request_validation import validate
 except ImportError:  # pragma: no cover
@@ -54,11 +54,16 @@ except ImportError:  # pragma: no cover
         BoundedThreadingHTTPServer,
         make_handler,
     )
-    from model_files import fit_record
+    from model_files import ModelFolderError, fit_record
     from request_parsing import MAX_BODY_BYTES, REASONS_ATTRIBUTE, BadRequest, content_kind, input_fn
     from request_validation import validate
 
 JSON_LINES = "application/jsonlines"
+# rows x reasons in one answer: a batch transform file (under 6 MB, about 14,000 flights) with 3 reasons each fits,
+# 57 reasons for 17,000 flights (a 76 MB answer, +430 MB of server memory, measured) does not
+MAX_REASONS_PER_REQUEST = 100_000
+CSV_HAS_NO_REASONS = ("reasons were asked for, but Accept: text/csv has room for the probability only; ask for "
+                      "application/json or application/jsonlines")
 __all__ = ["JSON_LINES", "MAX_BODY_BYTES", "BadRequest", "content_kind", "input_fn", "main", "model_fn", "output_fn",
            "predict_fn", "serve", "validate"]
 
@@ -78,9 +83,10 @@ def model_fn(model_dir: str) -> ServedModel:
     requests against (ml/feature_ranges.py), so such a model is never served unchecked, or if the folder is not one
     fit of ml/train.py (its files must be the ones fit.json records: the id every answer carries is then the id of
     the model that computed it)."""
+    model_id = fit_record(model_dir, "served model")["model_id"]  # first: nothing is parsed before it is checked
     booster, spec = load_model(model_dir)
     ranges_for(spec.numeric)
-    return ServedModel(booster, spec, fit_record(model_dir, "served model")["model_id"])
+    return ServedModel(booster, spec, model_id)
 
 
 def predict_fn(frame: pd.DataFrame, model: ServedModel) -> pd.DataFrame:
@@ -95,6 +101,9 @@ def predict_fn(frame: pd.DataFrame, model: ServedModel) -> pd.DataFrame:
         if top > len(model.spec.columns):
             raise BadRequest(f"reasons: the model has {len(model.spec.columns)} features, so at most that many "
                              f"reasons; {top} were asked for")
+        if top * len(clean) > MAX_REASONS_PER_REQUEST:  # the answer grows with both: bound it (and the memory)
+            raise BadRequest(f"reasons: {top} for each of {len(clean):,} rows is over {MAX_REASONS_PER_REQUEST:,} "
+                             "reasons in one request; ask for fewer reasons or send fewer rows per request")
         out = pd.concat([out, reasons(model.booster, model.spec, clean, top).reset_index(drop=True)], axis=1)
         out.attrs[REASONS_ATTRIBUTE] = top
     return out
@@ -117,8 +126,7 @@ def output_fn(predictions: pd.DataFrame, accept: str) -> tuple[str, str]:
     top = predictions.attrs.get(REASONS_ATTRIBUTE)
     if kind == "text/csv":
         if top:
-            raise BadRequest("reasons were asked for, but Accept: text/csv has room for the probability only; "
-                             "ask for application/json or application/jsonlines")
+            raise BadRequest(CSV_HAS_NO_REASONS)
         return "\n".join(repr(float(p)) for p in predictions["delay_probability"]) + "\n", "text/csv"
     rows = [{name: (value.item() if hasattr(value, "item") else value) for name, value in row.items()}
             for row in predictions.to_dict(orient="records")]
@@ -135,8 +143,12 @@ def output_fn(predictions: pd.DataFrame, accept: str) -> tuple[str, str]:
 
 
 def invoke(model: ServedModel, body: bytes, content_type: str, accept: str) -> tuple[str, str]:
-    """One /invocations request through the four handlers, as the container chains them."""
-    return output_fn(predict_fn(input_fn(body, content_type), model), accept)
+    """One /invocations request through the four handlers, as the container chains them (here a request for
+    reasons with a CSV answer is refused before any scoring; output_fn refuses it in the container)."""
+    frame = input_fn(body, content_type)
+    if frame.attrs.get(REASONS_ATTRIBUTE) and (accept or "").split(";")[0].strip().lower() == "text/csv":
+        raise BadRequest(CSV_HAS_NO_REASONS)
+    return output_fn(predict_fn(frame, model), accept)
 
 
 # ---------------------------------------------------------------- local HTTP server
@@ -146,7 +158,9 @@ def serve(model_dir: str, host: str = "127.0.0.1", port: int = 8080, *, timeout:
           workers: int = DEFAULT_WORKERS, queue_wait: float = DEFAULT_QUEUE_WAIT_SECONDS
           ) -> BoundedThreadingHTTPServer:
     model = model_fn(model_dir)
-    handler = make_handler(lambda body, content_type, accept: invoke(model, body, content_type, accept), timeout)
+    # every answer names the model, the bare probabilities of Accept: text/csv too
+    handler = make_handler(lambda body, content_type, accept: invoke(model, body, content_type, accept), timeout,
+                           headers=(("X-Model-Id", model.model_id),))
     return BoundedThreadingHTTPServer((host, port), handler, workers=workers, queue_wait=queue_wait)
 
 
@@ -162,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queue-wait", type=float, default=DEFAULT_QUEUE_WAIT_SECONDS,
                         help="seconds a connection waits for a free worker before a 503 (default %(default)s)")
     args = parser.parse_args(argv)
-    server = serve(args.model_dir, args.host, args.port, timeout=args.timeout, workers=args.workers,
-                   queue_wait=args.queue_wait)
+    try:
+        server = serve(args.model_dir, args.host, args.port, timeout=args.timeout, workers=args.workers,
+                       queue_wait=args.queue_wait)
+    except ModelFolderError as refusal:
+        print(f"ERROR: {refusal}", file=sys.stderr)
+        return 2
     print(f"serving {args.model_dir} on http://{args.host}:{server.server_port} (/ping, /invocations)", flush=True)
     try:
         server.serve_forever()

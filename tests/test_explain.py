@@ -162,3 +162,110 @@ def test_a_malformed_request_for_reasons_is_a_400_naming_it(small_server: Served
 def test_reasons_are_refused_in_process_too():
     with pytest.raises(BadRequest, match="Content-Type parameter reasons"):
         serve.input_fn(b"a\n1\n", "text/csv; reasons=1000")
+
+
+def test_a_folder_is_checked_before_anything_in_it_is_read(small_model: Path, tmp_path: Path):
+    """A FIFO or a device where a model file should be would hang or exhaust the server if it were read first;
+    a record whose values are not of a fit's types is refused as a whole."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "fifo"
+    shutil.copytree(small_model, fifo)
+    (fifo / "model.json").unlink()
+    os.mkfifo(fifo / "model.json")
+    with pytest.raises(ModelFolderError, match=r"model\.json is missing \(or not a file\)"):
+        serve.model_fn(str(fifo))
+    for model_id in ([1, 2], {"a": 1}, None, 7, "", "x" * 16, "ABCDEF0123456789"):
+        odd = tmp_path / f"odd-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(small_model, odd)
+        record = json.loads((odd / FIT_FILE).read_text())
+        (odd / FIT_FILE).write_text(json.dumps({**record, "model_id": model_id}))
+        with pytest.raises(ModelFolderError, match="is not the record of a fit"):
+            fit_record(odd)
+    served = subprocess.run([sys.executable, "-m", "ml.serve", "--model-dir", str(fifo), "--port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert served.returncode == 2 and served.stderr.startswith("ERROR: served model"), served.stderr
+    assert "Traceback" not in served.stderr
+
+
+def test_every_answer_names_its_model_and_ambiguous_or_oversized_asks_are_refused(small_server: Served,
+                                                                                   small_model: Path):
+    import http.client
+    import urllib.request
+
+    frame = request_frame(3, seed=2)
+    request = urllib.request.Request(f"{small_server.url}/invocations", data=frame.to_csv(index=False).encode(),
+                                     headers={"Content-Type": "text/csv", "Accept": "text/csv"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["X-Model-Id"] == fit_record(small_model)["model_id"]
+        assert len(response.read().decode().split()) == 3
+
+    for content_type, fragment in (("text/csv; reasons=3; reasons=4", "reasons is given 2 times"),
+                                   ("text/csv; reasons=4; reasons=abc", "reasons is given 2 times"),
+                                   ('text/csv; reasons="2', "Content-Type parameter reasons")):
+        status, text = post(small_server.url, frame.to_csv(index=False), content_type)
+        assert status == 400 and fragment in json.loads(text)["error"], text
+
+    connection = http.client.HTTPConnection("127.0.0.1", small_server.port, timeout=30)
+    body = frame.to_csv(index=False).encode()
+    connection.putrequest("POST", "/invocations")
+    for value in ("text/csv; reasons=2", "text/csv; reasons=5"):
+        connection.putheader("Content-Type", value)
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    answer = connection.getresponse()
+    assert answer.status == 400 and "Content-Type sent 2 times" in json.loads(answer.read())["error"]
+    connection.close()
+
+    many = request_frame(2000, seed=4)  # 2,000 rows x 57 reasons: over the 100,000 one answer may hold
+    status, text = post(small_server.url, json.dumps({"instances": json.loads(many.to_json(orient="records")),
+                                                      "reasons": 57}), "application/json")
+    assert status == 400 and "over 100,000 reasons in one request" in json.loads(text)["error"], text[:300]
+
+
+def test_a_value_a_sentence_cannot_show_is_said_plainly():
+    from decimal import Decimal
+
+    from flightdelay.report.explained_flights import Label, in_words
+
+    late = Label("the previous flight is {value:.0f} minutes late", "no previous flight",
+                 "the previous flight is {value:.0f} minutes early")
+    assert in_words(late, "previous_leg", Decimal("-5")) == "the previous flight is 5 minutes early"
+    assert in_words(late, "previous_leg", 40) == "the previous flight is 40 minutes late"
+    assert in_words(late, "previous_leg", float("nan")) == "no previous flight"
+    assert in_words(late, "previous_leg", "soon") == "previous_leg = soon"
+    assert in_words(late, "previous_leg", 10**400) == f"previous_leg = {10**400}"
+    assert in_words(None, "new_feature", 3.5) == "new_feature = 3.5"
+
+
+def test_the_report_explains_the_highest_the_median_and_the_lowest_of_an_even_number_of_flights(tmp_path: Path):
+    """(n + 1) / 2 is a fraction on DuckDB for an even n: the median flight must not go missing."""
+    from datetime import date
+
+    import duckdb
+
+    from flightdelay.report.explained_flights import explained_flights
+    from flightdelay.settings import Settings
+    from tests.conftest import PROJECT_ROOT
+
+    warehouse = tmp_path / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts")
+        con.execute("""create table marts.fct_flight_delay_predictions as
+            select 'f' || i as flight_id, 'AA' as carrier_code, i as flight_number, 'JFK' as origin_airport_code,
+                   'LAX' as dest_airport_code, timestamp '2013-12-01 08:00' as scheduled_departure_at_local,
+                   i / 10.0 as delay_15_probability, i % 2 = 0 as is_dep_delayed_15, 'test' as split_name,
+                   'previous_leg_late_so_far_minutes' as reason_1_feature, 0.5 as reason_1_log_odds,
+                   null as reason_2_feature, null as reason_2_log_odds, null as reason_3_feature,
+                   null as reason_3_log_odds
+            from range(1, 5) as t(i)""")
+        con.execute("""create table marts.ml_flight_delay_features as
+            select 'f' || i as flight_id, i * 10 as previous_leg_late_so_far_minutes from range(1, 5) as t(i)""")
+    settings = Settings(project_root=PROJECT_ROOT, raw_dir=tmp_path, lake_dir=tmp_path, warehouse_path=warehouse,
+                        artifacts_dir=tmp_path, train_start=date(2013, 1, 1), test_start=date(2013, 11, 1),
+                        test_end=date(2013, 12, 31))
+    flights = explained_flights(settings)
+    assert [f.probability for f in flights] == [0.4, 0.3, 0.1]  # the highest, the 2nd of 4 from the top, the lowest
+    assert flights[0].reasons == [("the aircraft's previous flight is 40 minutes late", 0.5)]

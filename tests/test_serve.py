@@ -595,13 +595,18 @@ def test_every_numeric_feature_has_a_plausible_range_measured_ones_from_raw_cont
 
 
 def test_a_model_with_a_numeric_feature_without_a_range_is_not_served(small_model: Path, tmp_path: Path):
+    """One fit (its digests recorded as a fit would) whose spec has a feature no range covers."""
+    import hashlib
+    import shutil
+
     copy = tmp_path / "model"
-    copy.mkdir()
-    for name in ("model.json", "feature_spec.json"):
-        (copy / name).write_bytes((small_model / name).read_bytes())
+    shutil.copytree(small_model, copy)
     spec = json.loads((copy / "feature_spec.json").read_text())
     spec["numeric"].append("new_feature")
     (copy / "feature_spec.json").write_text(json.dumps(spec))
+    record = json.loads((copy / "fit.json").read_text())
+    record["files"]["feature_spec.json"] = hashlib.sha256((copy / "feature_spec.json").read_bytes()).hexdigest()
+    (copy / "fit.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match=r"no plausible range for the numeric features \['new_feature'\]"):
         serve.model_fn(str(copy))
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import html
 import math
+import numbers
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -38,15 +40,24 @@ def reason_labels(project_root: Path) -> dict[str, Label]:
 
 
 def in_words(label: Label | None, feature: str, value: object) -> str:
-    """The sentence for one feature's value; the column name itself when the contract has no sentence for it."""
+    """The sentence for one feature's value; the column name and the value when the contract has no sentence for
+    it or the sentence cannot show the value."""
+    if isinstance(value, numbers.Real | Decimal) and not isinstance(value, bool):
+        try:
+            value = float(value)  # a Decimal from a NUMERIC column reads as the number it is
+        except OverflowError:
+            pass
     missing = value is None or (isinstance(value, float) and math.isnan(value))
-    if label is None:
-        return f"{feature} = {'unknown' if missing else value}"
-    if missing:
+    if label is not None and missing:
         return label.reason_unknown or f"{feature} is not known"
-    if label.reason_below_zero and isinstance(value, int | float) and value < 0:
-        return label.reason_below_zero.format(value=-value)
-    return label.reason.format(value=value)
+    try:
+        if label is not None and label.reason_below_zero and isinstance(value, float) and value < 0:
+            return label.reason_below_zero.format(value=-value)
+        if label is not None:
+            return label.reason.format(value=value)
+    except (ValueError, TypeError, OverflowError):  # a value the sentence cannot format: say it plainly
+        pass
+    return f"{feature} = {'unknown' if missing else value}"
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ def explained_flights(settings: Settings) -> list[ExplainedFlight]:
         select flight_id, carrier_code, flight_number, origin_airport_code, dest_airport_code,
                scheduled_departure_at_local, delay_15_probability, is_dep_delayed_15, {reason_columns}, from_top
         from ranked
-        where from_top in (1, (flights + 1) / 2, flights)
+        where from_top in (1, floor((flights + 1) / 2.0), flights)
         order by from_top"""
     flights = []
     with settings.connect_warehouse(read_only=True) as con:
@@ -92,6 +103,10 @@ def explained_flights(settings: Settings) -> list[ExplainedFlight]:
     return flights
 
 
+def _effect(log_odds: float) -> str:
+    return "raises the chance" if log_odds > 0 else "lowers the chance" if log_odds < 0 else "leaves the chance as is"
+
+
 def explained_flights_html(flights: list[ExplainedFlight]) -> str:
     if not flights:
         return "<p>No scored flights in the test period.</p>"
@@ -99,8 +114,8 @@ def explained_flights_html(flights: list[ExplainedFlight]) -> str:
     for flight in flights:
         outcome = "unknown" if flight.delayed is None else "left 15+ minutes late" if flight.delayed else "left on time"
         reasons = "".join(
-            f"<li>{html.escape(sentence)}: {'raises' if log_odds > 0 else 'lowers'} the chance "
-            f"({log_odds:+.2f} log-odds)</li>" for sentence, log_odds in flight.reasons)
+            f"<li>{html.escape(sentence)}: {_effect(log_odds)} ({log_odds:+.2f} log-odds)</li>"
+            for sentence, log_odds in flight.reasons)
         items.append(f'<div class="explained"><h3>{html.escape(flight.title)}</h3>'
                      f"<p>{flight.probability:.0%} chance of leaving 15+ minutes late (it {outcome}). "
                      "Mostly because:</p>"

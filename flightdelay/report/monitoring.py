@@ -85,8 +85,8 @@ def monitoring_charts(con: duckdb.DuckDBPyConnection) -> list[Chart]:
         ax.set(xlabel="population stability index", title="Feature drift against the training window")
         ax.legend(loc="lower right")
         charts.append(Chart("feature-drift", "Feature drift",
-                            "The 12 features whose largest monthly index after the fit exceeds the training "
-                            "months' own by most; dashed: 0.25.", svg(fig)))
+                            "The 12 features whose largest monthly index after the fit (bars) is furthest above "
+                            "the largest of their training months (dots), in that order; dashed: 0.25.", svg(fig)))
     return charts
 
 
