@@ -142,9 +142,11 @@ def test_source_freshness_checks_every_source_with_a_load_time(clone: Clone):
     checked = {result["unique_id"]: result["status"] for result in freshness["results"]}
     # loaded (and scored) minutes ago: fresh, although the flights are from January 2013
     assert checked == dict.fromkeys(with_load_time, "pass")
-    # the lake's tables have no load time (they carry when the weather happened, not when it was loaded)
+    # the lake's tables have no load time (they carry when the weather happened, not when it was loaded), nor
+    # the model registry (a model is refit when its window moves, not monthly)
     assert set(sources) - with_load_time == {"source.flight_delays.weather_lake.hourly_observations",
-                                             "source.flight_delays.weather_lake.daily_summaries"}
+                                             "source.flight_delays.weather_lake.daily_summaries",
+                                             "source.flight_delays.ml.model_registry"}
 
     listed = dbt(clone.root, "ls", "--resource-type", "source", "--quiet").stdout.split()
     assert sorted(listed) == sorted(f"source:{unique_id.removeprefix('source.')}" for unique_id in sources)
@@ -152,7 +154,8 @@ def test_source_freshness_checks_every_source_with_a_load_time(clone: Clone):
     dbt(clone.root, "docs", "generate", "--no-compile", "--target-path", str(clone.root / "docs"))
     catalog = json.loads((clone.root / "docs" / "catalog.json").read_text())
     assert set(catalog["sources"]) == {"source.flight_delays.bts.flights",
-                                       "source.flight_delays.ml.flight_delay_predictions"}
+                                       "source.flight_delays.ml.flight_delay_predictions",
+                                       "source.flight_delays.ml.model_registry"}
 
 
 def test_dbt_from_another_directory_with_the_lake_elsewhere(clone: Clone, tmp_path):

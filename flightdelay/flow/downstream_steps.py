@@ -42,16 +42,17 @@ def _metrics(evaluation: dict) -> dict[str, object]:
 def step_train(settings: Settings) -> dict[str, object]:
     """Train unless the model was trained on exactly these inputs; evaluate the current model again when only
     the test period's data changed (the retraining policy: flow/ml_inputs.py)."""
-    from ml.model_files import FIT_FILE, FITTED_FILES, recorded_model_id
+    from ml.model_files import FIT_FILE, FITTED_FILES
 
     build_id, published = _published_inputs(settings)
     inputs = ml_inputs.training_inputs(settings, build_id, published) if published else None
     model_dir, evaluation_path = settings.ml_dir / "model", settings.ml_dir / "evaluation.json"
     recorded = ml_inputs.recorded_training_inputs(model_dir)
     asked = settings.retrain or settings.force
+    kept_id = _kept_model_id(model_dir)
     if (inputs is not None and recorded is not None and recorded.digest == inputs.digest and evaluation_path.exists()
-            and recorded_model_id(model_dir) is not None and not asked):
-        return {"skipped": f"model {recorded_model_id(model_dir)} in {model_dir} was trained on these inputs (data id "
+            and kept_id is not None and not asked):
+        return {"skipped": f"the model in {model_dir} (id {kept_id}) was trained on these inputs (data id "
                            f"{inputs.digest}, from build {recorded.build_id}); --retrain trains anew",
                 **_metrics(json.loads(evaluation_path.read_text()))}
     from flightdelay.flow.modeling import export_channels, register_model, run_training
@@ -94,6 +95,17 @@ def step_train(settings: Settings) -> dict[str, object]:
         **_metrics(evaluation),
         "evaluation": str(evaluation_path),
     }
+
+
+def _kept_model_id(model_dir: Path) -> str | None:
+    """The id of the model in the folder if the folder is one whole fit (every file there, as fit.json records it),
+    else None: a deleted or edited model file is trained anew, never skipped over."""
+    from ml.model_files import ModelFolderError, fit_record
+
+    try:
+        return fit_record(model_dir)["model_id"]
+    except ModelFolderError:
+        return None
 
 
 def _fit(settings: Settings, model_dir: Path) -> dict[str, int]:

@@ -190,11 +190,17 @@ drift as (
 
         -- numerics
         cast(max(shares.month_flights) as bigint) as flights,
-        sum((shares.month_share - shares.training_share) * ln(shares.month_share / shares.training_share))
-            as population_stability_index,
-        sum(case when shares.bucket = 'missing' then shares.month_share_unfloored else 0 end) as missing_share,
-        sum(case when shares.bucket = 'missing' then shares.training_share_unfloored else 0 end)
-            as training_missing_share,
+        -- summed exactly, so a monthly run reproduces a full refresh to the last bit (macros/exact_sum.sql)
+        {{ flight_delays.exact_sum(
+            '(shares.month_share - shares.training_share) * ln(shares.month_share / shares.training_share)',
+            'numeric(38, 18)'
+        ) }} as population_stability_index,
+        {{ flight_delays.exact_sum(
+            "case when shares.bucket = 'missing' then shares.month_share_unfloored else 0 end", 'numeric(38, 18)'
+        ) }} as missing_share,
+        {{ flight_delays.exact_sum(
+            "case when shares.bucket = 'missing' then shares.training_share_unfloored else 0 end", 'numeric(38, 18)'
+        ) }} as training_missing_share,
 
         -- booleans
         coalesce(shares.flight_month <= max(models.validation_last_date), false) as is_seen_in_fit,

@@ -40,8 +40,8 @@ aggregated as (
         count(*) as flights,
         min(delay_15_probability) as min_delay_15_probability,
         max(delay_15_probability) as max_delay_15_probability,
-        avg(delay_15_probability) as mean_delay_15_probability,
-        avg(cast(delayed_15 as double precision)) as observed_delay_15_rate,
+        {{ flight_delays.exact_mean('delay_15_probability') }} as mean_delay_15_probability,
+        {{ flight_delays.exact_mean('delayed_15') }} as observed_delay_15_rate,
 
         -- dates
         flight_month

@@ -48,13 +48,14 @@ aggregated as (
         flight_month,
         count(*) as flights,
         cast(sum(delayed_15) as bigint) as delayed_flights,
-        avg(delay_15_probability) as mean_delay_15_probability,
-        avg(cast(delayed_15 as double precision)) as observed_delay_15_rate,
-        avg((delay_15_probability - delayed_15) * (delay_15_probability - delayed_15)) as brier_score,
-        avg(-(
-            delayed_15 * ln(greatest(delay_15_probability, 1e-15))
-            + (1 - delayed_15) * ln(greatest(1 - delay_15_probability, 1e-15))
-        )) as log_loss,
+        -- means summed exactly: a float sum depends on the order a parallel scan delivers rows in, and a monthly
+        -- run must reproduce a full refresh to the last bit (macros/exact_sum.sql)
+        {{ flight_delays.exact_mean('delay_15_probability') }} as mean_delay_15_probability,
+        {{ flight_delays.exact_mean('delayed_15') }} as observed_delay_15_rate,
+        {{ flight_delays.exact_mean('(delay_15_probability - delayed_15) * (delay_15_probability - delayed_15)') }}
+            as brier_score,
+        {{ flight_delays.exact_mean('-(delayed_15 * ln(greatest(delay_15_probability, 1e-15))
+            + (1 - delayed_15) * ln(greatest(1 - delay_15_probability, 1e-15)))') }} as log_loss,
         sum(case when delayed_15 = 1 then probability_rank else 0 end) as delayed_rank_sum
     from ranked
     group by model_id, flight_month
