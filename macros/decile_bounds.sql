@@ -1,5 +1,7 @@
 {#- The upper bounds of the nine lower deciles of each `features` column of the CTE `relation`, per `group_by`:
-    one row per group, with columns <feature>__upper_1 ... <feature>__upper_9 (nulls ignored). -#}
+    one row per group, with columns <feature>__upper_1 ... <feature>__upper_9 (nulls ignored), as
+    bucket_decimal() values: engines that compute a feature's floats to other last bits must still put every
+    flight in the same decile (macros/feature_drift.sql compares the values as the same decimal). -#}
 {% macro decile_bounds(relation, group_by, features) -%}
     {{ return(adapter.dispatch('decile_bounds', 'flight_delays')(relation, group_by, features)) }}
 {%- endmacro %}
@@ -9,7 +11,8 @@
         {{ group_by }}
         {%- for feature in features %}
         {%- for decile in range(1, 10) %},
-        percentile_cont({{ decile / 10 }}) within group (order by {{ feature }}) as {{ feature }}__upper_{{ decile }}
+        cast(percentile_cont({{ decile / 10 }}) within group (order by {{ feature }}) as {{ flight_delays.bucket_decimal() }})
+        as {{ feature }}__upper_{{ decile }}
         {%- endfor %}
         {%- endfor %}
     from {{ relation }}
@@ -24,7 +27,8 @@
         {{ group_by }}
         {%- for feature in features %}
         {%- for decile in range(1, 10) %},
-        max(case when {{ feature }}__tenth = {{ decile }} then {{ feature }} end) as {{ feature }}__upper_{{ decile }}
+        cast(max(case when {{ feature }}__tenth = {{ decile }} then {{ feature }} end) as {{ flight_delays.bucket_decimal() }})
+        as {{ feature }}__upper_{{ decile }}
         {%- endfor %}
         {%- endfor %}
     from (
@@ -38,4 +42,11 @@
         from {{ relation }}
     ) as tenths
     group by {{ group_by }}
+{%- endmacro %}
+
+
+{#- The decimal a feature value and a decile bound are compared as: 6 decimals erase the last-bit differences of
+    floats two engines computed differently, and keep every feature's own precision (at most 3 decimals). -#}
+{% macro bucket_decimal() -%}
+    numeric(38, 6)
 {%- endmacro %}

@@ -24,7 +24,8 @@
         case
             when {{ values_cte }}.{{ feature }} is null then 'missing'
             {%- for decile in range(1, 10) %}
-            when {{ values_cte }}.{{ feature }} <= {{ deciles_cte }}.{{ feature }}__upper_{{ decile }}
+            when cast({{ values_cte }}.{{ feature }} as {{ flight_delays.bucket_decimal() }})
+                <= {{ deciles_cte }}.{{ feature }}__upper_{{ decile }}
                 then 'decile {{ decile }}'
             {%- endfor %}
             else 'decile 10'
