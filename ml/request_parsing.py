@@ -99,16 +99,12 @@ def input_fn(body: bytes | str, content_type: str) -> pd.DataFrame:
     return frame
 
 
-def _reasons_count(value: Any, where: str) -> int:
-    """A number of reasons: a whole number from 1 to MAX_REASONS (a JSON number in a body, digits in a header), or a
+def _reasons_count(number: int | None, found: Any, where: str) -> int:
+    """A number of reasons from 1 to MAX_REASONS (`number` is None when `found` was no whole number), or a
     BadRequest naming where it was given."""
-    if where.startswith("Content-Type"):
-        number = int(value) if value.isascii() and value.isdigit() and len(value) <= 3 else None
-    else:
-        number = value if isinstance(value, int) and not isinstance(value, bool) else None
     if number is None or not 1 <= number <= MAX_REASONS:
         raise BadRequest(f"{where}: expected a whole number of reasons from 1 to {MAX_REASONS}, found "
-                         f"{shown(value)}")
+                         f"{shown(found)}")
     return number
 
 
@@ -122,7 +118,9 @@ def _reasons_parameter(content_type: str | None) -> int:
         return 0
     value = values[0]
     quoted = len(value) >= 2 and value[0] == value[-1] == '"'
-    return _reasons_count(value[1:-1] if quoted else value, "Content-Type parameter reasons")
+    digits = value[1:-1] if quoted else value
+    number = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 3 else None
+    return _reasons_count(number, digits, "Content-Type parameter reasons")
 
 
 def _read_csv(text: str) -> pd.DataFrame:
@@ -202,7 +200,9 @@ def _read_json(text: str) -> pd.DataFrame:
         if others:  # an ignored key hides a typo as an ignored column would
             raise BadRequest(f'JSON object has keys besides "instances" and "reasons": {shown(others, 200)}; '
                              'send {"instances": [...]} (and "reasons": N to have the N largest reasons explained)')
-        top = _reasons_count(payload[REASONS_ATTRIBUTE], 'field "reasons"') if REASONS_ATTRIBUTE in payload else 0
+        asked = payload.get(REASONS_ATTRIBUTE)
+        whole = asked if isinstance(asked, int) and not isinstance(asked, bool) else None
+        top = _reasons_count(whole, asked, 'field "reasons"') if REASONS_ATTRIBUTE in payload else 0
     else:
         instances, top = payload, 0
     if not isinstance(instances, list):
