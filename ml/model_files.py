@@ -65,14 +65,3 @@ def fit_record(model_dir: str | Path, role: str = "model folder") -> dict:
         if hashlib.sha256(content).hexdigest() != files[name]:
             raise refused(name, f"is not the file the fit wrote (its digest differs from {FIT_FILE}'s)")
     return summary
-
-
-def recorded_model_id(model_dir: str | Path) -> str | None:
-    """The model id FIT_FILE records (ml/model_identity.py), or None for a folder without one (a model fit before
-    models had ids, or no model)."""
-    try:
-        record = json.loads((Path(model_dir) / FIT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    model_id = record.get("model_id") if isinstance(record, dict) else None
-    return model_id if isinstance(model_id, str) and model_id else None

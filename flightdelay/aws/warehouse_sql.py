@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flightdelay.flow.modeling import PREDICTIONS_SCHEMA
+from flightdelay.flow.modeling import PREDICTIONS_SCHEMA, predictions_columns_sql
 from flightdelay.warehouse import wap
 
 REDSHIFT_NOW = "getdate()"
@@ -146,16 +146,13 @@ def predictions_copy(transform_output: str, role: str, region: str, split_case: 
     ml.flight_delay_predictions, with the split and the label from the feature mart, in one transaction; every
     flight of the mart must have come back, scored by one model."""
     features = f"{PUBLISHED_SCHEMA}.{FEATURE_MART}"
-    sql_type = {"string": "varchar(256)", "double": "double precision", "bool": "boolean", "timestamp[us]": "timestamp"}
-    table_columns = ", ".join(f"{field.name} {sql_type[str(field.type)]}" for field in PREDICTIONS_SCHEMA)
     from_warehouse = {"split_name": split_case, "is_dep_delayed_15": "f.is_dep_delayed_15", "scored_at": now}
     landed = [name for name in PREDICTIONS_SCHEMA.names if name not in from_warehouse]
-    landing_columns = ", ".join(f"{name} {sql_type[str(PREDICTIONS_SCHEMA.field(name).type)]}" for name in landed)
     return [
         "create schema if not exists ml",
         f"drop table if exists {PREDICTIONS_TABLE}",  # replaced whole; also a table of an older layout
-        f"create table {PREDICTIONS_TABLE} ({table_columns})",
-        f"create temp table predictions_landing ({landing_columns})",
+        f"create table {PREDICTIONS_TABLE} ({predictions_columns_sql()})",
+        f"create temp table predictions_landing ({predictions_columns_sql(landed)})",
         f"copy predictions_landing from {q(transform_output)} iam_role {q(role)} region {q(region)} "
         "format as json 'auto'",
         refuse_when(f"(select count(*) from predictions_landing) <> (select count(*) from {features})",

@@ -16,7 +16,7 @@ import pyarrow as pa
 from flightdelay.flow.errors import StepFailed
 from flightdelay.settings import Settings
 from ml.explain import TABLE_REASONS, reason_columns
-from ml.model_files import FIT_FILE, recorded_model_id
+from ml.model_files import ModelFolderError, fit_record
 
 FEATURE_MART = "marts.ml_flight_delay_features"
 CHANNELS = ("train", "validation", "test")  # the channel folders ml/train.py reads (SM_CHANNEL_*)
@@ -110,12 +110,12 @@ def run_training(settings: Settings, hyperparameters: dict[str, str] | None = No
 
 
 def model_id(model_dir: Path) -> str:
-    """The id of the model in the folder (ml/model_identity.py), as its fit recorded it."""
-    found = recorded_model_id(model_dir)
-    if found is None:
-        raise StepFailed(f"{model_dir} holds no model with an id ({FIT_FILE} missing or without one): "
-                         "run `flightdelay train`")
-    return found
+    """The id of the model in the folder (ml/model_identity.py), once the folder is checked to be one whole fit
+    (ml/model_files.fit_record): StepFailed naming the file otherwise."""
+    try:
+        return fit_record(model_dir)["model_id"]
+    except ModelFolderError as refusal:
+        raise StepFailed(str(refusal)) from None
 
 
 MODEL_REGISTRY_TABLE = "ml.model_registry"
@@ -171,8 +171,16 @@ PREDICTIONS_SCHEMA = pa.schema([
     ("scored_at", pa.timestamp("us"))])
 _SQL_TYPES = {pa.string(): "varchar", pa.float64(): "double precision", pa.bool_(): "boolean",
               pa.timestamp("us"): "timestamp"}
-PREDICTIONS_DDL = (f"create table {PREDICTIONS_TABLE} (\n    "
-                   + ",\n    ".join(f"{field.name} {_SQL_TYPES[field.type]}" for field in PREDICTIONS_SCHEMA) + ")")
+
+
+def predictions_columns_sql(names: list[str] | None = None) -> str:
+    """`name type, ...` of PREDICTIONS_SCHEMA's columns (those named, in the schema's order), for a create table on
+    any of the warehouses (a bare varchar is varchar(256) on Redshift)."""
+    return ", ".join(f"{field.name} {_SQL_TYPES[field.type]}" for field in PREDICTIONS_SCHEMA
+                     if names is None or field.name in names)
+
+
+PREDICTIONS_DDL = f"create table {PREDICTIONS_TABLE} ({predictions_columns_sql()})"
 
 
 SCORING_RUNS_TABLE = "ml.scoring_runs"
@@ -222,7 +230,6 @@ def score(settings: Settings, rescore_from: date | None = None) -> int:
     replaced), or the flights dated from `rescore_from` on, replacing their predictions and dropping those of
     flights no longer in the mart."""
     from ml.explain import reasons
-    from ml.model_files import ModelFolderError
     from ml.train import load_fitted, predict
 
     try:  # only a folder that is one fit: the id stamped on every prediction is the id of the model that made it
