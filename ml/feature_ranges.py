@@ -99,6 +99,9 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     "origin_avg_late_so_far_minutes_3h": _late_so_far(3 * 60),
     "origin_overdue_on_ground_6h": _departures(6),
     "carrier_origin_late_15_share_3h": SHARE,
+    "carrier_origin_on_ground_3h": _departures(3),
+    "origin_max_late_so_far_minutes_3h": _late_so_far(3 * 60),
+    "origin_avg_late_so_far_minutes_30m": _late_so_far(30),
     "dest_departures_known_6h": _departures(6),  # departures to one airport: as many as it can take in
     "dest_late_15_share_6h": SHARE,
     "dest_avg_late_so_far_minutes_6h": _late_so_far(6 * 60),

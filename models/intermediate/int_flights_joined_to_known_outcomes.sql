@@ -197,7 +197,11 @@ origin_aggregated as (
         sum(case when is_same_carrier and minutes_since_scheduled < 180 then is_status_known else 0 end)
             as carrier_departures_known_3h,
         sum(case when is_same_carrier and minutes_since_scheduled < 180 then is_known_late_15 else 0 end)
-            as carrier_late_15_3h
+            as carrier_late_15_3h,
+        sum(case when is_same_carrier and minutes_since_scheduled < 180 then is_on_ground else 0 end)
+            as carrier_on_ground_3h,
+        max(case when minutes_since_scheduled < 180 then late_so_far_minutes end) as max_late_so_far_minutes_3h,
+        avg(case when minutes_since_scheduled <= 30 then late_so_far_minutes end) as avg_late_so_far_minutes_30m
     from origin_visible_outcomes
     group by flight_id
 
@@ -245,6 +249,9 @@ final as (
         coalesce(origin_aggregated.overdue_on_ground_6h, 0) as origin_overdue_on_ground_6h,
         {{ flight_delays.safe_ratio('origin_aggregated.carrier_late_15_3h', 'origin_aggregated.carrier_departures_known_3h') }}
             as carrier_origin_late_15_share_3h,
+        coalesce(origin_aggregated.carrier_on_ground_3h, 0) as carrier_origin_on_ground_3h,
+        origin_aggregated.max_late_so_far_minutes_3h as origin_max_late_so_far_minutes_3h,
+        origin_aggregated.avg_late_so_far_minutes_30m as origin_avg_late_so_far_minutes_30m,
 
         -- numerics: departures (from any origin here) to the same destination
         coalesce(dest_aggregated.departures_known_6h, 0) as dest_departures_known_6h,
