@@ -11,12 +11,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-try:  # package import locally; a file next to train.py inside the SageMaker container
-    from ml.features import LABEL, FeatureSpec
-    from ml.model_files import MODEL_FILE, SPEC_FILE
-except ImportError:  # pragma: no cover
-    from features import LABEL, FeatureSpec
-    from model_files import MODEL_FILE, SPEC_FILE
+from ml.features import LABEL, FeatureSpec
+from ml.model_files import MODEL_FILE, SPEC_FILE
 
 
 def train_xgboost(args: argparse.Namespace, spec: FeatureSpec, train: pd.DataFrame,

@@ -19,10 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-try:  # package import locally; a file next to train.py inside the SageMaker container
-    from ml.features import ID_COLUMN, REQUIRED_COLUMNS, Channel, numeric_columns
-except ImportError:  # pragma: no cover
-    from features import ID_COLUMN, REQUIRED_COLUMNS, Channel, numeric_columns
+from ml.features import ID_COLUMN, REQUIRED_COLUMNS, Channel, numeric_columns
 
 BATCH_ROWS = 256_000
 

@@ -28,24 +28,14 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-try:  # package import locally; a file next to train.py inside the SageMaker container
-    from ml.features import (
-        CALENDAR_AND_ROUTE_FEATURES,
-        CATEGORICAL_FEATURES,
-        DATE_COLUMN,
-        LABEL,
-        PREVIOUS_DAY_WEATHER_FEATURES,
-    )
-    from ml.model_files import BASELINE_FILE
-except ImportError:  # pragma: no cover
-    from features import (
-        CALENDAR_AND_ROUTE_FEATURES,
-        CATEGORICAL_FEATURES,
-        DATE_COLUMN,
-        LABEL,
-        PREVIOUS_DAY_WEATHER_FEATURES,
-    )
-    from model_files import BASELINE_FILE
+from ml.features import (
+    CALENDAR_AND_ROUTE_FEATURES,
+    CATEGORICAL_FEATURES,
+    DATE_COLUMN,
+    LABEL,
+    PREVIOUS_DAY_WEATHER_FEATURES,
+)
+from ml.model_files import BASELINE_FILE
 
 PROBABILITY_THRESHOLD = 0.5
 BASELINE_CATEGORICAL = CATEGORICAL_FEATURES

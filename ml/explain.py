@@ -22,10 +22,7 @@ import pandas as pd
 if TYPE_CHECKING:
     import xgboost as xgb
 
-try:  # package import locally; a file next to train.py inside the SageMaker container
-    from ml.features import FeatureSpec
-except ImportError:  # pragma: no cover
-    from features import FeatureSpec
+from ml.features import FeatureSpec
 
 TABLE_REASONS = 3  # reasons per flight in ml.flight_delay_predictions
 

@@ -22,10 +22,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-try:  # package import locally; files side by side inside the SageMaker container
-    from ml.request_parsing import MAX_BODY_BYTES, BadRequest, content_kind, shown
-except ImportError:  # pragma: no cover
-    from request_parsing import MAX_BODY_BYTES, BadRequest, content_kind, shown
+from ml.request_parsing import MAX_BODY_BYTES, BadRequest, content_kind, shown
 
 MAX_REQUEST_LINE_BYTES = 8192  # the only routes are /ping and /invocations: a long line is garbage
 DEFAULT_TIMEOUT_SECONDS = 10.0  # to receive a whole request (line, headers, body), and for each reply write

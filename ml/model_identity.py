@@ -16,10 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-try:  # package import locally; a file next to train.py inside the SageMaker container
-    from ml.model_files import MODEL_ID_CHARACTERS
-except ImportError:  # pragma: no cover
-    from model_files import MODEL_ID_CHARACTERS
+from ml.model_files import MODEL_ID_CHARACTERS
 
 
 def data_digest(*frames: pd.DataFrame) -> str:
@@ -32,12 +29,10 @@ def data_digest(*frames: pd.DataFrame) -> str:
 
 
 def code_digest(folder: Path = Path(__file__).parent) -> str:
-    """The training code: every module beside this one, as SageMaker's source dir holds them (ml/__init__.py is
-    not shipped, so not counted)."""
+    """The training code: every module of ml/, as SageMaker's source dir holds them (staging.sourcedir_tarball)."""
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.py")):
-        if path.name != "__init__.py":
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

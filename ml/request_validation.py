@@ -19,14 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-try:  # package import locally; files side by side inside the SageMaker container
-    from ml.feature_ranges import ranges_for
-    from ml.features import ID_COLUMN, FeatureSpec
-    from ml.request_parsing import BadRequest, kind_of, shown
-except ImportError:  # pragma: no cover
-    from feature_ranges import ranges_for
-    from features import ID_COLUMN, FeatureSpec
-    from request_parsing import BadRequest, kind_of, shown
+from ml.feature_ranges import ranges_for
+from ml.features import ID_COLUMN, FeatureSpec
+from ml.request_parsing import BadRequest, kind_of, shown
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A plain decimal: no inf/nan, no hex, no digit separators, ASCII digits only (float() accepts all of those).

@@ -27,36 +27,20 @@ from typing import Any
 
 import pandas as pd
 
-try:  # package import locally; files side by side inside the SageMaker container
-    from ml.booster import load_model, predict
-    from ml.explain import reasons
-    from ml.feature_ranges import ranges_for
-    from ml.features import ID_COLUMN, FeatureSpec
-    from ml.http_server import (
-        DEFAULT_QUEUE_WAIT_SECONDS,
-        DEFAULT_TIMEOUT_SECONDS,
-        DEFAULT_WORKERS,
-        BoundedThreadingHTTPServer,
-        make_handler,
-    )
-    from ml.model_files import ModelFolderError, fit_record
-    from ml.request_parsing import MAX_BODY_BYTES, REASONS_ATTRIBUTE, BadRequest, content_kind, input_fn
-    from ml.request_validation import validate
-except ImportError:  # pragma: no cover
-    from booster import load_model, predict
-    from explain import reasons
-    from feature_ranges import ranges_for
-    from features import ID_COLUMN, FeatureSpec
-    from http_server import (
-        DEFAULT_QUEUE_WAIT_SECONDS,
-        DEFAULT_TIMEOUT_SECONDS,
-        DEFAULT_WORKERS,
-        BoundedThreadingHTTPServer,
-        make_handler,
-    )
-    from model_files import ModelFolderError, fit_record
-    from request_parsing import MAX_BODY_BYTES, REASONS_ATTRIBUTE, BadRequest, content_kind, input_fn
-    from request_validation import validate
+from ml.booster import load_model, predict
+from ml.explain import reasons
+from ml.feature_ranges import ranges_for
+from ml.features import ID_COLUMN, FeatureSpec
+from ml.http_server import (
+    DEFAULT_QUEUE_WAIT_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_WORKERS,
+    BoundedThreadingHTTPServer,
+    make_handler,
+)
+from ml.model_files import ModelFolderError, fit_record
+from ml.request_parsing import MAX_BODY_BYTES, REASONS_ATTRIBUTE, BadRequest, content_kind, input_fn
+from ml.request_validation import validate
 
 JSON_LINES = "application/jsonlines"
 # rows x reasons in one answer: a batch transform file (under 6 MB, about 14,000 flights) with 3 reasons each fits,

@@ -12,7 +12,8 @@ and locally (the pipeline runs it as `python -m ml.train`):
 - evaluation.json (SageMaker model-quality layout) and model_card.md go to SM_OUTPUT_DATA_DIR.
 
 This file is the entry point only; the work is in the modules beside it, which SageMaker receives with it
-(the source dir, without the rest of the project): features.py (which columns, typed how), booster.py
+as the package ml/ of its source dir (flightdelay/aws/staging.py; the archive's own train.py calls `main`):
+features.py (which columns, typed how), booster.py
 (fit, predict, save, load), evaluation.py (metrics, calibration, the baseline), model_card.py, channels.py
 (reading a channel in bounded memory). Their public names are re-exported here for the code that imports them
 from ml.train.
@@ -38,62 +39,33 @@ import pandas as pd
 import sklearn
 import xgboost as xgb
 
-try:  # package import locally; files side by side inside the SageMaker container
-    from ml.booster import MODEL_FILE, SPEC_FILE, load_model, predict, save_model, train_xgboost
-    from ml.channels import iter_channel, read_channel
-    from ml.evaluation import (
-        BASELINE_CATEGORICAL,
-        BASELINE_FEATURES,
-        BASELINE_NUMERIC,
-        PROBABILITY_THRESHOLD,
-        LinearBaseline,
-        binary_classification_metrics,
-        calibration_table,
-        fit_baseline,
-        period,
-        predict_batches,
-        train_baseline,
-    )
-    from ml.features import (
-        CATEGORICAL_FEATURES,
-        ID_COLUMN,
-        LABEL,
-        MODEL_COLUMNS,
-        NUMERIC_FEATURES,
-        Channel,
-        FeatureSpec,
-    )
-    from ml.model_card import model_card
-    from ml.model_files import FIT_FILE, FITTED_FILES, ModelFolderError, fit_record
-    from ml.model_identity import code_digest, data_digest, model_id
-except ImportError:  # pragma: no cover
-    from booster import MODEL_FILE, SPEC_FILE, load_model, predict, save_model, train_xgboost
-    from channels import iter_channel, read_channel
-    from evaluation import (
-        BASELINE_CATEGORICAL,
-        BASELINE_FEATURES,
-        BASELINE_NUMERIC,
-        PROBABILITY_THRESHOLD,
-        LinearBaseline,
-        binary_classification_metrics,
-        calibration_table,
-        fit_baseline,
-        period,
-        predict_batches,
-        train_baseline,
-    )
-    from features import (
-        CATEGORICAL_FEATURES,
-        ID_COLUMN,
-        LABEL,
-        MODEL_COLUMNS,
-        NUMERIC_FEATURES,
-        Channel,
-        FeatureSpec,
-    )
-    from model_card import model_card
-    from model_files import FIT_FILE, FITTED_FILES, ModelFolderError, fit_record
-    from model_identity import code_digest, data_digest, model_id
+from ml.booster import MODEL_FILE, SPEC_FILE, load_model, predict, save_model, train_xgboost
+from ml.channels import iter_channel, read_channel
+from ml.evaluation import (
+    BASELINE_CATEGORICAL,
+    BASELINE_FEATURES,
+    BASELINE_NUMERIC,
+    PROBABILITY_THRESHOLD,
+    LinearBaseline,
+    binary_classification_metrics,
+    calibration_table,
+    fit_baseline,
+    period,
+    predict_batches,
+    train_baseline,
+)
+from ml.features import (
+    CATEGORICAL_FEATURES,
+    ID_COLUMN,
+    LABEL,
+    MODEL_COLUMNS,
+    NUMERIC_FEATURES,
+    Channel,
+    FeatureSpec,
+)
+from ml.model_card import model_card
+from ml.model_files import FIT_FILE, FITTED_FILES, ModelFolderError, fit_record
+from ml.model_identity import code_digest, data_digest, model_id
 
 __all__ = [
     "BASELINE_CATEGORICAL", "BASELINE_NUMERIC", "CATEGORICAL_FEATURES", "HYPERPARAMETERS", "ID_COLUMN", "LABEL",

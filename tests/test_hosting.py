@@ -30,12 +30,12 @@ CONTAINER = """
 import importlib, json, sys
 code_dir, model_dir, program, body_path = sys.argv[1:5]
 sys.path.insert(0, code_dir)
-sys.modules["ml"] = None  # the project is installed in the venv: the container has no `ml` package
 handlers = importlib.import_module(program.removesuffix(".py"))
 for name in ("model_fn", "input_fn", "predict_fn", "output_fn"):
     assert callable(getattr(handlers, name, None)), f"{program} has no {name}"
+shipped = ("ml", "ml.booster", "ml.features", "ml.request_parsing", "raw_contracts")
 loaded = {name: module.__file__ for name, module in sys.modules.items()
-          if getattr(module, "__file__", None) and name in ("booster", "features", "request_parsing", "raw_contracts")}
+          if getattr(module, "__file__", None) and name in shipped}
 model = handlers.model_fn(model_dir)
 body = open(body_path, "rb").read()
 reply, content_type = handlers.output_fn(handlers.predict_fn(handlers.input_fn(body, "text/csv"), model),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import tarfile
@@ -27,30 +26,30 @@ def test_the_tarball_holds_every_ml_module_and_is_the_same_bytes_every_time():
     assert tarball == _tarball()
     with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
         names = archive.getnames()
-        assert archive.extractfile("train.py").read() == (PROJECT_ROOT / "ml" / "train.py").read_bytes()
+        assert archive.extractfile("ml/train.py").read() == (PROJECT_ROOT / "ml" / "train.py").read_bytes()
         assert {member.mtime for member in archive.getmembers()} == {0}
-    modules = {path.name for path in (PROJECT_ROOT / "ml").glob("*.py")} - {"__init__.py"}
-    assert set(names) == modules | {"hyperparameters.json", "raw_contracts/__init__.py", "raw_contracts/ranges.py"}
+    modules = {f"ml/{path.name}" for path in (PROJECT_ROOT / "ml").glob("*.py")}
+    assert set(names) == modules | {"train.py", "serve.py", "ml/hyperparameters.json", "raw_contracts/__init__.py",
+                                    "raw_contracts/ranges.py"}
     assert names == sorted(names)
 
 
 def test_train_and_serve_import_from_the_unpacked_tarball_alone(tmp_path: Path):
     with tarfile.open(fileobj=io.BytesIO(_tarball())) as archive:
         archive.extractall(tmp_path, filter="data")
-    # The project is installed in the venv, so `ml` would import from it: block the package, so that every
-    # module has to take its fallback import of the file beside it, as in the container.
+    # -I: no PYTHONPATH, no user site; the folder is put first, as the container runs its programs from it. The
+    # project is installed in the venv too, so every module checks that it came from the folder.
     script = """
 import sys
-sys.modules["ml"] = None
-import train, serve, feature_ranges, raw_contracts
-for module in (train, serve, feature_ranges, raw_contracts):
+sys.path.insert(0, sys.argv[1])
+import ml, ml.train, ml.feature_ranges, raw_contracts, serve
+for module in (ml, ml.train, ml.feature_ranges, raw_contracts, serve):
     assert module.__file__.startswith(sys.argv[1]), module.__file__
 assert callable(serve.model_fn) and callable(serve.input_fn) and callable(serve.predict_fn)
-assert callable(serve.output_fn) and train.parse_args([]).max_depth > 0
+assert callable(serve.output_fn) and ml.train.parse_args([]).max_depth > 0
 print("ok")
 """
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-    completed = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=tmp_path, env=env,
+    completed = subprocess.run([sys.executable, "-I", "-c", script, str(tmp_path)], cwd=tmp_path,
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.strip() == "ok"

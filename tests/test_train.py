@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from flightdelay.aws.staging import sourcedir_tarball
 from ml import train
 from tests.conftest import PROJECT_ROOT
 
@@ -60,9 +63,13 @@ def test_entry_point_honours_sagemaker_contract(tmp_path, channels):
         "SM_CHANNEL_VALIDATION": str(channels["validation"]),
         "SM_CHANNEL_TEST": str(channels["test"]),
     }
-    # Run the file itself, as the SageMaker container does (`python train.py --max_depth 3 ...`).
+    # The code channel unpacked, its train.py run as the SageMaker container does (`python train.py
+    # --max_depth 3 ...`), isolated (-I) from the project the venv also holds.
+    code = tmp_path / "code"
+    with tarfile.open(fileobj=io.BytesIO(sourcedir_tarball(PROJECT_ROOT))) as archive:
+        archive.extractall(code, filter="data")
     completed = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "ml" / "train.py"), "--max_depth", "3", "--num_round", "60",
+        [sys.executable, "-I", str(code / "train.py"), "--max_depth", "3", "--num_round", "60",
          "--early_stopping_rounds", "10", "--min_child_weight", "1"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )

@@ -39,23 +39,35 @@ def ensure_bucket(aws: AwsSettings) -> AwsCall:
     return AwsCall("s3", "create_bucket", request, tolerate=("BucketAlreadyOwnedByYou",))
 
 
+# The programs SageMaker runs (sagemaker_program): at the archive root, so that `ml/` beside them is the same
+# package it is in the project and every module imports `ml.x` in both homes. Training runs train.py as a
+# script; hosting imports serve.py and takes model_fn, input_fn, predict_fn and output_fn from it.
+ENTRY_POINTS = {
+    "train.py": b'"""SageMaker training entry point: ml/train.py."""\n\nfrom ml.train import main\n\n'
+                b"raise SystemExit(main())\n",
+    "serve.py": b'"""SageMaker hosting entry point: the handlers of ml/serve.py."""\n\n'
+                b"from ml.serve import input_fn, model_fn, output_fn, predict_fn\n\n"
+                b'__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]\n',
+}
+
+
 def sourcedir_tarball(project_root: Path) -> bytes:
-    """ml/ as SageMaker script mode expects it: a sourcedir.tar.gz with the entry points train.py (training) and
-    serve.py (hosting: model_fn and friends) and every module beside them that they import (all ml/*.py, side by
-    side at the archive root, as they import each other without the `ml` package), ml/hyperparameters.json
-    (train.py's defaults), and raw_contracts/ranges.py as the package raw_contracts/ (ml/feature_ranges.py reads
+    """ml/ as SageMaker script mode expects it: a sourcedir.tar.gz with the entry points train.py and serve.py
+    (ENTRY_POINTS) at its root, the package ml/ beside them (every ml/*.py and ml/hyperparameters.json,
+    train.py's defaults), and raw_contracts/ranges.py as the package raw_contracts/ (ml/feature_ranges.py reads
     the measured ranges from it). The same bytes every deploy: files in sorted order, fixed mtime, owner and
     mode, and no timestamp in the gzip header."""
-    members = [(path.name, path) for path in sorted((project_root / "ml").glob("*.py")) if path.name != "__init__.py"]
+    members: list[tuple[str, Path | bytes]] = list(ENTRY_POINTS.items())
+    members += [(f"ml/{path.name}", path) for path in sorted((project_root / "ml").glob("*.py"))]
     if (project_root / "ml" / "hyperparameters.json").exists():
-        members.append(("hyperparameters.json", project_root / "ml" / "hyperparameters.json"))
+        members.append(("ml/hyperparameters.json", project_root / "ml" / "hyperparameters.json"))
     members += [(f"raw_contracts/{name}", project_root / "raw_contracts" / name)
                 for name in ("__init__.py", "ranges.py")]
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as compressed, \
             tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for name, path in sorted(members):
-            data = path.read_bytes()
+        for name, source in sorted(members, key=lambda member: member[0]):
+            data = source if isinstance(source, bytes) else source.read_bytes()
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             info.uid = info.gid = 0
