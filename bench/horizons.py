@@ -1,0 +1,130 @@
+"""The horizon trade-off, measured: the bundled sample's flow run at each prediction horizon in turn, in one
+folder, recording the test metrics (ROC AUC, PR AUC, log loss, the baseline's AUC, expected calibration error) and what
+moving to that horizon cost per stage; then, on each horizon's channels, what the weather and the departure
+board add (bench/feature_families.py's leave-one-family-out over three seeds).
+
+    python -m bench.horizons [--hours 2 24 6 1] [--seeds 1 2 3]
+
+The first horizon is run from the raw files (`flightdelay run` writes the sample); each next one is
+`flightdelay --horizon-hours H run` in the same folder, which is what a user does today: the horizon is a
+dbt variable, so the build is a full refresh and validate, publish, train, score and report follow. The
+result is bench/results/horizons-<time>.json, and a Markdown table on standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from bench.feature_families import MART_FAMILIES, measure, without
+from bench.run import RESULTS_DIR, WORK_DIR, machine, measured_run
+from ml.channels import read_channel
+from ml.features import FeatureSpec
+
+# leave-one-out groups: every weather column together, and the board's two families together
+ABLATIONS = {
+    "weather (as-of, trend, previous day)": [*MART_FAMILIES["weather at the as-of time"],
+                                             *MART_FAMILIES["weather trend (3-6 h)"],
+                                             *MART_FAMILIES["previous day's weather"]],
+    "origin departure board (with detail)": [*MART_FAMILIES["origin departure board"],
+                                             *MART_FAMILIES["origin board detail"]],
+}
+
+
+def horizon_env(root: Path) -> dict[str, str]:
+    return {**os.environ, "FLIGHTDELAY_RAW": str(root / "raw"), "FLIGHTDELAY_LAKE": str(root / "lake"),
+            "FLIGHTDELAY_WAREHOUSE": str(root / "warehouse" / "flight_delays.duckdb"),
+            "FLIGHTDELAY_ARTIFACTS": str(root / "artifacts")}
+
+
+def calibration_error(evaluation: dict) -> float:
+    """Expected calibration error on the test period: |observed - mean predicted| delay rate over the model's
+    probability bins (evaluation.json's calibration table), weighted by their flights."""
+    table = evaluation["model"]["calibration"]
+    flights = sum(row["count"] for row in table)
+    return round(sum(row["count"] * abs(row["observed_rate"] - row["mean_predicted"]) for row in table) / flights, 5)
+
+
+def ablate(artifacts: Path, seeds: list[int]) -> dict[str, dict]:
+    channels = {name: read_channel(artifacts / "ml" / "channels" / name).frame
+                for name in ("train", "validation", "test")}
+    spec = FeatureSpec.fit(pd.concat([channels["train"], channels["validation"]]))
+    rows = {"all features": measure(spec, channels, seeds)}
+    for name, columns in ABLATIONS.items():
+        rows[f"without {name}"] = measure(without(spec, columns), channels, seeds)
+    return rows
+
+
+def run_horizon(root: Path, hours: int, first: bool, seeds: list[int]) -> dict[str, object]:
+    command = [sys.executable, "-m", "flightdelay.cli", "--horizon-hours", str(hours), "run"]
+    wall, monitor = measured_run(command, horizon_env(root), f"flightdelay --horizon-hours {hours} run")
+    artifacts = root / "artifacts"
+    record = json.loads((artifacts / "run_summary.json").read_text())
+    evaluation = json.loads((artifacts / "ml" / "evaluation.json").read_text())
+    metrics = evaluation["binary_classification_metrics"]
+    stages = monitor.summary()
+    return {
+        "horizon_hours": hours,
+        "from_raw_files": first,
+        "flow": {"wall_seconds": round(wall, 1), **monitor.totals()},
+        "stages": [{"name": step["name"], "seconds": step["seconds"], **stages.get(step["name"], {})}
+                   for step in record["steps"]],
+        "test_roc_auc": round(metrics["auc"]["value"], 5),
+        "test_pr_auc": round(metrics["pr_auc"]["value"], 5),
+        "test_log_loss": round(metrics["log_loss"]["value"], 5),
+        "baseline_test_roc_auc": round(evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"], 5),
+        "expected_calibration_error": calibration_error(evaluation),
+        "top_features_by_gain": list(evaluation["model"]["feature_importance_gain"])[:5],
+        "ablation": ablate(artifacts, seeds),
+    }
+
+
+def stage_seconds(row: dict, name: str) -> float:
+    return next((stage["seconds"] for stage in row["stages"] if stage["name"] == name), float("nan"))
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| horizon | test ROC AUC | PR AUC | log loss | baseline AUC | calib. error | weather adds | board adds "
+             "| build s | train s | run s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        full = row["ablation"]["all features"]["mean_test_roc_auc"]
+        adds = [full - row["ablation"][f"without {name}"]["mean_test_roc_auc"] for name in ABLATIONS]
+        cells = [f"{row['horizon_hours']} h", f"{row['test_roc_auc']:.4f}", f"{row['test_pr_auc']:.4f}",
+                 f"{row['test_log_loss']:.4f}", f"{row['baseline_test_roc_auc']:.4f}",
+                 f"{row['expected_calibration_error']:.4f}", *(f"{add:+.4f}" for add in adds),
+                 f"{stage_seconds(row, 'build'):.0f}", f"{stage_seconds(row, 'train'):.0f}",
+                 f"{row['flow']['wall_seconds']:.0f}" + (" (from raw files)" if row["from_raw_files"] else "")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=int, nargs="+", default=[2, 24, 6, 1])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    args = parser.parse_args(argv)
+    root = WORK_DIR / "horizons"
+    shutil.rmtree(root, ignore_errors=True)
+    rows = []
+    for position, hours in enumerate(args.hours):
+        rows.append(run_horizon(root, hours, position == 0, args.seeds))
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    result = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+              "seeds": args.seeds, "horizons": rows}
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"horizons-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(rows))
+    print(f"written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
