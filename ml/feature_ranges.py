@@ -11,8 +11,8 @@ in the feature mart (models/marts/ml/ml_flight_delay_features.sql and the interm
 calendar fields, shares 0-1, counts >= 0, windows of so many hours, sums of so many hourly reports.
 
 Imports raw_contracts, so it runs where the project does (`python -m ml.serve` from the project root) and
-from the model's sourcedir.tar.gz, which carries raw_contracts/ranges.py beside the ml modules
-(flightdelay/aws/deploy.py `_sourcedir_tarball`). Without raw_contracts it fails at import rather than
+from the model's sourcedir.tar.gz, which carries the package raw_contracts/ beside the package ml/
+(flightdelay/aws/staging.py `sourcedir_tarball`). Without raw_contracts it fails at import rather than
 serving unchecked.
 """
 

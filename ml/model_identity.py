@@ -28,10 +28,17 @@ def data_digest(*frames: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def code_files(folder: Path = Path(__file__).parent) -> list[Path]:
+    """The modules of ml/ that ship and count as its code: regular *.py files, not hidden ones (an editor's lock
+    file `.#serve.py` is a dangling link, a scratch `.x.py` nobody meant to ship)."""
+    return [path for path in sorted(folder.glob("*.py"))
+            if not path.name.startswith(".") and path.is_file() and not path.is_symlink()]
+
+
 def code_digest(folder: Path = Path(__file__).parent) -> str:
     """The training code: every module of ml/, as SageMaker's source dir holds them (staging.sourcedir_tarball)."""
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
+    for path in code_files(folder):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

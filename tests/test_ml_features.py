@@ -93,3 +93,17 @@ def test_every_feature_of_the_mart_says_in_words_what_it_means():
         == "the aircraft's previous flight arrived 26 minutes early"
     assert in_words(labels["previous_leg_late_so_far_minutes"], "previous_leg_late_so_far_minutes", 40.0) == \
         "the aircraft's previous flight is 40 minutes late"
+    # the sentence follows the number it shows: a value that rounds to 0 is neither "-0" nor "0 minutes early",
+    # and one of a thing is singular
+    avg_30m = "origin_avg_late_so_far_minutes_30m"
+    for value in (-0.4, -0.0, 0.4):
+        assert in_words(labels[avg_30m], avg_30m, value) == \
+            "the airport's departures in the last 30 minutes are 0 minutes late on average"
+    assert in_words(labels[avg_30m], avg_30m, -0.6) == \
+        "the airport's departures in the last 30 minutes are 1 minute early on average"
+    assert in_words(labels["carrier_origin_on_ground_3h"], "carrier_origin_on_ground_3h", 1.0) == \
+        "the carrier has 1 departure from this airport in the last 3 hours still on the ground"
+    assert in_words(labels["origin_max_late_so_far_minutes_3h"], "origin_max_late_so_far_minutes_3h", -3.0) == \
+        "every departure at the airport in the last 3 hours left at least 3 minutes early"
+    assert in_words(labels["origin_late_15_share_1h"], "origin_late_15_share_1h", -0.001) == \
+        "0% of the airport's departures in the last hour are 15+ minutes late"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -53,3 +54,18 @@ print("ok")
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.strip() == "ok"
+
+
+def test_hidden_files_and_dangling_links_in_ml_are_neither_shipped_nor_counted(tmp_path: Path):
+    """An editor's lock file (`.#serve.py`, a link to nowhere) or a hidden scratch file in ml/ must not break the
+    deploy nor change the code's digest, which the model id and the training inputs hash."""
+    from ml.model_identity import code_digest
+
+    root = tmp_path / "project"
+    for folder in ("ml", "raw_contracts"):
+        shutil.copytree(PROJECT_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    clean = (_sourcedir_tarball(SimpleNamespace(project_root=root)), code_digest(root / "ml"))
+    (root / "ml" / ".#serve.py").symlink_to("nobody@host.1234:1700000000")
+    (root / "ml" / ".scratch.py").write_text("raise SystemExit('not meant to ship')\n")
+    assert (_sourcedir_tarball(SimpleNamespace(project_root=root)), code_digest(root / "ml")) == clean
+    assert code_digest(root / "ml") == code_digest(PROJECT_ROOT / "ml")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flightdelay.aws.plan import AwsCall
 from flightdelay.aws.settings import AwsSettings
+from ml.model_identity import code_files
 
 SOURCEDIR_KEY = "code/ml/sourcedir.tar.gz"
 
@@ -53,12 +54,12 @@ ENTRY_POINTS = {
 
 def sourcedir_tarball(project_root: Path) -> bytes:
     """ml/ as SageMaker script mode expects it: a sourcedir.tar.gz with the entry points train.py and serve.py
-    (ENTRY_POINTS) at its root, the package ml/ beside them (every ml/*.py and ml/hyperparameters.json,
+    (ENTRY_POINTS) at its root, the package ml/ beside them (ml.model_identity.code_files and ml/hyperparameters.json,
     train.py's defaults), and raw_contracts/ranges.py as the package raw_contracts/ (ml/feature_ranges.py reads
     the measured ranges from it). The same bytes every deploy: files in sorted order, fixed mtime, owner and
     mode, and no timestamp in the gzip header."""
     members: list[tuple[str, Path | bytes]] = list(ENTRY_POINTS.items())
-    members += [(f"ml/{path.name}", path) for path in sorted((project_root / "ml").glob("*.py"))]
+    members += [(f"ml/{path.name}", path) for path in code_files(project_root / "ml")]
     if (project_root / "ml" / "hyperparameters.json").exists():
         members.append(("ml/hyperparameters.json", project_root / "ml" / "hyperparameters.json"))
     members += [(f"raw_contracts/{name}", project_root / "raw_contracts" / name)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from flightdelay.flow.build_inputs import BuildInputs
 from flightdelay.settings import Settings
+from ml.model_identity import code_files
 
 TRAINING_INPUTS_FILE = "training_inputs.json"  # next to the model, in the model folder
 # the features of a day read up to 28 days of route history, its lag, and the rebuild margin before it
@@ -69,7 +70,7 @@ class TrainingInputs:
 def ml_code_digest(project_root: Path) -> str:
     digest = hashlib.sha256()
     modeling = Path(__file__).with_name("modeling.py")
-    for file in [*sorted((project_root / "ml").glob("*.py")), project_root / "ml" / "hyperparameters.json", modeling]:
+    for file in [*code_files(project_root / "ml"), project_root / "ml" / "hyperparameters.json", modeling]:
         digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
 

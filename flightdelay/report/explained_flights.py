@@ -7,6 +7,8 @@ from __future__ import annotations
 import html
 import math
 import numbers
+import re
+import string
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +41,21 @@ def reason_labels(project_root: Path) -> dict[str, Label]:
     return labels
 
 
+# "1 minutes" -> "1 minute": the counted nouns of the contract's sentences
+_ONE_COUNTED = re.compile(r"(?<![\d.,])1 (minute|flight|departure|engine|seat|day|year|time|mile)s\b")
+
+
+def _as_shown(template: str, value: float) -> float:
+    """The value rounded as the sentence shows it, so that the sentence is chosen by the number it shows:
+    -0.4 at {value:.0f} is 0 minutes late, not 0 minutes early (and never -0)."""
+    for _, field, spec, _ in string.Formatter().parse(template):
+        match = re.search(r"\.(\d+)([f%])$", spec or "") if field == "value" else None
+        if match:
+            digits = int(match.group(1)) + (2 if match.group(2) == "%" else 0)
+            return round(value, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return value
+
+
 def in_words(label: Label | None, feature: str, value: object) -> str:
     """The sentence for one feature's value; the column name and the value when the contract has no sentence for
     it or the sentence cannot show the value."""
@@ -51,8 +68,11 @@ def in_words(label: Label | None, feature: str, value: object) -> str:
     if label is not None and missing:
         return label.reason_unknown or f"{feature} is not known"
     try:
-        if label is not None and label.reason_below_zero and isinstance(value, float) and value < 0:
-            return label.reason_below_zero.format(value=-value)
+        if label is not None and isinstance(value, float):
+            shown = _as_shown(label.reason, value)
+            if label.reason_below_zero and shown < 0:
+                return _ONE_COUNTED.sub(r"1 \1", label.reason_below_zero.format(value=-shown))
+            return _ONE_COUNTED.sub(r"1 \1", label.reason.format(value=shown))
         if label is not None:
             return label.reason.format(value=value)
     except (ValueError, TypeError, OverflowError):  # a value the sentence cannot format: say it plainly
