@@ -22,6 +22,7 @@ import pytest
 from flightdelay.aws import execute, steps
 from flightdelay.aws.plan import AwsCall, Wait
 from flightdelay.aws.settings import AwsSettings
+from flightdelay.aws.staging import sourcedir_tarball
 from flightdelay.settings import load_settings
 from tests.conftest import PROJECT_ROOT
 
@@ -129,8 +130,9 @@ def test_the_plan_s_control_plane_calls_execute_against_moto(moto_server: dict[s
     head = s3.head_object(Bucket=BUCKET, Key=f"raw/lcd/{lcd.name}", ChecksumMode="ENABLED")
     assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(lcd.read_bytes()).digest()).decode()
     tarball = s3.get_object(Bucket=BUCKET, Key="code/ml/sourcedir.tar.gz")["Body"].read()
+    assert tarball == sourcedir_tarball(PROJECT_ROOT)  # the code channel as built here, byte for byte
     with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
-        assert archive.extractfile("serve.py").read() == (PROJECT_ROOT / "ml" / "serve.py").read_bytes()
+        assert archive.extractfile("ml/serve.py").read() == (PROJECT_ROOT / "ml" / "serve.py").read_bytes()
 
     # EMR: the spark-submit step with the S3 URIs of code, input and lake, Glue as its metastore
     step, _ = emr.list_steps(ClusterId=cluster_id)["Steps"]  # the plan ran twice: one step each time
