@@ -23,43 +23,14 @@ import duckdb
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from flightdelay.report.explained_flights import feature_meta
 from ml.booster import predict, train_xgboost
 from ml.channels import read_channel
 from ml.features import ID_COLUMN, LABEL, FeatureSpec
 from ml.train import parse_args
 
-RESULTS = Path(__file__).parent / "results"
-
-# Every feature of the mart in exactly one family; a feature missing here stops the bench (see families_of).
-MART_FAMILIES = {
-    "categories (carrier, origin, destination)": ["carrier_code", "origin_airport_code", "dest_airport_code"],
-    "calendar and schedule": ["month_number", "day_of_month", "day_of_week", "scheduled_dep_hour_local",
-                              "distance_miles", "days_to_nearest_holiday", "scheduled_departures_origin_hour"],
-    "weather at the as-of time": ["temp_f", "dew_point_f", "relative_humidity_pct", "wind_direction_deg",
-                                  "wind_speed_mph", "wind_gust_mph", "precip_in", "sea_level_pressure_inhg",
-                                  "visibility_mi", "weather_age_minutes"],
-    "weather trend (3-6 h)": ["precip_3h_in", "precip_6h_in", "min_visibility_3h_mi", "max_wind_gust_3h_mph",
-                              "max_wind_speed_3h_mph", "pressure_change_3h_inhg"],
-    "previous day's weather": ["previous_day_tmax_f", "previous_day_tmin_f", "previous_day_precip_in",
-                               "previous_day_avg_wind_speed_mph"],
-    "route and origin-hour history (28 d)": ["route_carrier_departures_28d", "route_carrier_delay_15_rate_28d",
-                                             "route_carrier_avg_dep_delay_minutes_28d", "origin_hour_departures_28d",
-                                             "origin_hour_delay_15_rate_28d"],
-    "origin departure board": ["origin_departures_known_6h", "origin_late_15_share_6h", "origin_late_15_share_1h",
-                               "origin_avg_late_so_far_minutes_3h", "origin_overdue_on_ground_6h",
-                               "carrier_origin_late_15_share_3h"],
-    "origin board detail": ["carrier_origin_on_ground_3h", "origin_max_late_so_far_minutes_3h",
-                            "origin_avg_late_so_far_minutes_30m"],
-    "destination board": ["dest_departures_known_6h", "dest_late_15_share_6h", "dest_avg_late_so_far_minutes_6h"],
-    "carrier board": ["carrier_late_15_share_3h"],
-    "flight number's last 7 days": ["flight_number_runs_7d", "flight_number_late_15_share_7d",
-                                    "flight_number_avg_late_so_far_minutes_7d",
-                                    "flight_number_last_run_late_so_far_minutes"],
-    "aircraft's previous leg": ["previous_leg_gap_minutes", "previous_leg_block_minutes",
-                                "previous_leg_late_so_far_minutes", "previous_leg_known_arr_delay_minutes",
-                                "previous_leg_turnaround_slack_minutes"],
-    "aircraft (FAA registry)": ["aircraft_age_years", "aircraft_seat_count", "aircraft_engine_count"],
-}
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = PROJECT_ROOT / "bench" / "results"
 
 FLIGHTS = """
     create temp table flights as
@@ -156,15 +127,26 @@ CANDIDATES = {
 }
 
 
-def families_of(spec: FeatureSpec) -> dict[str, list[str]]:
-    """MART_FAMILIES, checked against the model's features: each feature in a family, and each family's features
+def mart_families(project_root: Path = PROJECT_ROOT) -> dict[str, list[str]]:
+    """The families of the mart's features, in contract order: `config.meta.family` beside each feature's
+    definition in models/marts/ml/_ml__models.yml."""
+    families: dict[str, list[str]] = {}
+    for name, meta in feature_meta(project_root).items():
+        if "family" in meta:
+            families.setdefault(meta["family"], []).append(name)
+    return families
+
+
+def families_of(spec: FeatureSpec, families: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """The families, checked against the model's features: each feature in a family, and each family's features
     in the model (a family left out that the model does not have would measure nothing, and say +0)."""
-    unplaced = [c for c in spec.columns if not any(c in columns for columns in MART_FAMILIES.values())]
-    absent = [c for columns in MART_FAMILIES.values() for c in columns if c not in spec.columns]
+    families = mart_families() if families is None else families
+    unplaced = [c for c in spec.columns if not any(c in columns for columns in families.values())]
+    absent = [c for columns in families.values() for c in columns if c not in spec.columns]
     if unplaced or absent:
-        raise SystemExit(f"MART_FAMILIES in {__file__} is not the model's features: in no family {unplaced}, "
-                         f"not in the model {absent}")
-    return MART_FAMILIES
+        raise SystemExit(f"the model's features are not the contract's families (config.meta.family in "
+                         f"models/marts/ml/_ml__models.yml): in no family {unplaced}, not in the model {absent}")
+    return families
 
 
 def candidate_frames(warehouse: str) -> dict[str, pd.DataFrame]:

@@ -28,7 +28,8 @@ from bench.run import RESULTS_DIR, WORK_DIR, machine, measured_run
 from ml.channels import read_channel
 from ml.features import FeatureSpec
 
-# leave-one-out groups of MART_FAMILIES: every weather column together, and the board's two families together
+# leave-one-out groups of the contract's families (bench.feature_families.mart_families): every weather
+# column together, and the board's two families together
 ABLATIONS = {
     "weather (as-of, trend, previous day)": ["weather at the as-of time", "weather trend (3-6 h)",
                                              "previous day's weather"],

@@ -29,15 +29,19 @@ class Label:
     reason_below_zero: str | None = None  # for a value below zero, formatted with its size ("minutes early")
 
 
-def reason_labels(project_root: Path) -> dict[str, Label]:
-    """Every feature's sentence, from the feature mart's contract."""
+def feature_meta(project_root: Path) -> dict[str, dict]:
+    """Each column's `config.meta` in the feature mart's contract (a feature's sentences and family)."""
     contract = yaml.safe_load((project_root / FEATURE_CONTRACT).read_text(encoding="utf-8"))
     model = next(m for m in contract["models"] if m["name"] == "ml_flight_delay_features")
+    return {column["name"]: (column.get("config") or {}).get("meta") or {} for column in model["columns"]}
+
+
+def reason_labels(project_root: Path) -> dict[str, Label]:
+    """Every feature's sentence, from the feature mart's contract."""
     labels = {}
-    for column in model["columns"]:
-        meta = (column.get("config") or {}).get("meta") or {}
+    for name, meta in feature_meta(project_root).items():
         if "reason" in meta:
-            labels[column["name"]] = Label(meta["reason"], meta.get("reason_unknown"), meta.get("reason_below_zero"))
+            labels[name] = Label(meta["reason"], meta.get("reason_unknown"), meta.get("reason_below_zero"))
     return labels
 
 
