@@ -132,6 +132,7 @@ class InvocationHandler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         self.command, self.path, self.requestline, self.request_version = "", "", "", "HTTP/1.0"
+        self._target = ""
         self.close_connection = True
         try:
             self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE_BYTES + 1)
@@ -158,10 +159,13 @@ class InvocationHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, f"request line {shown(self.raw_requestline.decode('latin-1'))} is "
                         "not 'METHOD /path HTTP/1.1'")
             return False
+        # Routed on the target as sent: the standard library turns a leading "//" into "/" (against open
+        # redirects), which would answer POST //invocations as if it were /invocations.
+        self._target = words[1].decode("latin-1")
         return super().parse_request()
 
     def _route(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path = self._target.split("?", 1)[0]
         allowed = ROUTES.get(path)
         if allowed is None:
             self._error(HTTPStatus.NOT_FOUND, f"no route {shown(path)}; use GET /ping or POST /invocations")

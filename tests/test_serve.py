@@ -490,6 +490,9 @@ def test_http_framing_errors_are_4xx_json(small_server: Served, frame):
     assert_error(raw_request(port, http_post("/invocations", body, content_type=None)), 415, "no Content-Type")
     assert_error(raw_request(port, http_post("/invocations", body, content_type="text/plain")), 415)
     assert_error(raw_request(port, b"GET /nowhere HTTP/1.1\r\n\r\n"), 404, "no route '/nowhere'")
+    # the target as sent: the standard library would read //invocations as /invocations and answer 200
+    assert_error(raw_request(port, http_post("//invocations", body)), 404, "no route '//invocations'")
+    assert_error(raw_request(port, b"GET //ping HTTP/1.1\r\n\r\n"), 404, "no route '//ping'")
     reply = raw_request(port, b"GET /invocations HTTP/1.1\r\n\r\n")
     assert_error(reply, 405, "'GET' is not allowed on /invocations; use POST")
     assert reply.headers["allow"] == "POST"
