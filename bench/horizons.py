@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.feature_families import families_of, measure, without
-from bench.run import RESULTS_DIR, WORK_DIR, machine, measured_run
+from bench.run import RESULTS_DIR, WORK_DIR, flow_env, machine, measured_run, stage_rows
 from ml.channels import read_channel
 from ml.features import FeatureSpec
 
@@ -35,12 +35,6 @@ ABLATIONS = {
                                              "previous day's weather"],
     "origin departure board (with detail)": ["origin departure board", "origin board detail"],
 }
-
-
-def horizon_env(root: Path) -> dict[str, str]:
-    return {**os.environ, "FLIGHTDELAY_RAW": str(root / "raw"), "FLIGHTDELAY_LAKE": str(root / "lake"),
-            "FLIGHTDELAY_WAREHOUSE": str(root / "warehouse" / "flight_delays.duckdb"),
-            "FLIGHTDELAY_ARTIFACTS": str(root / "artifacts")}
 
 
 def calibration_error(evaluation: dict) -> float:
@@ -65,18 +59,17 @@ def ablate(artifacts: Path, seeds: list[int]) -> dict[str, dict]:
 
 def run_horizon(root: Path, hours: int, first: bool, seeds: list[int]) -> dict[str, object]:
     command = [sys.executable, "-m", "flightdelay.cli", "--horizon-hours", str(hours), "run"]
-    wall, monitor = measured_run(command, horizon_env(root), f"flightdelay --horizon-hours {hours} run")
+    # the sample is scale factor 1 of the benchmark's generator: its folders, its split (2013's)
+    env = {**os.environ, **flow_env(1, root)}
+    wall, monitor = measured_run(command, env, f"flightdelay --horizon-hours {hours} run")
     artifacts = root / "artifacts"
-    record = json.loads((artifacts / "run_summary.json").read_text())
     evaluation = json.loads((artifacts / "ml" / "evaluation.json").read_text())
     metrics = evaluation["binary_classification_metrics"]
-    stages = monitor.summary()
     return {
         "horizon_hours": hours,
         "from_raw_files": first,
         "flow": {"wall_seconds": round(wall, 1), **monitor.totals()},
-        "stages": [{"name": step["name"], "seconds": step["seconds"], **stages.get(step["name"], {})}
-                   for step in record["steps"]],
+        "stages": stage_rows(artifacts, monitor),
         "test_roc_auc": round(metrics["auc"]["value"], 5),
         "test_pr_auc": round(metrics["pr_auc"]["value"], 5),
         "test_log_loss": round(metrics["log_loss"]["value"], 5),

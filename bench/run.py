@@ -144,6 +144,14 @@ def measured_run(command: list[str], env: dict[str, str], what: str) -> tuple[fl
     return wall, monitor
 
 
+def stage_rows(artifacts: Path, monitor: TreeMonitor) -> list[dict[str, object]]:
+    """Each step of the flow's run_summary.json with its seconds, and the CPU and memory the monitor saw in it."""
+    stages = monitor.summary()
+    record = json.loads((artifacts / "run_summary.json").read_text())
+    return [{"name": step["name"], "seconds": step["seconds"], **stages.get(step["name"], {})}
+            for step in record["steps"]]
+
+
 def machine() -> dict[str, object]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -192,8 +200,6 @@ def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, obje
     env = {**os.environ, **flow_env(scale_factor, root)}
     command = [sys.executable, "-m", "flightdelay.cli", "run", "--skip-sample"]
     wall, monitor = measured_run(command, env, f"flightdelay run at SF={scale_factor}")
-    stages = monitor.summary()
-    record = json.loads((root / "artifacts" / "run_summary.json").read_text())
     evaluation = json.loads((root / "artifacts" / "ml" / "evaluation.json").read_text())
     result = {
         "scale_factor": scale_factor,
@@ -202,8 +208,7 @@ def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, obje
         "generated": {**counts, "seconds": round(generate_seconds, 1)},
         # CPU and resident memory of the whole process tree (the CLI, Spark's JVM, dbt, training)
         "flow": {"wall_seconds": round(wall, 1), **monitor.totals()},
-        "stages": [{"name": step["name"], "seconds": step["seconds"], **stages.get(step["name"], {})}
-                   for step in record["steps"]],
+        "stages": stage_rows(root / "artifacts", monitor),
         "test_roc_auc": evaluation["binary_classification_metrics"]["auc"]["value"],
         "baseline_test_roc_auc": evaluation["baseline"]["binary_classification_metrics"]["auc"]["value"],
     }

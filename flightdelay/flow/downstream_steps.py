@@ -100,11 +100,11 @@ def step_train(settings: Settings) -> dict[str, object]:
 def _kept_model_id(model_dir: Path) -> str | None:
     """The id of the model in the folder if the folder is one whole fit (every file there, as fit.json records it),
     else None: a deleted or edited model file is trained anew, never skipped over."""
-    from flightdelay.flow.modeling import model_id
+    from ml.model_files import ModelFolderError, fit_record
 
     try:
-        return model_id(model_dir)
-    except StepFailed:
+        return fit_record(model_dir)["model_id"]
+    except ModelFolderError:
         return None
 
 
