@@ -3,7 +3,7 @@ folder, recording the test metrics (ROC AUC, PR AUC, log loss, the baseline's AU
 moving to that horizon cost per stage; then, on each horizon's channels, what the weather and the departure
 board add (bench/feature_families.py's leave-one-family-out over three seeds).
 
-    python -m bench.horizons [--hours 2 24 6 1] [--seeds 1 2 3]
+    python -m bench.horizons [--hours 2 24 6 1 0.5] [--seeds 1 2 3]
 
 The first horizon is run from the raw files (`flightdelay run` writes the sample); each next one is
 `flightdelay --horizon-hours H run` in the same folder, which is what a user does today: the horizon is a
@@ -25,6 +25,7 @@ import pandas as pd
 
 from bench.feature_families import families_of, measure, without
 from bench.run import RESULTS_DIR, WORK_DIR, flow_env, machine, measured_run, stage_rows
+from flightdelay.settings import describe_horizon, horizon_minutes
 from ml.channels import read_channel
 from ml.features import FeatureSpec
 
@@ -57,8 +58,8 @@ def ablate(artifacts: Path, seeds: list[int]) -> dict[str, dict]:
     return rows
 
 
-def run_horizon(root: Path, hours: int, first: bool, seeds: list[int]) -> dict[str, object]:
-    command = [sys.executable, "-m", "flightdelay.cli", "--horizon-hours", str(hours), "run"]
+def run_horizon(root: Path, hours: str, first: bool, seeds: list[int]) -> dict[str, object]:
+    command = [sys.executable, "-m", "flightdelay.cli", "--horizon-hours", hours, "run"]
     # the sample is scale factor 1 of the benchmark's generator: its folders, its split (2013's)
     env = {**os.environ, **flow_env(1, root)}
     wall, monitor = measured_run(command, env, f"flightdelay --horizon-hours {hours} run")
@@ -66,7 +67,7 @@ def run_horizon(root: Path, hours: int, first: bool, seeds: list[int]) -> dict[s
     evaluation = json.loads((artifacts / "ml" / "evaluation.json").read_text())
     metrics = evaluation["binary_classification_metrics"]
     return {
-        "horizon_hours": hours,
+        "horizon_minutes": horizon_minutes(hours),
         "from_raw_files": first,
         "flow": {"wall_seconds": round(wall, 1), **monitor.totals()},
         "stages": stage_rows(artifacts, monitor),
@@ -90,7 +91,7 @@ def table(rows: list[dict]) -> str:
     for row in rows:
         full = row["ablation"]["all features"]["mean_test_roc_auc"]
         adds = [full - row["ablation"][f"without {name}"]["mean_test_roc_auc"] for name in ABLATIONS]
-        cells = [f"{row['horizon_hours']} h", f"{row['test_roc_auc']:.4f}", f"{row['test_pr_auc']:.4f}",
+        cells = [describe_horizon(row["horizon_minutes"]), f"{row['test_roc_auc']:.4f}", f"{row['test_pr_auc']:.4f}",
                  f"{row['test_log_loss']:.4f}", f"{row['baseline_test_roc_auc']:.4f}",
                  f"{row['expected_calibration_error']:.4f}", *(f"{add:+.4f}" for add in adds),
                  f"{stage_seconds(row, 'build'):.0f}", f"{stage_seconds(row, 'train'):.0f}",
@@ -101,9 +102,15 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=int, nargs="+", default=[2, 24, 6, 1])
+    parser.add_argument("--hours", nargs="+", default=["2", "24", "6", "1", "0.5"],
+                        help="horizons in hours, the first run from the raw files (0.5 is 30 minutes)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args(argv)
+    for hours in args.hours:  # before any run: a typo in the last horizon must not cost the first ones
+        try:
+            horizon_minutes(hours)
+        except ValueError as error:
+            parser.error(str(error))
     root = WORK_DIR / "horizons"
     shutil.rmtree(root, ignore_errors=True)
     rows = []

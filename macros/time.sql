@@ -31,6 +31,19 @@
     ({{ timestamp }} + ({{ hours }}) * interval '1 hour')
 {%- endmacro %}
 
+{#- Timestamp shifted by a whole number of minutes (the number may be a column). -#}
+{% macro add_minutes(timestamp, minutes) -%}
+    {{ return(adapter.dispatch('add_minutes', 'flight_delays')(timestamp, minutes)) }}
+{%- endmacro %}
+
+{% macro default__add_minutes(timestamp, minutes) -%}
+    {{ dbt.dateadd('minute', minutes, timestamp) }}
+{%- endmacro %}
+
+{% macro postgres__add_minutes(timestamp, minutes) -%}
+    ({{ timestamp }} + ({{ minutes }}) * interval '1 minute')
+{%- endmacro %}
+
 {#- Local timestamp from a date and a BTS hhmm clock time; 2400 is midnight at the end of the day. -#}
 {% macro hhmm_to_timestamp(date_column, hhmm_column) -%}
     {{ return(adapter.dispatch('hhmm_to_timestamp', 'flight_delays')(date_column, hhmm_column)) }}

@@ -51,7 +51,7 @@ def _summed_precip(hours: float) -> tuple[float, float]:
 
 _PRESSURE = WEATHER_RANGES["sea_level_pressure_inhg"]
 # The aircraft's previous departure is scheduled at or before the as-of time and within 24 h of it; the as-of
-# time is the scheduled departure minus the prediction horizon (dbt var prediction_horizon_hours, 2), taken
+# time is the scheduled departure minus the prediction horizon (dbt var prediction_horizon_minutes, 120), taken
 # here as at most a day.
 _PREVIOUS_LEG_GAP = (0.0, 2.0 * MINUTES_PER_DAY)
 # A scheduled block time: positive, and at most a day (the longest US routes are about 12 h).

@@ -7,15 +7,20 @@ def model_card(evaluation: dict) -> str:
     """A short markdown card: data, metrics next to the baseline, importance, calibration."""
     model, base = evaluation["binary_classification_metrics"], evaluation["baseline"]["binary_classification_metrics"]
     data = evaluation["dataset"]
+    training = evaluation.get("training_data", {})  # added by the flow (flightdelay train), absent in a bare job
+    horizon = training.get("prediction_horizon_minutes")
     lines = [
         "# Flight delay model card",
         "",
         "Predicts whether a departing flight leaves 15+ minutes late, from features known at the as-of time "
-        "(scheduled departure minus the prediction horizon). XGBoost "
+        "(scheduled departure minus the prediction horizon"
+        + (f", {horizon} minutes" if horizon is not None else "") + "). XGBoost "
         f"{evaluation['model']['xgboost_version']}, {evaluation['model']['num_boosted_rounds']} rounds.",
         "",
         f"Model id `{evaluation['model_id']}`: a hash of the rows it was fit on, its features, hyperparameters and "
-        "training code; every prediction it makes carries it.",
+        "training code; every prediction it makes carries it."
+        + (f" Data id `{training['data_id']}` (the months it was fit and evaluated on), fit id `{training['fit_id']}`."
+           if "data_id" in training and "fit_id" in training else ""),
         "",
         "## Data",
         "",

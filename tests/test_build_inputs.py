@@ -107,7 +107,7 @@ def test_a_month_inside_the_test_period_keeps_the_fit(tmp_path):
     assert longer.digest != before.digest and longer.fit_digest == before.fit_digest
     for changed in (ml_inputs.training_inputs(settings, "b3", inputs(flights={"2013-01": "a", "2013-02": "new"})),
                     ml_inputs.training_inputs(settings.with_overrides(test_start=date(2013, 2, 20)), "b3", inputs()),
-                    ml_inputs.training_inputs(settings.with_overrides(prediction_horizon_hours=6), "b3", inputs())):
+                    ml_inputs.training_inputs(settings.with_overrides(prediction_horizon_minutes=360), "b3", inputs())):
         assert changed.fit_digest != before.fit_digest
 
 

@@ -101,3 +101,26 @@ def test_stopping_a_local_postgres_leaves_a_folder_it_did_not_make(tmp_path):
     with pytest.raises(SystemExit, match="holds no cluster made by `start`"):
         local_postgres.stop(keep.parent)
     assert keep.exists()
+
+
+@pytest.mark.parametrize(("hours", "minutes"), [("2", 120), ("24", 1440), ("6", 360), ("0.5", 30), ("1.25", 75)])
+def test_a_horizon_is_given_in_hours_and_kept_in_minutes(hours, minutes, monkeypatch):
+    from flightdelay.settings import describe_horizon
+
+    monkeypatch.setenv("FLIGHTDELAY_HORIZON_HOURS", hours)
+    assert load_settings().prediction_horizon_minutes == minutes
+    assert cli.build_parser().parse_args(["--horizon-hours", hours, "build"]).horizon_hours == minutes
+    assert describe_horizon(minutes) == {120: "2 h", 1440: "24 h", 360: "6 h", 30: "30 min", 75: "1 h 15 min"}[minutes]
+
+
+@pytest.mark.parametrize("hours", ["0", "-2", "25", "0.01", "two", "nan", "inf", ""])
+def test_a_horizon_out_of_range_is_refused_naming_it(hours, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLIGHTDELAY_HOME", str(tmp_path))
+    monkeypatch.setenv("FLIGHTDELAY_HORIZON_HOURS", hours)
+    assert cli.main(["build"]) == 2
+    assert f"a prediction horizon of {hours!r} hours" in capsys.readouterr().err
+    monkeypatch.delenv("FLIGHTDELAY_HORIZON_HOURS")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--horizon-hours", hours, "build"])
+    assert exit_info.value.code == 2
+    assert f"a prediction horizon of {hours!r} hours" in capsys.readouterr().err

@@ -6,10 +6,14 @@ exactly the features it had. Flights with later as-of times must change (else th
 
 The guard is itself tested by mutation: for each intermediate model the mart reads, a copy of the project
 with a planted leak in that model (it reads a value known only after the as-of time) must make the guard
-fail, and the unmutated copy must pass it."""
+fail, and the unmutated copy must pass it.
+
+The as-of time moves with the horizon (dbt var prediction_horizon_minutes): the guard runs at the flow's default
+(2 h) and at the shortest and longest horizons the product names (30 min, 24 h), whose look-backs differ."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -34,6 +38,8 @@ CUTOFFS_UTC = ("2013-01-09 13:30:00", "2013-01-26 01:00:00")
 MUTATION_CUTOFF_UTC = CUTOFFS_UTC[1]
 NOT_FEATURES = {"is_dep_delayed_15", "flight_id"}  # the label may (and must) come from after the as-of time
 MART = "ml_flight_delay_features"
+DEFAULT_HORIZON_MINUTES = 120  # dbt_project.yml; the January flow is built at it
+OTHER_HORIZONS_MINUTES = (30, 24 * 60)
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml", "macros", "models", "seeds", "analyses")
 
 
@@ -132,10 +138,14 @@ def guard(before: tuple[str, str], after: tuple[str, str], cutoff: str) -> Guard
 
 
 def dbt_run(project: Path, env: dict[str, str], target_path: Path, select: str,
-            marts_schema: str) -> subprocess.Popen:
+            marts_schema: str, horizon_minutes: int = DEFAULT_HORIZON_MINUTES) -> subprocess.Popen:
+    """`dbt run` of `select`; at another horizon than the default every model is rebuilt whole (--full-refresh),
+    as the flow does when the horizon changes."""
     dbt = Path(sys.executable).with_name("dbt")
+    dbt_vars = json.dumps({"marts_schema": marts_schema, "prediction_horizon_minutes": horizon_minutes})
+    refresh = ["--full-refresh"] if horizon_minutes != DEFAULT_HORIZON_MINUTES else []
     return subprocess.Popen(
-        [str(dbt), "run", "--select", select, "--vars", f'{{"marts_schema": "{marts_schema}"}}',
+        [str(dbt), "run", *refresh, "--select", select, "--vars", dbt_vars,
          "--project-dir", str(project), "--profiles-dir", str(project), "--target-path", str(target_path),
          "--log-path", str(target_path / "logs"), "--target", "prod"],
         env={**os.environ, **env}, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -148,30 +158,45 @@ def finished(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def altered_flows(january_run: FlowRun, tmp_path_factory):
-    """Per cutoff, once: a copy of the January flow with everything known after the cutoff altered and the
-    models behind the mart rebuilt from it; the mart into `marts_leak`, the published `marts` left as built."""
+    """Per cutoff and horizon, once: a copy of the January flow with everything known after the cutoff altered
+    and the models behind the mart rebuilt from it; the mart into `marts_leak`. At the default horizon the
+    published `marts` (left as built) is the mart before; at another, the models are first rebuilt at that
+    horizon from the unaltered data, the mart into `marts_before`."""
     assert january_run.first.returncode == 0
-    built: dict[str, FlowRun] = {}
+    built: dict[tuple[str, int], FlowRun] = {}
 
-    def altered_flow(cutoff: str) -> FlowRun:
-        if cutoff not in built:
+    def altered_flow(cutoff: str, horizon_minutes: int = DEFAULT_HORIZON_MINUTES) -> FlowRun:
+        if (cutoff, horizon_minutes) not in built:
             root = tmp_path_factory.mktemp("altered")
             shutil.copytree(january_run.root, root, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("screenshots", "artifacts"))
             env = {key: value.replace(str(january_run.root), str(root)) for key, value in january_run.env.items()}
+            if horizon_minutes != DEFAULT_HORIZON_MINUTES:
+                finished(dbt_run(PROJECT_ROOT, env, root / "target", f"+{MART}", "marts_before", horizon_minutes))
             alter_lake_after(root / "lake", cutoff)
             assert alter_outcomes_after(env["FLIGHTDELAY_WAREHOUSE"], cutoff) > 1000
-            finished(dbt_run(PROJECT_ROOT, env, root / "target", f"+{MART}", "marts_leak"))
-            built[cutoff] = FlowRun(root, env, january_run.flight_rows, january_run.first)
-        return built[cutoff]
+            finished(dbt_run(PROJECT_ROOT, env, root / "target", f"+{MART}", "marts_leak", horizon_minutes))
+            built[cutoff, horizon_minutes] = FlowRun(root, env, january_run.flight_rows, january_run.first)
+        return built[cutoff, horizon_minutes]
 
     return altered_flow
 
 
-@pytest.mark.parametrize("cutoff", CUTOFFS_UTC)
-def test_data_after_the_as_of_time_does_not_change_features(altered_flows, cutoff):
-    warehouse = altered_flows(cutoff).env["FLIGHTDELAY_WAREHOUSE"]
-    result = guard((warehouse, "marts"), (warehouse, "marts_leak"), cutoff)
+GUARDED = [(cutoff, DEFAULT_HORIZON_MINUTES) for cutoff in CUTOFFS_UTC] + [
+    (MUTATION_CUTOFF_UTC, horizon) for horizon in OTHER_HORIZONS_MINUTES]
+
+
+@pytest.mark.parametrize(("cutoff", "horizon_minutes"), GUARDED, ids=[f"{c}-{h}min" for c, h in GUARDED])
+def test_data_after_the_as_of_time_does_not_change_features(altered_flows, cutoff, horizon_minutes):
+    warehouse = altered_flows(cutoff, horizon_minutes).env["FLIGHTDELAY_WAREHOUSE"]
+    before = "marts" if horizon_minutes == DEFAULT_HORIZON_MINUTES else "marts_before"
+    with duckdb.connect(warehouse, read_only=True) as con:  # the models were built at the horizon guarded
+        at_horizon, rows = con.execute(f"""
+            select count(*) filter (where as_of_at_utc = scheduled_departure_at_utc - to_minutes({horizon_minutes})),
+                   count(*)
+            from intermediate.int_flights_converted_to_utc""").fetchone()
+    assert rows > 20_000 and at_horizon == rows
+    result = guard((warehouse, before), (warehouse, "marts_leak"), cutoff)
     assert result.known > 1000 and result.later > 1000
     assert result.passed, (f"{len(result.changed_known)} flights' features changed; first {result.changed_known[:3]}; "
                            f"features changed: {result.changed_columns}")
@@ -206,8 +231,8 @@ MUTATIONS = (
         ("'matched.origin_lst_utc_offset_hours - 24'", "'matched.origin_lst_utc_offset_hours'"),
     )),
     Mutation("int_flights_joined_to_route_history", "history days up to the flight's own date (lag 0, not 2)", (
-        ("{%- set known_by_lag_days = 2 + (horizon_hours // 24) -%}",
-         "{%- set known_by_lag_days = 0 + (horizon_hours // 24) -%}"),
+        ("{%- set known_by_lag_days = 2 + (horizon_minutes // 1440) -%}",
+         "{%- set known_by_lag_days = 0 + (horizon_minutes // 1440) -%}"),
     )),
     Mutation("int_flights_joined_to_known_outcomes", "uncensored delay of departures still on the ground", (
         UNCENSORED_DELAY,

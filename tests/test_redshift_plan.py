@@ -148,6 +148,7 @@ def test_the_aws_home_registers_a_model_with_bound_values_and_replaces_its_row(p
     import psycopg2
 
     from flightdelay.aws.model_registry import register
+    from flightdelay.flow.modeling import MODEL_REGISTRY_DDL, registry_row
     from tests.test_serve import train_small_model
 
     trained = train_small_model(tmp_path / "training")
@@ -155,16 +156,23 @@ def test_the_aws_home_registers_a_model_with_bound_values_and_replaces_its_row(p
     con = psycopg2.connect(host=postgres_server["FLIGHTDELAY_PG_HOST"], port=postgres_server["FLIGHTDELAY_PG_PORT"],
                            user=postgres_server["FLIGHTDELAY_PG_USER"],
                            dbname=own_database(postgres_server, "redshift_model_registry"))
-    register(con, evaluation, 2)
-    register(con, evaluation, 2)
-    register(con, {**evaluation, "model_id": "x'); drop table ml.model_registry; --"}, 6)
+    with con.cursor() as old:  # a registry written while horizons were whole hours: migrated by the next row
+        old.execute("create schema ml")
+        old.execute(MODEL_REGISTRY_DDL.replace("prediction_horizon_minutes", "prediction_horizon_hours"))
+        row = ["old", *registry_row(evaluation, 6)[1:]]
+        old.execute(f"insert into ml.model_registry values ({', '.join(['%s'] * len(row))})", row)
+    con.commit()
+    register(con, evaluation, 120)
+    register(con, evaluation, 120)
+    register(con, {**evaluation, "model_id": "x'); drop table ml.model_registry; --"}, 30)
     cursor = con.cursor()
-    cursor.execute("select model_id, prediction_horizon_hours, train_first_date::text, test_roc_auc, data_id "
-                   "from ml.model_registry order by prediction_horizon_hours")
+    cursor.execute("select model_id, prediction_horizon_minutes, train_first_date::text, test_roc_auc, data_id "
+                   "from ml.model_registry order by prediction_horizon_minutes")
     rows = cursor.fetchall()
     con.close()
     metrics = evaluation["binary_classification_metrics"]
-    assert rows == [(evaluation["model_id"], 2, evaluation["dataset"]["train"]["first_date"], metrics["auc"]["value"],
+    assert rows == [("x'); drop table ml.model_registry; --", 30, evaluation["dataset"]["train"]["first_date"],
+                     metrics["auc"]["value"], None),
+                    (evaluation["model_id"], 120, evaluation["dataset"]["train"]["first_date"], metrics["auc"]["value"],
                      None),
-                    ("x'); drop table ml.model_registry; --", 6, evaluation["dataset"]["train"]["first_date"],
-                     metrics["auc"]["value"], None)]
+                    ("old", 360, evaluation["dataset"]["train"]["first_date"], metrics["auc"]["value"], None)]

@@ -261,13 +261,18 @@ def test_the_tables_reasons_add_up_and_are_the_served_ones_with_the_registered_m
             order by hash(f.flight_id) limit 100""").df()
         ids = con.execute("select distinct model_id from ml.flight_delay_predictions").fetchall()
         mart_ids = con.execute("select distinct model_id from marts.fct_flight_delay_predictions").fetchall()
-        registry = con.execute("select model_id, test_roc_auc, train_first_date from ml.model_registry").fetchall()
+        registry = con.execute("select model_id, test_roc_auc, train_first_date, prediction_horizon_minutes "
+                               "from ml.model_registry").fetchall()
     evaluation = json.loads((january_run.artifacts / "ml" / "evaluation.json").read_text())
     model_id = evaluation["model_id"]
     assert ids == mart_ids == [(model_id,)]
-    assert [(row[0], row[1], str(row[2])) for row in registry] == [
+    assert [(row[0], row[1], str(row[2]), row[3]) for row in registry] == [
         (model_id, evaluation["binary_classification_metrics"]["auc"]["value"],
-         evaluation["dataset"]["train"]["first_date"])]
+         evaluation["dataset"]["train"]["first_date"], 120)]
+    # the horizon the flow trained at, in the evaluation and on the card it rewrites beside it
+    assert evaluation["training_data"]["prediction_horizon_minutes"] == 120
+    card = (january_run.artifacts / "ml" / "model_card.md").read_text()
+    assert "prediction horizon, 120 minutes" in card and evaluation["training_data"]["data_id"] in card
 
     booster, spec = load_model(january_run.artifacts / "ml" / "model")
     margin = booster.predict(xgb.DMatrix(spec.matrix(table), enable_categorical=True), output_margin=True)

@@ -15,7 +15,7 @@ import sys
 import tarfile
 
 from flightdelay.aws.settings import AwsSettings
-from flightdelay.flow.modeling import MODEL_REGISTRY_DDL, MODEL_REGISTRY_TABLE, registry_row
+from flightdelay.flow.modeling import MODEL_REGISTRY_TABLE, REGISTRY_COLUMNS_SQL, registry_row, registry_statements
 from flightdelay.settings import load_settings
 
 EVALUATION_FILE = "evaluation.json"
@@ -45,13 +45,15 @@ def read_evaluation(aws: AwsSettings, session=None) -> dict:
     return evaluation_from_archive(body, f"s3://{aws.bucket}/{key}")
 
 
-def register(connection, evaluation: dict, prediction_horizon_hours: int) -> None:
+def register(connection, evaluation: dict, prediction_horizon_minutes: int) -> None:
     """Replace the model's row, in one transaction, on a DB-API connection (redshift_connector; psycopg2 in tests)."""
-    row = registry_row(evaluation, prediction_horizon_hours)
+    row = registry_row(evaluation, prediction_horizon_minutes)
     cursor = connection.cursor()
     try:
         cursor.execute("create schema if not exists ml")
-        cursor.execute(MODEL_REGISTRY_DDL)
+        cursor.execute(REGISTRY_COLUMNS_SQL)
+        for statement in registry_statements({name for (name,) in cursor.fetchall()}):
+            cursor.execute(statement)
         cursor.execute(f"delete from {MODEL_REGISTRY_TABLE} where model_id = %s", (row[0],))
         cursor.execute(f"insert into {MODEL_REGISTRY_TABLE} values ({', '.join(['%s'] * len(row))})", tuple(row))
         connection.commit()
@@ -67,7 +69,7 @@ def main() -> int:
     evaluation = read_evaluation(aws)
     connection = redshift_connector.connect(**aws.redshift_connect_args())
     try:
-        register(connection, evaluation, load_settings().prediction_horizon_hours)
+        register(connection, evaluation, load_settings().prediction_horizon_minutes)
     finally:
         connection.close()
     print(f"registered model {evaluation['model_id']} in {MODEL_REGISTRY_TABLE}")

@@ -30,7 +30,7 @@ def dbt_invoke(settings: Settings, args: list[str], extra_vars: dict[str, object
         "--project-dir", str(settings.project_root),
         "--profiles-dir", str(settings.project_root),
         "--target", settings.dbt_target,
-        "--vars", json.dumps({"prediction_horizon_hours": settings.prediction_horizon_hours, **(extra_vars or {})}),
+        "--vars", json.dumps({"prediction_horizon_minutes": settings.prediction_horizon_minutes, **(extra_vars or {})}),
     ]
     completed = run_with_progress(command, f"dbt {args[0]}", env={**os.environ, **settings.dbt_env()},
                                   cwd=settings.project_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

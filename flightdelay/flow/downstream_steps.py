@@ -56,6 +56,7 @@ def step_train(settings: Settings) -> dict[str, object]:
                            f"{inputs.digest}, from build {recorded.build_id}); --retrain trains anew",
                 **_metrics(json.loads(evaluation_path.read_text()))}
     from flightdelay.flow.modeling import export_channels, register_model, run_training
+    from ml.model_card import model_card
 
     same_fit = (inputs is not None and recorded is not None and recorded.fit_digest == inputs.fit_digest
                 and not asked)
@@ -84,9 +85,12 @@ def step_train(settings: Settings) -> dict[str, object]:
         ml_inputs.record_training_inputs(model_dir, inputs)
         # the evaluation says which data the model saw
         evaluation["training_data"] = {"data_id": inputs.digest, "fit_id": inputs.fit_digest, "build_id": build_id,
+                                       "prediction_horizon_minutes": inputs.prediction_horizon_minutes,
                                        "split": inputs.split, "months": sorted(inputs.months),
                                        "fit_months": inputs.fit_months}
         evaluation_path.write_text(json.dumps(evaluation, indent=2))
+        # the card ml/train.py wrote, again with what only the flow knows (the horizon, the data's ids)
+        (settings.ml_dir / "model_card.md").write_text(model_card(evaluation))
     register_model(settings, evaluation)
     return {
         **outcome,
@@ -132,6 +136,7 @@ def step_score(settings: Settings) -> dict[str, object]:
     from flightdelay.flow.modeling import (
         PREDICTIONS_TABLE,
         last_scoring_run,
+        migrate_registry,
         model_id,
         record_scoring_run,
         score,
@@ -153,6 +158,7 @@ def step_score(settings: Settings) -> dict[str, object]:
     # predictions from the same day on (macros/incremental_by_month.sql)
     first_day = first_rebuilt_day(settings, rescore_from) if rescore_from else None
     scored = 0 if rescore_from == "" else score(settings, first_day)
+    migrate_registry(settings)  # the predictions' models read the registry
     if rescore_from is None:
         dbt_command.dbt_invoke(settings, ["build", "--selector", "predictions", "--full-refresh"],
                                {"marts_schema": PUBLISHED_SCHEMA})

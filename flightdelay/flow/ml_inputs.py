@@ -42,7 +42,7 @@ class TrainingInputs:
     build_id: str  # the published build the channels were exported from
     project: str
     split: dict[str, str]
-    prediction_horizon_hours: int
+    prediction_horizon_minutes: int
     months: dict[str, list[str | None]]  # 'YYYY-MM' in the split -> [flights token, weather token]
     code: str
 
@@ -85,7 +85,7 @@ def training_inputs(settings: Settings, build_id: str, build_inputs: BuildInputs
         build_id=build_id,
         project=build_inputs.project,
         split={name: str(value) for name, value in asdict(split).items()},
-        prediction_horizon_hours=settings.prediction_horizon_hours,
+        prediction_horizon_minutes=settings.prediction_horizon_minutes,
         months={m: [build_inputs.flight_months.get(m), build_inputs.weather_months.get(m)] for m in months},
         code=ml_code_digest(settings.project_root),
     )
@@ -97,7 +97,7 @@ def why_train(recorded: TrainingInputs | None, current: TrainingInputs | None, r
         return "--retrain" if retrain else "--force"
     if recorded is None or current is None:
         return "no model trained on recorded inputs yet"
-    changes = [f"{name} changed" for name in ("project", "split", "prediction_horizon_hours", "code")
+    changes = [f"{name} changed" for name in ("project", "split", "prediction_horizon_minutes", "code")
                if getattr(recorded, name) != getattr(current, name)]
     months = sorted(m for m in set(recorded.months) | set(current.months)
                     if recorded.months.get(m) != current.months.get(m))

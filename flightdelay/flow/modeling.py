@@ -120,7 +120,7 @@ def model_id(model_dir: Path) -> str:
 
 MODEL_REGISTRY_TABLE = "ml.model_registry"
 MODEL_REGISTRY_DDL = f"""create table if not exists {MODEL_REGISTRY_TABLE} (
-    model_id varchar not null, algorithm varchar not null, prediction_horizon_hours integer not null,
+    model_id varchar not null, algorithm varchar not null, prediction_horizon_minutes integer not null,
     num_boosted_rounds integer not null, train_first_date date not null, train_last_date date not null,
     train_rows bigint not null, validation_first_date date not null, validation_last_date date not null,
     evaluated_on varchar not null, test_first_date date not null, test_last_date date not null,
@@ -129,12 +129,47 @@ MODEL_REGISTRY_DDL = f"""create table if not exists {MODEL_REGISTRY_TABLE} (
     data_id varchar, fit_id varchar, build_id varchar, evaluated_at timestamp not null)"""
 
 
-def registry_row(evaluation: dict, prediction_horizon_hours: int) -> list:
+# A registry written before horizons were counted in minutes is brought up to date, in the transaction that writes
+# the next row: its column renamed and its hours made minutes.
+REGISTRY_IN_HOURS_COLUMN = "prediction_horizon_hours"
+MIGRATE_REGISTRY_FROM_HOURS = (
+    f"alter table {MODEL_REGISTRY_TABLE} rename column {REGISTRY_IN_HOURS_COLUMN} to prediction_horizon_minutes",
+    f"update {MODEL_REGISTRY_TABLE} set prediction_horizon_minutes = prediction_horizon_minutes * 60",
+)
+REGISTRY_COLUMNS_SQL = ("select column_name from information_schema.columns "
+                        "where table_schema = 'ml' and table_name = 'model_registry'")
+
+
+def registry_statements(columns: set[str]) -> list[str]:
+    """What makes the registry table ready for a row, given the columns it has now (none: it does not exist)."""
+    if REGISTRY_IN_HOURS_COLUMN in columns:
+        return [*MIGRATE_REGISTRY_FROM_HOURS]
+    return [MODEL_REGISTRY_DDL]
+
+
+def migrate_registry(settings: Settings) -> None:
+    """A registry still in hours brought up to date, for the models over it (`flightdelay score` after an upgrade,
+    before any new row was written); nothing when it is current or absent."""
+    with settings.connect_warehouse() as con:
+        columns = {name for (name,) in con.execute(REGISTRY_COLUMNS_SQL).fetchall()}
+        if REGISTRY_IN_HOURS_COLUMN not in columns:
+            return
+        con.execute("begin transaction")
+        try:
+            for statement in MIGRATE_REGISTRY_FROM_HOURS:
+                con.execute(statement)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+
+
+def registry_row(evaluation: dict, prediction_horizon_minutes: int) -> list:
     """The model's row of MODEL_REGISTRY_TABLE, in its column order, from the evaluation ml/train.py wrote (and the
     flow completed with the data it came from, when it did)."""
     data, metrics = evaluation["dataset"], evaluation["binary_classification_metrics"]
     training = evaluation.get("training_data", {})
-    return [evaluation["model_id"], evaluation["model"]["algorithm"], prediction_horizon_hours,
+    return [evaluation["model_id"], evaluation["model"]["algorithm"], prediction_horizon_minutes,
             evaluation["model"]["num_boosted_rounds"],
             data["train"]["first_date"], data["train"]["last_date"], data["train"]["rows"],
             data["validation"]["first_date"], data["validation"]["last_date"],
@@ -148,12 +183,14 @@ def registry_row(evaluation: dict, prediction_horizon_hours: int) -> list:
 def register_model(settings: Settings, evaluation: dict) -> None:
     """The model's row in the registry: its data windows and its metrics on the latest evaluation (a model
     evaluated again on a longer test period keeps its id and gets its row replaced), in one transaction."""
-    row = registry_row(evaluation, settings.prediction_horizon_hours)
+    row = registry_row(evaluation, settings.prediction_horizon_minutes)
     with settings.connect_warehouse() as con:
         con.execute("create schema if not exists ml")
         con.execute("begin transaction")
         try:
-            con.execute(MODEL_REGISTRY_DDL)
+            columns = {name for (name,) in con.execute(REGISTRY_COLUMNS_SQL).fetchall()}
+            for statement in registry_statements(columns):
+                con.execute(statement)
             con.execute(f"delete from {MODEL_REGISTRY_TABLE} where model_id = ?", [row[0]])
             con.execute(f"insert into {MODEL_REGISTRY_TABLE} values ({', '.join('?' * len(row))})", row)
             con.execute("commit")

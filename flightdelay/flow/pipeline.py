@@ -117,7 +117,7 @@ def write_run_record(settings: Settings, reports: list[StepReport]) -> Path:
         "peak_memory_mib": peak_memory_mib(),
         "backend": settings.backend,
         "warehouse": settings.warehouse().description,
-        "prediction_horizon_hours": settings.prediction_horizon_hours,
+        "prediction_horizon_minutes": settings.prediction_horizon_minutes,
     }
     path.write_text(json.dumps(payload, indent=2, default=str))
     return path

@@ -92,7 +92,7 @@ def step_build(settings: Settings) -> dict[str, object]:
     with settings.connect_warehouse() as con:
         wap.ensure_ledger(con)
         inputs = build_inputs.read_inputs(
-            settings, con, {**dbt_vars, "prediction_horizon_hours": settings.prediction_horizon_hours})
+            settings, con, {**dbt_vars, "prediction_horizon_minutes": settings.prediction_horizon_minutes})
         current = _current_build(con, settings, inputs)
         if current is not None:
             return {"skipped": f"build {current.build_id} was built from these inputs (raw flights, lake weather, "

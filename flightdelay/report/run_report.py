@@ -20,7 +20,7 @@ from matplotlib.figure import Figure  # figures without pyplot: no display backe
 from flightdelay.report.explained_flights import explained_flights, explained_flights_html
 from flightdelay.report.figures import BASELINE_COLOR, MODEL_COLOR, Chart, svg
 from flightdelay.report.monitoring import MONITORING_TABLES, drifted_features, monitoring_charts
-from flightdelay.settings import Settings
+from flightdelay.settings import Settings, describe_horizon
 
 
 def _bar(frame: pd.DataFrame, label: str, value: str, title: str, xlabel: str, ylabel: str,
@@ -239,7 +239,7 @@ def render(settings: Settings, run_record: dict, charts_delay: list[Chart], char
 <style>{STYLE}</style></head>
 <body>
 <h1>flightdelay run report</h1>
-<p class="meta">Generated {generated}; prediction horizon {settings.prediction_horizon_hours} h.
+<p class="meta">Generated {generated}; prediction horizon {describe_horizon(settings.prediction_horizon_minutes)}.
 Docs: {link(settings.artifacts_dir / "dbt_docs" / "index.html", "dbt docs")} ·
 {link(settings.data_docs_dir / "index.html", "Data Docs")} ·
 {link(settings.ml_dir / "evaluation.json", "evaluation.json")}</p>
@@ -257,7 +257,7 @@ Docs: {link(settings.artifacts_dir / "dbt_docs" / "index.html", "dbt docs")} ·
 
 <h2 id="model">Model</h2>
 <p>XGBoost model <code>{html.escape(str(evaluation.get("model_id", "?")))}</code> on features known
-{settings.prediction_horizon_hours} h before departure, against a logistic
+{describe_horizon(settings.prediction_horizon_minutes)} before departure, against a logistic
 regression on the 2016 AWS blog's features; test period {evaluation["dataset"]["test"]["first_date"]} to
 {evaluation["dataset"]["test"]["last_date"]} ({evaluation["dataset"]["test"]["rows"]:,} flights).</p>
 {_table(_metrics_table(evaluation))}

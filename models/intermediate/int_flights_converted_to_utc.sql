@@ -102,7 +102,7 @@ final as (
 
     select
         converted.*,
-        {{ flight_delays.add_hours('scheduled_departure_at_utc', -var('prediction_horizon_hours')) }}
+        {{ flight_delays.add_minutes('scheduled_departure_at_utc', -var('prediction_horizon_minutes')) }}
             as as_of_at_utc
     from converted
 

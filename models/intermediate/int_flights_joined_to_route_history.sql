@@ -8,10 +8,10 @@
     on_schema_change='fail',
     pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
 ) }}
-{%- set horizon_hours = var('prediction_horizon_hours') | int -%}
+{%- set horizon_minutes = var('prediction_horizon_minutes') | int -%}
 {#- Day D's flights have as-of times from D 00:00 - horizon on. A history day H counts only if every
     departure counted on it (those that left before H+1 00:00) is known by then: H <= D - lag. -#}
-{%- set known_by_lag_days = 2 + (horizon_hours // 24) -%}
+{%- set known_by_lag_days = 2 + (horizon_minutes // 1440) -%}
 {%- set window_days = 28 -%}
 with
 

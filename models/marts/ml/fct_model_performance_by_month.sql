@@ -21,7 +21,7 @@ models as (
 
     select
         model_id,
-        prediction_horizon_hours,
+        prediction_horizon_minutes,
         validation_last_date
     from {{ ref('stg_ml__registered_models') }}
 
@@ -91,7 +91,7 @@ joined as (
         scored.model_id,
 
         -- numerics
-        models.prediction_horizon_hours,
+        models.prediction_horizon_minutes,
         scored.flights,
         scored.delayed_flights,
         scored.observed_delay_15_rate,

@@ -1,5 +1,5 @@
 {#- One row per flight that departed, with the label and only features observable at the as-of time
-    (scheduled departure minus `prediction_horizon_hours`). Consumed by ml/train.py and by batch scoring,
+    (scheduled departure minus `prediction_horizon_minutes`). Consumed by ml/train.py and by batch scoring,
     `flightdelay score` (flightdelay/flow/modeling.py). Incremental by month (macros/incremental_by_month.sql):
     the intermediate models computed each flight's windows, so it reads only the flights it rebuilds. -#}
 {{ config(

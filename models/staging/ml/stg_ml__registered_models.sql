@@ -23,7 +23,7 @@ renamed as (
         cast(evaluated_on as {{ dbt.type_string() }}) as evaluated_on,
 
         -- numerics
-        cast(prediction_horizon_hours as integer) as prediction_horizon_hours,
+        cast(prediction_horizon_minutes as integer) as prediction_horizon_minutes,
         cast(num_boosted_rounds as integer) as num_boosted_rounds,
         cast(train_rows as bigint) as train_rows,
         cast(test_rows as bigint) as test_rows,
