@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 
@@ -41,14 +42,15 @@ MAX_HORIZON_MINUTES = 24 * 60
 def horizon_minutes(hours: str) -> int:
     """The prediction horizon in whole minutes from a number of hours as written (`2`, `24`, `0.5`); ValueError
     saying what is accepted otherwise."""
-    try:
-        minutes = float(hours) * 60
-    except ValueError:
-        minutes = float("nan")
-    if not (0 < minutes <= MAX_HORIZON_MINUTES) or minutes != round(minutes):
+    try:  # decimal, not float: 1.1 hours is 66 minutes exactly, not 66.00000000000001
+        minutes = Decimal(hours) * 60
+        valid = minutes.is_finite() and 0 < minutes <= MAX_HORIZON_MINUTES and minutes == minutes.to_integral_value()
+    except (InvalidOperation, TypeError):
+        valid = False
+    if not valid:
         raise ValueError(f"a prediction horizon of {hours!r} hours: expected a positive number of hours, at most "
                          f"{MAX_HORIZON_MINUTES // 60} and in whole minutes, such as 24, 6, 2 or 0.5")
-    return int(round(minutes))
+    return int(minutes)
 
 
 def describe_horizon(minutes: int) -> str:

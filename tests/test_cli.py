@@ -103,17 +103,20 @@ def test_stopping_a_local_postgres_leaves_a_folder_it_did_not_make(tmp_path):
     assert keep.exists()
 
 
-@pytest.mark.parametrize(("hours", "minutes"), [("2", 120), ("24", 1440), ("6", 360), ("0.5", 30), ("1.25", 75)])
+# 1.1 and 0.1 hours are whole minutes only in decimal arithmetic (1.1 * 60 = 66.00000000000001 in binary)
+@pytest.mark.parametrize(("hours", "minutes"), [("2", 120), ("24", 1440), ("6", 360), ("0.5", 30), ("1.25", 75),
+                                                ("1.1", 66), ("0.1", 6)])
 def test_a_horizon_is_given_in_hours_and_kept_in_minutes(hours, minutes, monkeypatch):
     from flightdelay.settings import describe_horizon
 
     monkeypatch.setenv("FLIGHTDELAY_HORIZON_HOURS", hours)
     assert load_settings().prediction_horizon_minutes == minutes
     assert cli.build_parser().parse_args(["--horizon-hours", hours, "build"]).horizon_hours == minutes
-    assert describe_horizon(minutes) == {120: "2 h", 1440: "24 h", 360: "6 h", 30: "30 min", 75: "1 h 15 min"}[minutes]
+    assert describe_horizon(minutes) == {120: "2 h", 1440: "24 h", 360: "6 h", 30: "30 min", 75: "1 h 15 min",
+                                        66: "1 h 6 min", 6: "6 min"}[minutes]
 
 
-@pytest.mark.parametrize("hours", ["0", "-2", "25", "0.01", "two", "nan", "inf", ""])
+@pytest.mark.parametrize("hours", ["0", "-2", "25", "0.01", "two", "nan", "inf", "", "-0", "1/60", "0.0166666667"])
 def test_a_horizon_out_of_range_is_refused_naming_it(hours, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FLIGHTDELAY_HOME", str(tmp_path))
     monkeypatch.setenv("FLIGHTDELAY_HORIZON_HOURS", hours)
