@@ -108,13 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     holds the project lock (flightdelay/flow/project_lock.py)."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    try:
-        settings = load_settings()
+    try:  # the flag wins over FLIGHTDELAY_HORIZON_HOURS, which is then not read
+        settings = load_settings(prediction_horizon_minutes=args.horizon_hours)
     except ValueError as error:  # a setting out of its range, named by the message
         print(f"\nERROR: {error}", file=sys.stderr)
         return 2
-    if args.horizon_hours is not None:
-        settings = settings.with_overrides(prediction_horizon_minutes=args.horizon_hours)
     if getattr(args, "full_refresh", False):
         settings = settings.with_overrides(full_refresh=True)
     for flag in ("force", "retrain"):

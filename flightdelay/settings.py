@@ -40,17 +40,31 @@ MAX_HORIZON_MINUTES = 24 * 60
 
 
 def horizon_minutes(hours: str) -> int:
-    """The prediction horizon in whole minutes from a number of hours as written (`2`, `24`, `0.5`); ValueError
-    saying what is accepted otherwise."""
+    """The prediction horizon in whole minutes from a number of hours as written (`2`, `24`, `0.5`), or of minutes
+    with an `m` (`40m`: 40 minutes are no finite decimal of hours); ValueError saying what is accepted otherwise."""
     try:  # decimal, not float: 1.1 hours is 66 minutes exactly, not 66.00000000000001
-        minutes = Decimal(hours) * 60
+        text = hours.strip()
+        minutes = Decimal(text[:-1]) if text.endswith("m") else Decimal(text) * 60
         valid = minutes.is_finite() and 0 < minutes <= MAX_HORIZON_MINUTES and minutes == minutes.to_integral_value()
     except (InvalidOperation, TypeError):
         valid = False
     if not valid:
         raise ValueError(f"a prediction horizon of {hours!r} hours: expected a positive number of hours, at most "
-                         f"{MAX_HORIZON_MINUTES // 60} and in whole minutes, such as 24, 6, 2 or 0.5")
+                         f"{MAX_HORIZON_MINUTES // 60} and in whole minutes, such as 24, 6, 2 or 0.5 (or minutes: 40m)")
     return int(minutes)
+
+
+def horizon_argument(minutes: int) -> str:
+    """What to write for a horizon of `minutes` (FLIGHTDELAY_HORIZON_HOURS, --horizon-hours): hours when exact."""
+    hours = Decimal(minutes) / 60
+    return format(hours.normalize(), "f") if minutes % 3 == 0 else f"{minutes}m"
+
+
+def _horizon(env: str, default: str) -> int:
+    try:
+        return horizon_minutes(os.environ.get(env, default))
+    except ValueError as error:
+        raise ValueError(f"{env}: {error}") from None
 
 
 def describe_horizon(minutes: int) -> str:
@@ -194,7 +208,8 @@ def _backend() -> str:
     return backend
 
 
-def load_settings() -> Settings:
+def load_settings(prediction_horizon_minutes: int | None = None) -> Settings:
+    """Settings from the environment; a horizon given (the CLI's --horizon-hours) replaces FLIGHTDELAY_HORIZON_HOURS."""
     root = _project_root()
     backend = _backend()
     return Settings(
@@ -208,7 +223,7 @@ def load_settings() -> Settings:
         dbt_target=os.environ.get("FLIGHTDELAY_DBT_TARGET", BACKEND_DBT_TARGETS[backend]),
         airport_id_map=Path(os.environ["FLIGHTDELAY_AIRPORT_ID_MAP"]) if os.environ.get("FLIGHTDELAY_AIRPORT_ID_MAP")
         else None,
-        prediction_horizon_minutes=horizon_minutes(os.environ.get("FLIGHTDELAY_HORIZON_HOURS", "2")),
+        prediction_horizon_minutes=prediction_horizon_minutes or _horizon("FLIGHTDELAY_HORIZON_HOURS", "2"),
         train_start=_date("FLIGHTDELAY_TRAIN_START", "2013-01-01"),
         validation_start=(
             _date("FLIGHTDELAY_VALIDATION_START", "") if os.environ.get("FLIGHTDELAY_VALIDATION_START") else None

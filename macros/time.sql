@@ -31,6 +31,13 @@
     ({{ timestamp }} + ({{ hours }}) * interval '1 hour')
 {%- endmacro %}
 
+{#- Whole local days before a flight's own date that its as-of time (scheduled departure minus
+    `prediction_horizon_minutes`, in UTC) can fall on: the horizon plus the hour a spring-forward change adds to
+    the local clock between the two. Up to 23 hours: the day before at most; from 23 h 01 min: two days before. -#}
+{% macro horizon_days_back() -%}
+    {{ return(((var('prediction_horizon_minutes') | int) + 59) // 1440) }}
+{%- endmacro %}
+
 {#- Timestamp shifted by a whole number of minutes (the number may be a column). -#}
 {% macro add_minutes(timestamp, minutes) -%}
     {{ return(adapter.dispatch('add_minutes', 'flight_delays')(timestamp, minutes)) }}

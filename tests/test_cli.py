@@ -121,9 +121,19 @@ def test_a_horizon_out_of_range_is_refused_naming_it(hours, tmp_path, monkeypatc
     monkeypatch.setenv("FLIGHTDELAY_HOME", str(tmp_path))
     monkeypatch.setenv("FLIGHTDELAY_HORIZON_HOURS", hours)
     assert cli.main(["build"]) == 2
-    assert f"a prediction horizon of {hours!r} hours" in capsys.readouterr().err
+    assert f"FLIGHTDELAY_HORIZON_HOURS: a prediction horizon of {hours!r} hours" in capsys.readouterr().err
     monkeypatch.delenv("FLIGHTDELAY_HORIZON_HOURS")
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--horizon-hours", hours, "build"])
     assert exit_info.value.code == 2
     assert f"a prediction horizon of {hours!r} hours" in capsys.readouterr().err
+
+
+def test_the_horizon_flag_wins_over_a_bad_variable(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLIGHTDELAY_HOME", str(tmp_path))
+    monkeypatch.setenv("FLIGHTDELAY_HORIZON_HOURS", "abc")
+    assert cli.main(["--horizon-hours", "0.5", "doctor"]) in (0, 1)  # doctor ran: its checks decide
+    assert "FLIGHTDELAY_HORIZON_HOURS" not in capsys.readouterr().err
+    assert load_settings(prediction_horizon_minutes=30).prediction_horizon_minutes == 30
+    monkeypatch.setenv("FLIGHTDELAY_HORIZON_HOURS", "40m")  # minutes no decimal of hours can write
+    assert load_settings().prediction_horizon_minutes == 40

@@ -193,7 +193,8 @@ def test_dry_run_prints_every_step_of_the_flow(tmp_path):
     assert [line.removeprefix("## step: ") for line in out.splitlines() if line.startswith("## step: ")] == [
         "prep", "load", "build", "validate", "publish", "train", "score", "report"]
     for expected in ("# emr.add_job_flow_steps", "copy raw.flights (", "format as parquet manifest",
-                     "--vars {marts_schema: marts_audit}", "flightdelay.aws.gx_redshift",
+                     '--vars {"prediction_horizon_minutes": 120, "marts_schema": "marts_audit"}',
+                     "flightdelay.aws.gx_redshift",
                      "GX checkpoint fct_flights.critical.checkpoint", "publish: ledger check",
                      "create table marts.fct_flights as select * from marts_audit.fct_flights", "unload (",
                      "format as parquet cleanpath", "# sagemaker.create_training_job", "# sagemaker.create_model",
@@ -234,3 +235,6 @@ def test_the_registry_row_of_the_aws_home_is_read_from_the_training_job_s_output
     waited = [i for i, a in enumerate(plan.actions) if isinstance(a, Wait) and a.waiter.startswith("training_job")]
     registered = [i for i, a in enumerate(plan.actions) if "flightdelay.aws.model_registry" in getattr(a, "argv", ())]
     assert waited and registered and registered[0] > waited[0]
+    # at the horizon the channels were exported at, which the plan passes (the job's own process has no flag)
+    horizon = str(local_settings.prediction_horizon_minutes)
+    assert plan.actions[registered[0]].argv[-2:] == ("--horizon-minutes", horizon)

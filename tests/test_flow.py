@@ -61,6 +61,23 @@ def test_run_on_one_month_then_rerun_changes_nothing(january_run: FlowRun):
     assert counts(warehouse) == after_first
 
 
+def test_train_and_score_refuse_features_of_another_horizon(january_run: FlowRun):
+    """The published mart is at 2 h: training or scoring it as 30 minutes would record the model under the wrong
+    horizon. Both refuse before writing anything, and say the two commands that would be right."""
+    evaluation = (january_run.artifacts / "ml" / "evaluation.json").read_bytes()
+    with duckdb.connect(january_run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
+        registry = con.execute("select * from ml.model_registry").fetchall()
+    for command in ("train", "score"):
+        refused = run_cli(january_run.env, "--horizon-hours", "0.5", command)
+        assert refused.returncode == 1, refused.stdout[-2000:] + refused.stderr[-2000:]
+        assert ("the published feature mart was built at a 2 h horizon and this command asks for 30 min: run "
+                f"`flightdelay --horizon-hours 2 {command}` for the mart as it is, or `flightdelay --horizon-hours "
+                "0.5 run`") in " ".join(refused.stderr.split())
+    assert (january_run.artifacts / "ml" / "evaluation.json").read_bytes() == evaluation
+    with duckdb.connect(january_run.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
+        assert con.execute("select * from ml.model_registry").fetchall() == registry
+
+
 def test_dbt_unit_tests_pass_against_the_built_warehouse(january_run: FlowRun):
     env = january_run.env
     assert january_run.first.returncode == 0, "the flow run failed; see test_run_on_one_month"

@@ -231,8 +231,8 @@ MUTATIONS = (
         ("'matched.origin_lst_utc_offset_hours - 24'", "'matched.origin_lst_utc_offset_hours'"),
     )),
     Mutation("int_flights_joined_to_route_history", "history days up to the flight's own date (lag 0, not 2)", (
-        ("{%- set known_by_lag_days = 2 + (horizon_minutes // 1440) -%}",
-         "{%- set known_by_lag_days = 0 + (horizon_minutes // 1440) -%}"),
+        ("{%- set known_by_lag_days = 2 + flight_delays.horizon_days_back() -%}",
+         "{%- set known_by_lag_days = 0 + flight_delays.horizon_days_back() -%}"),
     )),
     Mutation("int_flights_joined_to_known_outcomes", "uncensored delay of departures still on the ground", (
         UNCENSORED_DELAY,

@@ -2,13 +2,14 @@
 model's row of ml.model_registry in Redshift, as `flightdelay train` writes it locally (modeling.registry_row).
 The train step's plan runs it as a command once the job has completed:
 
-    python -m flightdelay.aws.model_registry
+    python -m flightdelay.aws.model_registry --horizon-minutes 120
 
 The values are bound as parameters, never written into the SQL.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import sys
@@ -16,7 +17,6 @@ import tarfile
 
 from flightdelay.aws.settings import AwsSettings
 from flightdelay.flow.modeling import MODEL_REGISTRY_TABLE, REGISTRY_COLUMNS_SQL, registry_row, registry_statements
-from flightdelay.settings import load_settings
 
 EVALUATION_FILE = "evaluation.json"
 MAX_EVALUATION_BYTES = 16 * 1024 * 1024  # evaluation.json with its curves is ~100 KB; anything far larger is not it
@@ -62,14 +62,18 @@ def register(connection, evaluation: dict, prediction_horizon_minutes: int) -> N
         raise
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     import redshift_connector
 
+    parser = argparse.ArgumentParser(description="Register the training job's model in ml.model_registry.")
+    parser.add_argument("--horizon-minutes", type=int, required=True,
+                        help="the horizon the channels were exported at (the train step's plan passes its own)")
+    args = parser.parse_args(argv)
     aws = AwsSettings.from_env()
     evaluation = read_evaluation(aws)
     connection = redshift_connector.connect(**aws.redshift_connect_args())
     try:
-        register(connection, evaluation, load_settings().prediction_horizon_minutes)
+        register(connection, evaluation, args.horizon_minutes)
     finally:
         connection.close()
     print(f"registered model {evaluation['model_id']} in {MODEL_REGISTRY_TABLE}")

@@ -15,6 +15,7 @@ the local run. Each plan is data (flightdelay/aws/plan.py); execute.py runs it.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import uuid
 from collections.abc import Callable
@@ -32,11 +33,13 @@ STEPS = tuple(pipeline.STEPS)  # the flow's one vocabulary: sample, prep, load, 
 DBT_ENV = {"FLIGHTDELAY_DBT_TARGET": "redshift", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
-def _dbt(settings: Settings, *args: str) -> Command:
+def _dbt(settings: Settings, *args: str, extra_vars: dict[str, object] | None = None) -> Command:
+    """dbt on the redshift target, with the variables the local flow passes (flightdelay/flow/dbt_command.py)."""
     dbt = Path(sys.executable).with_name("dbt")
     root = str(settings.project_root)
-    return Command((str(dbt) if dbt.exists() else "dbt", *args, "--target", "redshift", "--profiles-dir", root,
-                    "--project-dir", root), DBT_ENV)
+    dbt_vars = json.dumps({"prediction_horizon_minutes": settings.prediction_horizon_minutes, **(extra_vars or {})})
+    return Command((str(dbt) if dbt.exists() else "dbt", *args, "--vars", dbt_vars, "--target", "redshift",
+                    "--profiles-dir", root, "--project-dir", root), DBT_ENV)
 
 
 def plan_sample(settings: Settings, aws: AwsSettings) -> StepPlan:
@@ -95,7 +98,7 @@ def plan_build(settings: Settings, aws: AwsSettings, build_id: str) -> StepPlan:
     return StepPlan("build", (
         Sql(tuple(warehouse_sql.ledger_ddl()), title="write-audit-publish ledger"),
         Sql(tuple(warehouse_sql.start_build(build_id)), transaction=True, title=f"build {build_id} started"),
-        _dbt(settings, "build", "--vars", "{marts_schema: marts_audit}"),
+        _dbt(settings, "build", extra_vars={"marts_schema": warehouse_sql.AUDIT_SCHEMA}),
         Sql(tuple(warehouse_sql.finish_build(build_id, tables)), transaction=True, title=f"build {build_id} built"),
     ), ("dbt builds into marts_audit; marts is not touched",))
 
@@ -129,7 +132,8 @@ def plan_train(settings: Settings, aws: AwsSettings) -> StepPlan:
                                              staging.SOURCEDIR_KEY),
                               sagemaker_jobs.training_job(aws, settings.project_root),
                               *sagemaker_jobs.after_training(aws),
-                              Command((sys.executable, "-m", "flightdelay.aws.model_registry"))),
+                              Command((sys.executable, "-m", "flightdelay.aws.model_registry", "--horizon-minutes",
+                                       str(settings.prediction_horizon_minutes)))),
                      (f"training job {aws.training_job_name}", f"time split: {split}"))
 
 

@@ -12,7 +12,7 @@ from flightdelay.flow.build_inputs import BuildInputs
 from flightdelay.flow.errors import StepFailed
 from flightdelay.flow.progress import in_child_process
 from flightdelay.flow.warehouse_steps import PUBLISHED_SCHEMA
-from flightdelay.settings import Settings
+from flightdelay.settings import Settings, describe_horizon, horizon_argument
 from flightdelay.warehouse import wap
 
 
@@ -24,6 +24,34 @@ def _published_inputs(settings: Settings) -> tuple[str, BuildInputs | None]:
     if published is None:
         raise StepFailed("nothing is published yet: run `flightdelay build`, `validate` and `publish` first")
     return published.build_id, BuildInputs.from_json(published.inputs) if published.inputs else None
+
+
+def published_horizon_minutes(settings: Settings) -> int | None:
+    """The horizon the published feature mart was built at, read from its rows (each as-of time is the scheduled
+    departure minus it); None when the mart has no rows."""
+    from flightdelay.flow.modeling import FEATURE_MART
+
+    with settings.connect_warehouse(read_only=True) as con:
+        found = con.execute(f"""
+            select distinct date_diff('minute', as_of_at_utc, scheduled_departure_at_utc)
+            from {FEATURE_MART} limit 2""").fetchall()
+    if len(found) > 1:
+        raise StepFailed(f"{FEATURE_MART} mixes horizons ({found[0][0]} and {found[1][0]} minutes "
+                         "before departure): rebuild it whole with `flightdelay run --full-refresh`")
+    return found[0][0] if found else None
+
+
+def require_published_horizon(settings: Settings, command: str) -> None:
+    """StepFailed when the published feature mart was built at another horizon than this command's: a model trained
+    or scoring at one horizon on features of another would be recorded under the wrong one."""
+    published = published_horizon_minutes(settings)
+    wanted = settings.prediction_horizon_minutes
+    if published is not None and published != wanted:
+        raise StepFailed(
+            f"the published feature mart was built at a {describe_horizon(published)} horizon and this command asks "
+            f"for {describe_horizon(wanted)}: run `flightdelay --horizon-hours {horizon_argument(published)} "
+            f"{command}` for the mart as it is, or `flightdelay --horizon-hours {horizon_argument(wanted)} run` to "
+            f"build, validate and publish it at {describe_horizon(wanted)} first")
 
 
 def _metrics(evaluation: dict) -> dict[str, object]:
@@ -45,6 +73,7 @@ def step_train(settings: Settings) -> dict[str, object]:
     from ml.model_files import FIT_FILE, FITTED_FILES
 
     build_id, published = _published_inputs(settings)
+    require_published_horizon(settings, "train")
     inputs = ml_inputs.training_inputs(settings, build_id, published) if published else None
     model_dir, evaluation_path = settings.ml_dir / "model", settings.ml_dir / "evaluation.json"
     recorded = ml_inputs.recorded_training_inputs(model_dir)
@@ -143,7 +172,14 @@ def step_score(settings: Settings) -> dict[str, object]:
     )
 
     build_id, published = _published_inputs(settings)
+    require_published_horizon(settings, "score")
     version = model_id(settings.ml_dir / "model")
+    trained = ml_inputs.recorded_training_inputs(settings.ml_dir / "model")
+    if trained is not None and trained.prediction_horizon_minutes != settings.prediction_horizon_minutes:
+        raise StepFailed(f"the model in {settings.ml_dir / 'model'} was trained at a "
+                         f"{describe_horizon(trained.prediction_horizon_minutes)} horizon and the published features "
+                         f"are at {describe_horizon(settings.prediction_horizon_minutes)}: run `flightdelay "
+                         f"--horizon-hours {horizon_argument(settings.prediction_horizon_minutes)} train` first")
     last = None if settings.force else last_scoring_run(settings)
     if last is not None and last.model_id == version and last.build_id == build_id:
         return {"skipped": f"{PREDICTIONS_TABLE} holds model {version}'s predictions for build {build_id}; "

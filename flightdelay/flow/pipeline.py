@@ -28,7 +28,7 @@ from flightdelay.flow.warehouse_steps import (
     step_publish,
     step_validate,
 )
-from flightdelay.settings import Settings
+from flightdelay.settings import Settings, describe_horizon
 
 __all__ = [
     "AUDIT_SCHEMA", "INCREMENTAL_MARTS", "PUBLISHED_SCHEMA", "STEPS", "StepFailed", "StepReport", "dbt_invoke",
@@ -102,6 +102,7 @@ def summary(settings: Settings, reports: list[StepReport]) -> str:
         "-" * 72,
         f"total     {total:7.1f} s   peak RSS: CLI {memory['cli process']} MiB, "
         f"largest child {memory['largest child process']} MiB",
+        f"horizon   {describe_horizon(settings.prediction_horizon_minutes)} before departure",
         f"warehouse {settings.warehouse().description}",
         f"lake      {settings.lake_dir}",
         f"artifacts {settings.artifacts_dir}",

@@ -233,13 +233,16 @@ def render(settings: Settings, run_record: dict, charts_delay: list[Chart], char
 
     reconciled = bool((quality["rows_read"] == quality["rows_loaded"] + quality["rows_quarantined"]).all())
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # the model's horizon, as the flow recorded it when it trained (this command's setting for an older evaluation)
+    horizon = describe_horizon(evaluation.get("training_data", {}).get("prediction_horizon_minutes")
+                               or settings.prediction_horizon_minutes)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>flightdelay run report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <style>{STYLE}</style></head>
 <body>
 <h1>flightdelay run report</h1>
-<p class="meta">Generated {generated}; prediction horizon {describe_horizon(settings.prediction_horizon_minutes)}.
+<p class="meta">Generated {generated}; prediction horizon {horizon}.
 Docs: {link(settings.artifacts_dir / "dbt_docs" / "index.html", "dbt docs")} ·
 {link(settings.data_docs_dir / "index.html", "Data Docs")} ·
 {link(settings.ml_dir / "evaluation.json", "evaluation.json")}</p>
@@ -257,7 +260,7 @@ Docs: {link(settings.artifacts_dir / "dbt_docs" / "index.html", "dbt docs")} ·
 
 <h2 id="model">Model</h2>
 <p>XGBoost model <code>{html.escape(str(evaluation.get("model_id", "?")))}</code> on features known
-{describe_horizon(settings.prediction_horizon_minutes)} before departure, against a logistic
+{horizon} before departure, against a logistic
 regression on the 2016 AWS blog's features; test period {evaluation["dataset"]["test"]["first_date"]} to
 {evaluation["dataset"]["test"]["last_date"]} ({evaluation["dataset"]["test"]["rows"]:,} flights).</p>
 {_table(_metrics_table(evaluation))}

@@ -18,7 +18,7 @@
 {%- set dest_window_hours = 6 -%}
 {%- set carrier_window_hours = 3 -%}
 {#- the local dates an as-of time's look-back can reach before the flight's own (incremental_by_month.sql) -#}
-{%- set lookback_days = 2 + (var('prediction_horizon_minutes') | int) // 1440 -%}
+{%- set lookback_days = 2 + flight_delays.horizon_days_back() -%}
 with
 
 flights as (

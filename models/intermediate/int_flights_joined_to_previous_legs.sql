@@ -9,7 +9,7 @@
     pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
 ) }}
 {#- legs up to 24 h before the as-of time: back to this many local dates before the flight's -#}
-{%- set lookback_days = 2 + (var('prediction_horizon_minutes') | int) // 1440 -%}
+{%- set lookback_days = 2 + flight_delays.horizon_days_back() -%}
 with
 
 flights as (

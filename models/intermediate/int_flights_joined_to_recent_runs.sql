@@ -9,7 +9,7 @@
     pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
 ) }}
 {#- runs up to 7 days before the as-of time: back to this many local dates before the flight's -#}
-{%- set lookback_days = 8 + (var('prediction_horizon_minutes') | int) // 1440 -%}
+{%- set lookback_days = 8 + flight_delays.horizon_days_back() -%}
 with
 
 flights as (

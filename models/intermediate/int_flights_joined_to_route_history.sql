@@ -8,10 +8,9 @@
     on_schema_change='fail',
     pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
 ) }}
-{%- set horizon_minutes = var('prediction_horizon_minutes') | int -%}
-{#- Day D's flights have as-of times from D 00:00 - horizon on. A history day H counts only if every
-    departure counted on it (those that left before H+1 00:00) is known by then: H <= D - lag. -#}
-{%- set known_by_lag_days = 2 + (horizon_minutes // 1440) -%}
+{#- Day D's flights have as-of times from D - horizon_days_back() 00:00 (local) on. A history day H counts only
+    if every departure counted on it (those that left before H+1 00:00) is known by then: H <= D - lag. -#}
+{%- set known_by_lag_days = 2 + flight_delays.horizon_days_back() -%}
 {%- set window_days = 28 -%}
 with
 
