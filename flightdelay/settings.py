@@ -7,9 +7,10 @@ fresh clone; production points the same names at S3 / Redshift / SageMaker throu
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 
@@ -35,6 +36,7 @@ def _date(env: str, default: str) -> date:
     return date.fromisoformat(os.environ.get(env, default))
 
 
+HORIZON_WRITTEN = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<minutes>m?)", re.ASCII)
 # A day: the feature ranges (ml/feature_ranges.py) bound the previous leg's gap by the horizon plus a day.
 MAX_HORIZON_MINUTES = 24 * 60
 
@@ -42,14 +44,15 @@ MAX_HORIZON_MINUTES = 24 * 60
 def horizon_minutes(hours: str) -> int:
     """The prediction horizon in whole minutes from a number of hours as written (`2`, `24`, `0.5`), or of minutes
     with an `m` (`40m`: 40 minutes are no finite decimal of hours); ValueError saying what is accepted otherwise."""
-    try:  # decimal, not float: 1.1 hours is 66 minutes exactly, not 66.00000000000001
-        text = hours.strip()
-        minutes = Decimal(text[:-1]) if text.endswith("m") else Decimal(text) * 60
-        valid = minutes.is_finite() and 0 < minutes <= MAX_HORIZON_MINUTES and minutes == minutes.to_integral_value()
-    except (InvalidOperation, TypeError):
-        valid = False
+    # plain ASCII decimals only: Python's own parsers also take "0_5" (5), "1e1" and other scripts' digits
+    written = HORIZON_WRITTEN.fullmatch(hours.strip())
+    valid = False
+    if written:  # decimal, not float: 1.1 hours is 66 minutes exactly, not 66.00000000000001
+        minutes = Decimal(written["number"]) * (1 if written["minutes"] else 60)
+        valid = 0 < minutes <= MAX_HORIZON_MINUTES and minutes == minutes.to_integral_value()
     if not valid:
-        raise ValueError(f"a prediction horizon of {hours!r} hours: expected a positive number of hours, at most "
+        shown = hours if len(hours) <= 40 else hours[:40] + "..."
+        raise ValueError(f"a prediction horizon of {shown!r} hours: expected a positive number of hours, at most "
                          f"{MAX_HORIZON_MINUTES // 60} and in whole minutes, such as 24, 6, 2 or 0.5 (or minutes: 40m)")
     return int(minutes)
 

@@ -116,7 +116,8 @@ def test_a_horizon_is_given_in_hours_and_kept_in_minutes(hours, minutes, monkeyp
                                         66: "1 h 6 min", 6: "6 min"}[minutes]
 
 
-@pytest.mark.parametrize("hours", ["0", "-2", "25", "0.01", "two", "nan", "inf", "", "-0", "1/60", "0.0166666667"])
+@pytest.mark.parametrize("hours", ["0", "-2", "25", "0.01", "two", "nan", "inf", "", "-0", "1/60", "0.0166666667",
+                                   "0_5", "1e1", "\uff12", "2h", ".5", "1441m", "2.5m"])
 def test_a_horizon_out_of_range_is_refused_naming_it(hours, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FLIGHTDELAY_HOME", str(tmp_path))
     monkeypatch.setenv("FLIGHTDELAY_HORIZON_HOURS", hours)
