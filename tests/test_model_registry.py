@@ -7,7 +7,13 @@ from datetime import date
 
 import duckdb
 
-from flightdelay.flow.modeling import MODEL_REGISTRY_TABLE, migrate_registry, register_model
+from flightdelay.flow.modeling import (
+    MODEL_REGISTRY_DDL,
+    MODEL_REGISTRY_TABLE,
+    migrate_registry,
+    register_model,
+    registry_row,
+)
 from flightdelay.settings import Settings
 from tests.conftest import PROJECT_ROOT
 
@@ -28,19 +34,11 @@ def evaluation(model_id: str) -> dict:
 
 def registry_in_hours(warehouse) -> None:
     """The table as `flightdelay train` wrote it before horizons were minutes, with one model at 2 hours."""
+    row = ["old", *registry_row(evaluation("old"), 2)[1:]]
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema ml")
-        con.execute(f"""create table {MODEL_REGISTRY_TABLE} (
-            model_id varchar not null, algorithm varchar not null, prediction_horizon_hours integer not null,
-            num_boosted_rounds integer not null, train_first_date date not null, train_last_date date not null,
-            train_rows bigint not null, validation_first_date date not null, validation_last_date date not null,
-            evaluated_on varchar not null, test_first_date date not null, test_last_date date not null,
-            test_rows bigint not null, test_roc_auc double precision not null, test_pr_auc double precision not null,
-            test_log_loss double precision not null, baseline_test_roc_auc double precision not null,
-            data_id varchar, fit_id varchar, build_id varchar, evaluated_at timestamp not null)""")
-        con.execute(f"""insert into {MODEL_REGISTRY_TABLE} values ('old', 'xgboost', 2, 40, date '2013-01-01',
-            date '2013-09-30', 1000, date '2013-10-01', date '2013-10-31', 'test', date '2013-11-01',
-            date '2013-12-31', 1000, 0.77, 0.55, 0.43, 0.63, null, null, null, timestamp '2026-11-27 10:00')""")
+        con.execute(MODEL_REGISTRY_DDL.replace("prediction_horizon_minutes", "prediction_horizon_hours"))
+        con.execute(f"insert into {MODEL_REGISTRY_TABLE} values ({', '.join('?' * len(row))})", row)
 
 
 def registry(warehouse) -> tuple[list[tuple[str, int]], list[str]]:
