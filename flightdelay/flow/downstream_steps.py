@@ -31,9 +31,9 @@ def published_horizon_minutes(settings: Settings) -> int | None:
     departure minus it); None when the mart has no rows."""
     from flightdelay.flow.modeling import FEATURE_MART
 
-    with settings.connect_warehouse(read_only=True) as con:
+    with settings.connect_warehouse(read_only=True) as con:  # SQL that DuckDB and PostgreSQL both speak
         found = con.execute(f"""
-            select distinct date_diff('minute', as_of_at_utc, scheduled_departure_at_utc)
+            select distinct cast(extract(epoch from (scheduled_departure_at_utc - as_of_at_utc)) / 60 as integer)
             from {FEATURE_MART} limit 2""").fetchall()
     if len(found) > 1:
         raise StepFailed(f"{FEATURE_MART} mixes horizons ({found[0][0]} and {found[1][0]} minutes "
