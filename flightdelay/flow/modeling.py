@@ -136,8 +136,9 @@ MIGRATE_REGISTRY_FROM_HOURS = (
     f"alter table {MODEL_REGISTRY_TABLE} rename column {REGISTRY_IN_HOURS_COLUMN} to prediction_horizon_minutes",
     f"update {MODEL_REGISTRY_TABLE} set prediction_horizon_minutes = prediction_horizon_minutes * 60",
 )
+_REGISTRY_SCHEMA, _REGISTRY_NAME = MODEL_REGISTRY_TABLE.split(".")
 REGISTRY_COLUMNS_SQL = ("select column_name from information_schema.columns "
-                        "where table_schema = 'ml' and table_name = 'model_registry'")
+                        f"where table_schema = '{_REGISTRY_SCHEMA}' and table_name = '{_REGISTRY_NAME}'")
 
 
 def registry_statements(columns: set[str]) -> list[str]:
@@ -147,12 +148,16 @@ def registry_statements(columns: set[str]) -> list[str]:
     return [MODEL_REGISTRY_DDL]
 
 
+def _registry_columns(con) -> set[str]:
+    """The registry table's columns, on a warehouse connection; empty when it does not exist."""
+    return {name for (name,) in con.execute(REGISTRY_COLUMNS_SQL).fetchall()}
+
+
 def migrate_registry(settings: Settings) -> None:
     """A registry still in hours brought up to date, for the models over it (`flightdelay score` after an upgrade,
     before any new row was written); nothing when it is current or absent."""
     with settings.connect_warehouse() as con:
-        columns = {name for (name,) in con.execute(REGISTRY_COLUMNS_SQL).fetchall()}
-        if REGISTRY_IN_HOURS_COLUMN not in columns:
+        if REGISTRY_IN_HOURS_COLUMN not in _registry_columns(con):
             return
         con.execute("begin transaction")
         try:
@@ -185,11 +190,10 @@ def register_model(settings: Settings, evaluation: dict) -> None:
     evaluated again on a longer test period keeps its id and gets its row replaced), in one transaction."""
     row = registry_row(evaluation, settings.prediction_horizon_minutes)
     with settings.connect_warehouse() as con:
-        con.execute("create schema if not exists ml")
+        con.execute(f"create schema if not exists {_REGISTRY_SCHEMA}")
         con.execute("begin transaction")
         try:
-            columns = {name for (name,) in con.execute(REGISTRY_COLUMNS_SQL).fetchall()}
-            for statement in registry_statements(columns):
+            for statement in registry_statements(_registry_columns(con)):
                 con.execute(statement)
             con.execute(f"delete from {MODEL_REGISTRY_TABLE} where model_id = ?", [row[0]])
             con.execute(f"insert into {MODEL_REGISTRY_TABLE} values ({', '.join('?' * len(row))})", row)
