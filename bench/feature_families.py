@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from flightdelay.report.explained_flights import feature_meta
+from flightdelay.flow.feature_contract import feature_meta
 from ml.booster import predict, train_xgboost
 from ml.channels import read_channel
 from ml.features import ID_COLUMN, LABEL, FeatureSpec

@@ -37,7 +37,8 @@ def _date(env: str, default: str) -> date:
 
 
 HORIZON_WRITTEN = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<minutes>m?)", re.ASCII)
-# A day: the feature ranges (ml/feature_ranges.py) bound the previous leg's gap by the horizon plus a day.
+# A day: the feature ranges (config.meta.range in models/marts/ml/_ml__models.yml) bound the previous leg's gap
+# by the horizon plus a day.
 MAX_HORIZON_MINUTES = 24 * 60
 
 

@@ -2,9 +2,10 @@
 
 The feature mart's contract (models/marts/ml/_ml__models.yml) is the one list of features: every channel
 column is a numeric feature except the id, the label, the dates and timestamps, and the categorical columns
-declared below. Adding a numeric column to the mart adds a feature, with no edit here. A column that is none
-of these and not numeric (a string not declared categorical) stops training, named, rather than being
-dropped or guessed at.
+declared below. Adding a numeric column to the mart adds a feature, with no edit here; its plausible range
+comes with the training channel (RANGES_FILE, from the contract's config.meta.range) and is kept in the spec. A
+column that is none of these and not numeric (a string not declared categorical) stops training, named, rather
+than being dropped or guessed at.
 
 The categorical columns are declared here, not read from the YAML contract: the channels are plain Parquet
 exported by the flow (flightdelay/flow/modeling.py), which carries no dbt `meta`, and the SageMaker
@@ -14,7 +15,7 @@ exactly the mart's varchar columns other than the id, so the two cannot drift ap
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
@@ -40,61 +41,10 @@ PREVIOUS_DAY_WEATHER_FEATURES = (
     "previous_day_precip_in",
     "previous_day_avg_wind_speed_mph",
 )
-# The mart's numeric features today, in its column order: what tests build synthetic channels and requests
-# from. Training does not read this list; it types the channel's own columns (`numeric_columns`).
-NUMERIC_FEATURES = (
-    *CALENDAR_AND_ROUTE_FEATURES,
-    "scheduled_departures_origin_hour",
-    "temp_f",
-    "dew_point_f",
-    "relative_humidity_pct",
-    "wind_direction_deg",
-    "wind_speed_mph",
-    "wind_gust_mph",
-    "precip_in",
-    "sea_level_pressure_inhg",
-    "visibility_mi",
-    "weather_age_minutes",
-    "precip_3h_in",
-    "precip_6h_in",
-    "min_visibility_3h_mi",
-    "max_wind_gust_3h_mph",
-    "max_wind_speed_3h_mph",
-    "pressure_change_3h_inhg",
-    "route_carrier_departures_28d",
-    "route_carrier_delay_15_rate_28d",
-    "route_carrier_avg_dep_delay_minutes_28d",
-    "origin_hour_departures_28d",
-    "origin_hour_delay_15_rate_28d",
-    "origin_departures_known_6h",
-    "origin_late_15_share_6h",
-    "origin_late_15_share_1h",
-    "origin_avg_late_so_far_minutes_3h",
-    "origin_overdue_on_ground_6h",
-    "carrier_origin_late_15_share_3h",
-    "carrier_origin_on_ground_3h",
-    "origin_max_late_so_far_minutes_3h",
-    "origin_avg_late_so_far_minutes_30m",
-    "dest_departures_known_6h",
-    "dest_late_15_share_6h",
-    "dest_avg_late_so_far_minutes_6h",
-    "carrier_late_15_share_3h",
-    "flight_number_runs_7d",
-    "flight_number_late_15_share_7d",
-    "flight_number_avg_late_so_far_minutes_7d",
-    "flight_number_last_run_late_so_far_minutes",
-    "previous_leg_gap_minutes",
-    "previous_leg_block_minutes",
-    "previous_leg_late_so_far_minutes",
-    "previous_leg_known_arr_delay_minutes",
-    "previous_leg_turnaround_slack_minutes",
-    "aircraft_age_years",
-    "aircraft_seat_count",
-    "aircraft_engine_count",
-    *PREVIOUS_DAY_WEATHER_FEATURES,
-)
 REQUIRED_COLUMNS = (ID_COLUMN, DATE_COLUMN, LABEL, *CATEGORICAL_FEATURES)
-MODEL_COLUMNS = (*REQUIRED_COLUMNS, *NUMERIC_FEATURES)  # what ml/channels.py reads of the mart of today
+# The plausible range of each numeric feature, from the mart's contract (config.meta.range), as a file in the
+# training channel: training keeps the ranges in the spec, the server checks requests against them.
+RANGES_FILE = "feature_ranges.json"
 
 
 def _is_numeric(kind: pa.DataType) -> bool:
@@ -112,15 +62,15 @@ def numeric_columns(schema: pa.Schema, where: str = "channel") -> list[str]:
     cannot read (a string not declared categorical, a list, a struct)."""
     skipped = {ID_COLUMN, LABEL, *CATEGORICAL_FEATURES}
     numeric, untyped = [], []
-    for field in schema:
-        if field.name in skipped or _is_temporal(field.type):
+    for column in schema:
+        if column.name in skipped or _is_temporal(column.type):
             continue
-        (numeric if _is_numeric(field.type) else untyped).append(field)
+        (numeric if _is_numeric(column.type) else untyped).append(column)
     if untyped:
-        found = ", ".join(f"{field.name} ({field.type})" for field in untyped)
+        found = ", ".join(f"{column.name} ({column.type})" for column in untyped)
         raise ValueError(f"{where}: cannot type columns {found} as model features: expected a number, a date "
                          f"or one of the categorical columns {list(CATEGORICAL_FEATURES)} (ml/features.py)")
-    return [field.name for field in numeric]
+    return [column.name for column in numeric]
 
 
 @dataclass(frozen=True)
@@ -133,22 +83,37 @@ class Channel:
 class FeatureSpec:
     categorical: dict[str, list[str]]
     numeric: list[str]
+    # The plausible (low, high) of each numeric feature, inclusive, from the training channel's RANGES_FILE: what
+    # the server checks requests against. Empty only in a spec fit without them (the bench's experiments), which
+    # the server refuses to serve (ml/feature_ranges.py `served_ranges`).
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"categorical": self.categorical, "numeric": self.numeric, "label": LABEL}
+        return {"categorical": self.categorical, "numeric": self.numeric, "label": LABEL,
+                "ranges": {name: list(bounds) for name, bounds in self.ranges.items()}}
 
     @classmethod
     def from_json(cls, payload: dict) -> FeatureSpec:
-        return cls(categorical=payload["categorical"], numeric=payload["numeric"])
+        return cls(categorical=payload["categorical"], numeric=payload["numeric"],
+                   ranges={name: (float(low), float(high)) for name, (low, high) in payload.get("ranges", {}).items()})
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame) -> FeatureSpec:
+    def fit(cls, frame: pd.DataFrame, ranges: dict[str, tuple[float, float]] | None = None) -> FeatureSpec:
         """The training vocabulary of each categorical column, and the frame's numeric columns in its order
-        (typed as `numeric_columns` types a channel: the id, label, dates and categoricals are not features)."""
+        (typed as `numeric_columns` types a channel: the id, label, dates and categoricals are not features),
+        with their `ranges`: ValueError naming every numeric column that has none."""
         vocab = {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL_FEATURES}
         candidates = [c for c in frame.columns if c not in (ID_COLUMN, LABEL, *CATEGORICAL_FEATURES)]
         schema = pa.Schema.from_pandas(frame[candidates], preserve_index=False)
-        return cls(categorical=vocab, numeric=numeric_columns(schema, "training frame"))
+        numeric = numeric_columns(schema, "training frame")
+        if ranges is None:
+            return cls(categorical=vocab, numeric=numeric)
+        missing = [name for name in numeric if name not in ranges]
+        if missing:
+            raise ValueError(f"no plausible range for the numeric features {missing} in the training channel's "
+                             f"{RANGES_FILE}: declare config.meta.range for each in the feature mart's contract "
+                             "(models/marts/ml/_ml__models.yml) and export the channels again")
+        return cls(categorical=vocab, numeric=numeric, ranges={name: ranges[name] for name in numeric})
 
     @property
     def columns(self) -> list[str]:

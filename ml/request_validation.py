@@ -3,9 +3,10 @@ naming the earliest bad row (1-based, header not counted) and its field.
 
 The columns are the model's features and optionally flight_id, nothing else (an ignored column would hide a
 misspelt one). Every numeric feature is a finite decimal within float32's range (the model computes in
-float32) and within the feature's plausible range (ml/feature_ranges.py: a month of 13 or a humidity of
-400 % is refused, not scored), or empty/null for missing; every categorical feature is one of the categories
-the model was trained with (feature_spec.json; the model would score an unseen one as missing), or empty/null.
+float32) and within the feature's plausible range (the model's feature_spec.json, from the feature mart's
+contract: ml/feature_ranges.py; a month of 13 or a humidity of 400 % is refused, not scored), or empty/null for
+missing; every categorical feature is one of the categories the model was trained with (feature_spec.json; the
+model would score an unseen one as missing), or empty/null.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.feature_ranges import ranges_for
+from ml.feature_ranges import served_ranges
 from ml.features import ID_COLUMN, FeatureSpec
 from ml.request_parsing import BadRequest, kind_of, shown
 
@@ -104,7 +105,7 @@ def _outside(numbers: np.ndarray | list, values: list, bounds: tuple[float, floa
         return None
     row = int(outside[0])
     return row, (f"{shown(values[row])} is not inside the plausible range [{_bound(low)}, {_bound(high)}] "
-                 "(ml/feature_ranges.py)")
+                 "(the feature's config.meta.range in the feature mart's contract)")
 
 
 def _flight_id(value: Any) -> str | None:
@@ -169,7 +170,7 @@ def validate(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         raise BadRequest(f"missing feature columns {missing}; got {shown(list(frame.columns), 2000)}")
     if len(frame) == 0:
         raise BadRequest("no rows to score")
-    ranges = ranges_for(spec.numeric)
+    ranges = served_ranges(spec)
     columns = [*spec.categorical, *spec.numeric, *([ID_COLUMN] if ID_COLUMN in frame.columns else [])]
     clean: dict[str, Any] = {}
     first_bad: tuple[int, int, str] | None = None  # (row, column order, message): report the earliest row

@@ -29,7 +29,7 @@ import pandas as pd
 
 from ml.booster import load_model, predict
 from ml.explain import reasons
-from ml.feature_ranges import ranges_for
+from ml.feature_ranges import served_ranges
 from ml.features import ID_COLUMN, FeatureSpec
 from ml.http_server import (
     DEFAULT_QUEUE_WAIT_SECONDS,
@@ -69,7 +69,7 @@ def model_fn(model_dir: str) -> ServedModel:
     the model that computed it)."""
     model_id = fit_record(model_dir, "served model")["model_id"]  # first: nothing is parsed before it is checked
     booster, spec = load_model(model_dir)
-    ranges_for(spec.numeric)
+    served_ranges(spec)
     return ServedModel(booster, spec, model_id)
 
 

@@ -54,22 +54,15 @@ from ml.evaluation import (
     predict_batches,
     train_baseline,
 )
-from ml.features import (
-    CATEGORICAL_FEATURES,
-    ID_COLUMN,
-    LABEL,
-    MODEL_COLUMNS,
-    NUMERIC_FEATURES,
-    Channel,
-    FeatureSpec,
-)
+from ml.feature_ranges import read_ranges
+from ml.features import CATEGORICAL_FEATURES, ID_COLUMN, LABEL, Channel, FeatureSpec
 from ml.model_card import model_card
 from ml.model_files import FIT_FILE, FITTED_FILES, ModelFolderError, fit_record
 from ml.model_identity import code_digest, data_digest, model_id
 
 __all__ = [
     "BASELINE_CATEGORICAL", "BASELINE_NUMERIC", "CATEGORICAL_FEATURES", "HYPERPARAMETERS", "ID_COLUMN", "LABEL",
-    "MODEL_COLUMNS", "MODEL_FILE", "NUMERIC_FEATURES", "PROBABILITY_THRESHOLD", "SPEC_FILE", "Channel",
+    "MODEL_FILE", "PROBABILITY_THRESHOLD", "SPEC_FILE", "Channel",
     "FeatureSpec", "binary_classification_metrics", "calibration_table", "iter_channel", "load_model", "main",
     "model_card", "parse_args", "predict", "read_channel", "run", "train_baseline", "train_xgboost",
 ]
@@ -132,7 +125,7 @@ def fit(args: argparse.Namespace) -> Fitted:
     train = train_channel.frame
     # Early stopping evaluates every round on the validation rows, so they are held too: capped the same way.
     validation = read_channel(args.validation, max_rows=args.max_train_rows, seed=args.seed).frame
-    spec = FeatureSpec.fit(pd.concat([train, validation]))
+    spec = FeatureSpec.fit(pd.concat([train, validation]), read_ranges(args.train))
 
     booster = train_xgboost(args, spec, train, validation)
     xgb_seconds = time.perf_counter() - started

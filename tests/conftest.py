@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from flightdelay.flow.feature_contract import feature_ranges, numeric_features
+
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -18,6 +20,11 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REAL_SAMPLES = PROJECT_ROOT.parent / "shared" / "data" / "real-samples"
+
+# The feature mart's numeric features and their plausible ranges, as its contract declares them
+# (models/marts/ml/_ml__models.yml): what tests build synthetic channels and requests from.
+NUMERIC_FEATURES = tuple(numeric_features(PROJECT_ROOT))
+FEATURE_RANGES = feature_ranges(PROJECT_ROOT)
 
 
 ENGINE_FIXTURES = {"spark", "spark_lake", "small_server"}  # Spark; the inference server in a process of its own

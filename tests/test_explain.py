@@ -16,6 +16,7 @@ import xgboost as xgb
 from ml import serve
 from ml.booster import load_model
 from ml.explain import contributions, reason_columns, reasons
+from ml.features import RANGES_FILE
 from ml.model_files import FIT_FILE, ModelFolderError, fit_record
 from ml.request_parsing import BadRequest
 from ml.train import parse_args, run
@@ -81,6 +82,7 @@ def test_the_same_inputs_give_the_same_model_id_and_other_inputs_another(small_m
     other_rows = tmp_path / "other-rows"
     other_rows.mkdir()
     feature_frame(800, 99).to_parquet(other_rows / "part-0.parquet")
+    shutil.copy(root / "train" / RANGES_FILE, other_rows)
     assert run(parse_args(["--train", str(other_rows), "--validation", str(root / "validation"),
                            "--test", str(root / "no-test-channel"), "--model-dir", str(tmp_path / "other"),
                            "--output-data-dir", str(tmp_path / "other-output"), "--num_round", "20",

@@ -33,7 +33,7 @@ sys.path.insert(0, code_dir)
 handlers = importlib.import_module(program.removesuffix(".py"))
 for name in ("model_fn", "input_fn", "predict_fn", "output_fn"):
     assert callable(getattr(handlers, name, None)), f"{program} has no {name}"
-shipped = ("ml", "ml.booster", "ml.features", "ml.request_parsing", "raw_contracts")
+shipped = ("ml", "ml.booster", "ml.features", "ml.request_parsing", "ml.feature_ranges")
 loaded = {name: module.__file__ for name, module in sys.modules.items()
           if getattr(module, "__file__", None) and name in shipped}
 model = handlers.model_fn(model_dir)

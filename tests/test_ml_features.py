@@ -9,14 +9,38 @@ import pandas as pd
 import pytest
 import yaml
 
+from flightdelay.flow.feature_contract import (
+    FEATURE_CONTRACT,
+    FEATURE_MART_MODEL,
+    FeatureContractError,
+    feature_ranges,
+    write_feature_ranges,
+)
 from ml import train
-from ml.features import CATEGORICAL_FEATURES, ID_COLUMN, FeatureSpec
-from tests.conftest import PROJECT_ROOT
+from ml.feature_ranges import read_ranges, served_ranges
+from ml.features import CATEGORICAL_FEATURES, ID_COLUMN, RANGES_FILE, FeatureSpec
+from ml.request_validation import BadRequest, validate
+from tests.conftest import FEATURE_RANGES, NUMERIC_FEATURES, PROJECT_ROOT
 from tests.test_train import synthetic_features
 
+NEW_FEATURE = {"name": "runway_queue_length", "data_type": "integer", "description": "Departures queued.",
+               "config": {"meta": {"family": "the origin departure board", "range": [0, 50],
+                                   "reason": "{value:.0f} departures are queued for the runway"}}}
 
-def _channels(tmp_path: Path, **extra) -> dict[str, Path]:
-    """Train and validation channels of the synthetic mart, with `extra` columns (name -> value per row)."""
+
+def _project(tmp_path: Path, *columns: dict) -> Path:
+    """A project root whose feature mart contract is this project's with `columns` appended: a feature added the
+    way issue 18 asks, in the mart's YAML only."""
+    contract = yaml.safe_load((PROJECT_ROOT / FEATURE_CONTRACT).read_text())
+    next(model for model in contract["models"] if model["name"] == FEATURE_MART_MODEL)["columns"] += columns
+    (tmp_path / FEATURE_CONTRACT).parent.mkdir(parents=True)
+    (tmp_path / FEATURE_CONTRACT).write_text(yaml.safe_dump(contract))
+    return tmp_path
+
+
+def _channels(tmp_path: Path, project_root: Path = PROJECT_ROOT, **extra) -> dict[str, Path]:
+    """Train and validation channels of the synthetic mart, with `extra` columns (name -> value per row), and the
+    ranges file `project_root`'s contract gives, as the flow exports them (flightdelay/flow/modeling.py)."""
     out = {}
     for name, n, seed, start in (("train", 300, 1, "2013-01-01"), ("validation", 120, 2, "2013-02-01")):
         frame = synthetic_features(n, seed, start)
@@ -25,6 +49,7 @@ def _channels(tmp_path: Path, **extra) -> dict[str, Path]:
         (tmp_path / name).mkdir()
         frame.to_parquet(tmp_path / name / "part-0000.parquet")
         out[name] = tmp_path / name
+    write_feature_ranges(project_root, out["train"])
     return out
 
 
@@ -37,15 +62,71 @@ def _train(tmp_path: Path, channels: dict[str, Path]) -> FeatureSpec:
     return train.load_model(tmp_path / "model")[1]
 
 
-def test_a_new_numeric_column_of_the_channel_is_a_feature(tmp_path):
-    spec = _train(tmp_path, _channels(tmp_path, runway_queue_length=lambda f: f["precip_in"] * 3 + 1))
-    assert spec.numeric == [*train.NUMERIC_FEATURES, "runway_queue_length"]  # in the channel's column order
+def test_a_feature_added_to_the_marts_contract_is_trained_and_its_range_served(tmp_path):
+    """Issue 18: a new numeric feature is an edit to the intermediate model, the mart and its YAML only. Its
+    column in the channel makes it a feature; its range in the YAML reaches the model and the server."""
+    project = _project(tmp_path / "project", NEW_FEATURE)
+    channels = _channels(tmp_path, project, runway_queue_length=lambda f: (f["precip_in"] * 3 + 1).round())
+    spec = _train(tmp_path, channels)
+    assert spec.numeric == [*NUMERIC_FEATURES, "runway_queue_length"]  # in the channel's column order
     assert list(spec.categorical) == list(CATEGORICAL_FEATURES)
+    assert spec.ranges == {**FEATURE_RANGES, "runway_queue_length": (0.0, 50.0)}
+    request = pd.DataFrame({**{name: [vocabulary[0]] * 2 for name, vocabulary in spec.categorical.items()},
+                            **{name: [low, low] for name, (low, _) in spec.ranges.items()}})
+    assert len(validate(request, spec)) == 2
+    request["runway_queue_length"] = [3, 51]
+    with pytest.raises(BadRequest, match=r"row 2, field runway_queue_length: 51 is not inside the plausible range "
+                                         r"\[0, 50\]"):
+        validate(request, spec)
+
+
+def test_a_channel_column_the_contract_gives_no_range_stops_training_named(tmp_path):
+    channels = _channels(tmp_path, runway_queue_length=lambda f: 1)  # this project's contract: no such feature
+    with pytest.raises(ValueError, match=r"no plausible range for the numeric features \['runway_queue_length'\] "
+                                         r"in the training channel's feature_ranges.json"):
+        _train(tmp_path, channels)
+
+
+def test_a_feature_declared_without_a_range_is_named_before_anything_is_exported(tmp_path):
+    unranged = {**NEW_FEATURE, "config": {"meta": {"reason": "{value:.0f} queued"}}}
+    with pytest.raises(FeatureContractError, match=r"the numeric features \['runway_queue_length'\] declare no "
+                                                   "plausible range"):
+        feature_ranges(_project(tmp_path, unranged))
+
+
+@pytest.mark.parametrize("declared", [[1], [2, 1], [0, float("inf")], [True, 2], ["0", 5], "0-50", None,
+                                      {"raw": "flight", "field": "taxi_out"}, {"raw": "sky", "field": "temp_f"},
+                                      {"raw": "weather", "field": "temp_f", "low": 200},
+                                      {"raw": "weather", "field": "temp_f", "scale": 2}])
+def test_a_range_that_is_not_two_finite_ordered_numbers_is_refused_naming_the_column(tmp_path, declared):
+    column = {**NEW_FEATURE, "config": {"meta": {"range": declared}}}
+    with pytest.raises(FeatureContractError, match=r"_ml__models.yml, column runway_queue_length: config.meta.range"):
+        feature_ranges(_project(tmp_path, column))
+
+
+def test_a_measured_feature_takes_the_raw_contracts_range_and_may_replace_one_bound(tmp_path):
+    from raw_contracts.ranges import FLIGHT_RANGES, WEATHER_RANGES
+
+    assert FEATURE_RANGES["temp_f"] == WEATHER_RANGES["temp_f"]
+    assert FEATURE_RANGES["distance_miles"] == FLIGHT_RANGES["distance"]
+    assert FEATURE_RANGES["origin_avg_late_so_far_minutes_30m"] == (FLIGHT_RANGES["dep_delay"][0], 30.0)
+
+
+def test_the_channels_ranges_file_is_checked_and_a_model_without_ranges_is_not_served(tmp_path):
+    with pytest.raises(ValueError, match=f"{RANGES_FILE} is missing"):
+        read_ranges(tmp_path)
+    for text, error in (("[1, 2]", "expected an object"), ('{"x": [3, 1]}', "feature x: the range"), ("{", "not JSON")):
+        (tmp_path / RANGES_FILE).write_text(text)
+        with pytest.raises(ValueError, match=error):
+            read_ranges(tmp_path)
+    with pytest.raises(ValueError, match=r"no plausible range for the numeric features \['temp_f'\]: it was not "
+                                         "trained by ml/train.py"):
+        served_ranges(FeatureSpec(categorical={}, numeric=["temp_f"]))
 
 
 def test_dates_and_timestamps_are_not_features(tmp_path):
     spec = _train(tmp_path, _channels(tmp_path, as_of_at_utc=lambda f: pd.Timestamp("2013-01-01")))
-    assert spec.numeric == list(train.NUMERIC_FEATURES)
+    assert spec.numeric == list(NUMERIC_FEATURES)
 
 
 def test_a_string_column_not_declared_categorical_fails_with_its_name(tmp_path):
@@ -65,9 +146,9 @@ def test_the_declared_categoricals_are_the_marts_string_columns():
 def test_every_feature_of_the_mart_says_in_words_what_it_means():
     """The report tells a prediction's reasons with the sentence beside each feature's definition (config.meta.reason);
     a feature added to the mart without one would be shown by its column name."""
-    from flightdelay.report.explained_flights import feature_meta, in_words, reason_labels
-    from ml.feature_ranges import FEATURE_RANGES
-    from ml.features import DATE_COLUMN, LABEL, NUMERIC_FEATURES
+    from flightdelay.flow.feature_contract import feature_meta
+    from flightdelay.report.explained_flights import in_words, reason_labels
+    from ml.features import DATE_COLUMN, LABEL
 
     labels = reason_labels(PROJECT_ROOT)
     contract = yaml.safe_load((PROJECT_ROOT / "models" / "marts" / "ml" / "_ml__models.yml").read_text())

@@ -30,8 +30,8 @@ def test_the_tarball_holds_every_ml_module_and_is_the_same_bytes_every_time():
         assert archive.extractfile("ml/train.py").read() == (PROJECT_ROOT / "ml" / "train.py").read_bytes()
         assert {member.mtime for member in archive.getmembers()} == {0}
     modules = {f"ml/{path.name}" for path in (PROJECT_ROOT / "ml").glob("*.py")}
-    assert set(names) == modules | {"train.py", "serve.py", "ml/hyperparameters.json", "raw_contracts/__init__.py",
-                                    "raw_contracts/ranges.py"}
+    # nothing else: the feature ranges the server checks come with the model (feature_spec.json), not the code
+    assert set(names) == modules | {"train.py", "serve.py", "ml/hyperparameters.json"}
     assert names == sorted(names)
 
 
@@ -43,8 +43,8 @@ def test_train_and_serve_import_from_the_unpacked_tarball_alone(tmp_path: Path):
     script = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import ml, ml.train, ml.feature_ranges, raw_contracts, serve
-for module in (ml, ml.train, ml.feature_ranges, raw_contracts, serve):
+import ml, ml.train, ml.feature_ranges, serve
+for module in (ml, ml.train, ml.feature_ranges, serve):
     assert module.__file__.startswith(sys.argv[1]), module.__file__
 assert callable(serve.model_fn) and callable(serve.input_fn) and callable(serve.predict_fn)
 assert callable(serve.output_fn) and ml.train.parse_args([]).max_depth > 0
@@ -62,8 +62,7 @@ def test_hidden_files_and_dangling_links_in_ml_are_neither_shipped_nor_counted(t
     from ml.model_identity import code_digest
 
     root = tmp_path / "project"
-    for folder in ("ml", "raw_contracts"):
-        shutil.copytree(PROJECT_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PROJECT_ROOT / "ml", root / "ml", ignore=shutil.ignore_patterns("__pycache__"))
     clean = (_sourcedir_tarball(SimpleNamespace(project_root=root)), code_digest(root / "ml"))
     (root / "ml" / ".#serve.py").symlink_to("nobody@host.1234:1700000000")
     (root / "ml" / ".scratch.py").write_text("raise SystemExit('not meant to ship')\n")

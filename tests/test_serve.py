@@ -29,19 +29,18 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from flightdelay.flow.feature_contract import write_feature_ranges
 from ml import serve
-from ml.feature_ranges import FEATURE_RANGES
 from ml.train import (
     CATEGORICAL_FEATURES,
     ID_COLUMN,
     LABEL,
-    NUMERIC_FEATURES,
     load_model,
     parse_args,
     predict,
     run,
 )
-from tests.conftest import PROJECT_ROOT, FlowRun
+from tests.conftest import FEATURE_RANGES, NUMERIC_FEATURES, PROJECT_ROOT, FlowRun
 
 # ---------------------------------------------------------------- helpers shared with test_serve_fuzz.py
 
@@ -75,6 +74,7 @@ def train_small_model(root: Path) -> Path:
     for name, n, seed in [("train", 800, 1), ("validation", 200, 2)]:
         (root / name).mkdir(parents=True)
         feature_frame(n, seed).to_parquet(root / name / "part-0.parquet")
+    write_feature_ranges(PROJECT_ROOT, root / "train")  # as the flow exports the channel
     run(parse_args(["--train", str(root / "train"), "--validation", str(root / "validation"),
                     "--test", str(root / "no-test-channel"), "--model-dir", str(root / "model"),
                     "--output-data-dir", str(root / "output"), "--num_round", "20", "--min_child_weight", "1",
@@ -587,19 +587,10 @@ def test_a_json_key_besides_instances_is_refused_not_ignored():
 # ---------------------------------------------------------------- hostile but well-formed values (issue 14)
 
 
-def test_every_numeric_feature_has_a_plausible_range_measured_ones_from_raw_contracts():
-    from ml.feature_ranges import ranges_for
-    from raw_contracts.ranges import FLIGHT_RANGES, WEATHER_RANGES
-
-    # a feature added to train.py without a range fails here (and the server would refuse to load its model)
-    assert ranges_for(NUMERIC_FEATURES).keys() == set(NUMERIC_FEATURES)
-    assert set(FEATURE_RANGES) == set(NUMERIC_FEATURES), "a range for a feature the model does not have"
-    # measured values use the ranges the loader and the weather job use: the same objects, not copies
-    for name, bounds in WEATHER_RANGES.items():
-        assert FEATURE_RANGES[name] is bounds
-    assert FEATURE_RANGES["distance_miles"] is FLIGHT_RANGES["distance"]
-    with pytest.raises(ValueError, match=r"no plausible range for the numeric features \['new_feature'\]"):
-        ranges_for([*NUMERIC_FEATURES, "new_feature"])
+def test_the_served_model_carries_the_contracts_range_of_every_feature(small_model: Path):
+    """The ranges travel with the model (feature_spec.json), so the server needs neither the contract nor
+    raw_contracts: tests/test_ml_features.py checks how they get there."""
+    assert load_model(small_model)[1].ranges == FEATURE_RANGES
 
 
 def test_a_model_with_a_numeric_feature_without_a_range_is_not_served(small_model: Path, tmp_path: Path):
@@ -643,10 +634,11 @@ def test_a_finite_but_impossible_value_is_a_400_naming_row_field_value_and_range
                                                                                    field: str, value, bounds: str):
     csv_reply, json_reply = post_csv_and_json(small_server.url, frame, 1, field, str(value), value)
     # before: 200 with a probability for a month 13 or a humidity of 400 %
+    where = "(the feature's config.meta.range in the feature mart's contract)"
     assert csv_reply[0] == 400 and json.loads(csv_reply[1])["error"] == (
-        f"row 2, field {field}: '{value}' is not inside the plausible range {bounds} (ml/feature_ranges.py)")
+        f"row 2, field {field}: '{value}' is not inside the plausible range {bounds} {where}")
     assert json_reply[0] == 400 and json.loads(json_reply[1])["error"] == (
-        f"row 2, field {field}: {value} is not inside the plausible range {bounds} (ml/feature_ranges.py)")
+        f"row 2, field {field}: {value} is not inside the plausible range {bounds} {where}")
 
 
 def test_every_bound_is_inclusive_and_missing_values_stay_allowed(small_server: Served, small_model: Path, frame):

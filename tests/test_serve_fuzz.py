@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import pytest
 
-from ml.feature_ranges import FEATURE_RANGES
 from ml.serve import MAX_BODY_BYTES
-from ml.train import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from ml.train import CATEGORICAL_FEATURES
+from tests.conftest import FEATURE_RANGES, NUMERIC_FEATURES
 from tests.test_serve import (
     Reply,
     Served,

@@ -16,8 +16,10 @@ import pyarrow as pa
 import pytest
 
 from flightdelay.aws.staging import sourcedir_tarball
+from flightdelay.flow.feature_contract import write_feature_ranges
 from ml import train
-from tests.conftest import PROJECT_ROOT
+from ml.features import REQUIRED_COLUMNS
+from tests.conftest import NUMERIC_FEATURES, PROJECT_ROOT
 
 
 def synthetic_features(n: int, seed: int, start: str) -> pd.DataFrame:
@@ -30,7 +32,7 @@ def synthetic_features(n: int, seed: int, start: str) -> pd.DataFrame:
         "dest_airport_code": rng.choice(["ORD", "ATL", "LAX", "MIA"], n),
         "flight_date": pd.date_range(start, periods=n, freq="h").date,
     })
-    for column in train.NUMERIC_FEATURES:
+    for column in NUMERIC_FEATURES:
         frame[column] = rng.normal(size=n)
     frame["scheduled_dep_hour_local"] = rng.integers(5, 23, n)
     frame["precip_in"] = rng.exponential(0.05, n)
@@ -50,6 +52,7 @@ def channels(tmp_path: Path) -> dict[str, Path]:
         folder.mkdir()
         synthetic_features(n, seed, start).to_parquet(folder / "part-0000.parquet")
         out[name] = folder
+    write_feature_ranges(PROJECT_ROOT, out["train"])  # as the flow exports it: the contract's ranges
     return out
 
 
@@ -135,7 +138,7 @@ def test_a_channel_past_max_rows_is_sampled_the_same_way_every_time(tmp_path):
         synthetic_features(2_000, part, "2013-01-01").to_parquet(folder / f"part-{part:04d}.parquet")
     whole = train.read_channel(folder)
     assert whole.rows_in_channel == len(whole.frame) == 6_000
-    assert list(whole.frame.columns) == list(train.MODEL_COLUMNS)  # only what the model reads
+    assert list(whole.frame.columns) == [*REQUIRED_COLUMNS, *NUMERIC_FEATURES]  # only what the model reads
     sampled = train.read_channel(folder, max_rows=1_500, seed=7)
     assert sampled.rows_in_channel == 6_000 and 1_300 < len(sampled.frame) < 1_700
     assert sampled.frame["flight_id"].is_unique

@@ -37,8 +37,12 @@ def xgboost_image(aws: AwsSettings) -> str:
     return f"{account}.dkr.ecr.{aws.region}.amazonaws.com/sagemaker-xgboost:{XGBOOST_FRAMEWORK_VERSION}"
 
 
+def channel_key(channel: str) -> str:
+    return f"ml/channels/{channel}/"
+
+
 def channel_uri(aws: AwsSettings, channel: str) -> str:
-    return aws.uri(f"ml/channels/{channel}/")
+    return aws.uri(channel_key(channel))
 
 
 def model_data_url(aws: AwsSettings) -> str:

@@ -55,15 +55,13 @@ ENTRY_POINTS = {
 def sourcedir_tarball(project_root: Path) -> bytes:
     """ml/ as SageMaker script mode expects it: a sourcedir.tar.gz with the entry points train.py and serve.py
     (ENTRY_POINTS) at its root, the package ml/ beside them (ml.model_identity.code_files and ml/hyperparameters.json,
-    train.py's defaults), and raw_contracts/ranges.py as the package raw_contracts/ (ml/feature_ranges.py reads
-    the measured ranges from it). The same bytes every deploy: files in sorted order, fixed mtime, owner and
+    train.py's defaults); the feature ranges the server checks come with the model, not the code (ml/feature_ranges.py).
+    The same bytes every deploy: files in sorted order, fixed mtime, owner and
     mode, and no timestamp in the gzip header."""
     members: list[tuple[str, Path | bytes]] = list(ENTRY_POINTS.items())
     members += [(f"ml/{path.name}", path) for path in code_files(project_root / "ml")]
     if (project_root / "ml" / "hyperparameters.json").exists():
         members.append(("ml/hyperparameters.json", project_root / "ml" / "hyperparameters.json"))
-    members += [(f"raw_contracts/{name}", project_root / "raw_contracts" / name)
-                for name in ("__init__.py", "ranges.py")]
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as compressed, \
             tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive:

@@ -26,8 +26,10 @@ from flightdelay.aws.gx_redshift import NOT_ON_REDSHIFT, gx_run
 from flightdelay.aws.plan import Command, Sql, StepPlan
 from flightdelay.aws.settings import AwsSettings
 from flightdelay.flow import pipeline
+from flightdelay.flow.feature_contract import numeric_features, ranges_file
 from flightdelay.flow.modeling import CHANNELS, TimeSplit
 from flightdelay.settings import Settings
+from ml.features import CATEGORICAL_FEATURES, ID_COLUMN, RANGES_FILE
 
 STEPS = tuple(pipeline.STEPS)  # the flow's one vocabulary: sample, prep, load, build, ... report
 DBT_ENV = {"FLIGHTDELAY_DBT_TARGET": "redshift", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
@@ -127,7 +129,9 @@ def plan_train(settings: Settings, aws: AwsSettings) -> StepPlan:
     unloads = tuple(warehouse_sql.unload(
         f"select * from {features} where {split.where()} and {split.as_sql_cases()} = '{channel}'",
         sagemaker_jobs.channel_uri(aws, channel), aws.copy_role, "format as parquet") for channel in CHANNELS)
-    return StepPlan("train", (Sql(unloads, title="the channels, exported by the warehouse"),
+    # after the unload, whose CLEANPATH empties the prefix: the feature ranges training keeps with the model
+    ranges = staging.upload(aws, ranges_file(settings.project_root), sagemaker_jobs.channel_key("train") + RANGES_FILE)
+    return StepPlan("train", (Sql(unloads, title="the channels, exported by the warehouse"), ranges,
                               staging.upload(aws, staging.sourcedir_tarball(settings.project_root),
                                              staging.SOURCEDIR_KEY),
                               sagemaker_jobs.training_job(aws, settings.project_root),
@@ -138,11 +142,9 @@ def plan_train(settings: Settings, aws: AwsSettings) -> StepPlan:
 
 
 def plan_score(settings: Settings, aws: AwsSettings) -> StepPlan:
-    from ml.features import CATEGORICAL_FEATURES, ID_COLUMN, NUMERIC_FEATURES
-
     split = TimeSplit.from_settings(settings)
     features = f"{warehouse_sql.PUBLISHED_SCHEMA}.{warehouse_sql.FEATURE_MART}"
-    columns = ", ".join([ID_COLUMN, *CATEGORICAL_FEATURES, *NUMERIC_FEATURES])
+    columns = ", ".join([ID_COLUMN, *CATEGORICAL_FEATURES, *numeric_features(settings.project_root)])
     size = f"maxfilesize {sagemaker_jobs.MAX_PAYLOAD_MB - 1} mb"  # each file is one request
     scoring = warehouse_sql.unload(f"select {columns} from {features}", sagemaker_jobs.scoring_input(aws),
                                    aws.copy_role, f"format as csv header {size}")

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from flightdelay.flow.errors import StepFailed
+from flightdelay.flow.feature_contract import write_feature_ranges
 from flightdelay.settings import Settings
 from ml.explain import TABLE_REASONS, reason_columns
 from ml.model_files import ModelFolderError, fit_record
@@ -68,6 +69,8 @@ def export_channels(settings: Settings, channels: tuple[str, ...] = CHANNELS) ->
                 f"select * from {FEATURE_MART} where {split.where()} and {split.as_sql_cases()} = '{channel}' "
                 f"order by flight_date, {warehouse.binary_order('flight_id')}",
                 folder / "part-0000.parquet")
+    if "train" in channels:  # the plausible range of each feature, from the mart's contract: kept with the model
+        write_feature_ranges(settings.project_root, channels_dir / "train")
     empty = [c for c, n in counts.items() if n == 0]
     if empty:
         raise ValueError(

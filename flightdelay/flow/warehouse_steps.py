@@ -152,7 +152,8 @@ def _changed_since_build(build: wap.Build, content: wap.Fingerprint) -> str:
 
 # what the gates are made of: the suites (built by flightdelay/quality/suites.py on every validation), the ranges
 # and record rules they take their thresholds from, and how the raw files are read for them
-GATE_SOURCES = ("flightdelay/quality/*.py", "flightdelay/raw/*.py", "raw_contracts/*.py", "ml/feature_ranges.py",
+GATE_SOURCES = ("flightdelay/quality/*.py", "flightdelay/raw/*.py", "raw_contracts/*.py",
+                "flightdelay/flow/feature_contract.py", "models/marts/ml/_ml__models.yml",
                 "expectations/great_expectations.yml")
 
 

@@ -8,19 +8,23 @@ keys, not-null columns, accepted values, row counts reconciled with the source, 
 (`as_of_at_utc < scheduled_departure_at_utc`). They run in `dbt build` on the audit schema, whose failure
 also stops the run before publishing, so none of them is repeated here. These suites own what dbt cannot
 see, or cannot read from the project's one definition: the raw files, the lake, the plausible ranges of
-raw_contracts/ranges.py and ml/feature_ranges.py, and distributions (means, non-null shares).
+raw_contracts/ranges.py and the feature mart's contract (config.meta.range), and distributions (means, non-null shares).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import great_expectations.expectations as gxe
 
 # Plausible ranges, each defined once: of raw values in raw_contracts.ranges (the loader quarantines and the
-# Spark weather job nulls values outside them), of model features in ml.feature_ranges (ml/serve.py refuses them).
-from ml.feature_ranges import FEATURE_RANGES
+# Spark weather job nulls values outside them), of model features in the feature mart's contract (ml/serve.py
+# refuses them), read from the source tree this module belongs to.
+from flightdelay.flow.feature_contract import feature_ranges
 from raw_contracts.ranges import FLIGHT_RANGES, WEATHER_RANGES
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -119,7 +123,8 @@ def features_critical() -> list:
     label and `as_of_at_utc < scheduled_departure_at_utc` are dbt tests in models/marts/ml/_ml__models.yml, not
     here. The ranges and the weather coverage below are not dbt tests there."""
     return [
-        *_between({name: FEATURE_RANGES[name] for name in ("scheduled_dep_hour_local", "weather_age_minutes")}),
+        *_between({name: bounds for name, bounds in feature_ranges(PROJECT_ROOT).items()
+                   if name in ("scheduled_dep_hour_local", "weather_age_minutes")}),
         *_share_true_between("is_dep_delayed_15", 0.05, 0.6),
         *_between(WEATHER_RANGES),
         # Most flights must have weather: a broken join or an empty lake shows up here. Critical, not a

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
-
+from flightdelay.flow.feature_contract import feature_meta
 from flightdelay.settings import Settings
 
-FEATURE_CONTRACT = Path("models/marts/ml/_ml__models.yml")
 FEATURE_MART, PREDICTIONS_MART = "marts.ml_flight_delay_features", "marts.fct_flight_delay_predictions"
 REASONS_SHOWN = 3
 
@@ -27,13 +25,6 @@ class Label:
     reason: str  # a format string of `value`: "the aircraft's previous flight is {value:.0f} minutes late"
     reason_unknown: str | None  # what to say when the value is missing
     reason_below_zero: str | None = None  # for a value below zero, formatted with its size ("minutes early")
-
-
-def feature_meta(project_root: Path) -> dict[str, dict]:
-    """Each column's `config.meta` in the feature mart's contract (a feature's sentences and family)."""
-    contract = yaml.safe_load((project_root / FEATURE_CONTRACT).read_text(encoding="utf-8"))
-    model = next(m for m in contract["models"] if m["name"] == "ml_flight_delay_features")
-    return {column["name"]: (column.get("config") or {}).get("meta") or {} for column in model["columns"]}
 
 
 def reason_labels(project_root: Path) -> dict[str, Label]:
