@@ -20,13 +20,23 @@ from pathlib import Path
 from ml.features import RANGES_FILE, FeatureSpec
 
 
+def _finite(value: object) -> float | None:
+    """The number as a float, or None for anything else: a bool, a string, NaN, inf, an int past float's range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def checked_range(where: str, bounds: object) -> tuple[float, float]:
     """(low, high) as floats; ValueError naming `where` unless `bounds` is two finite numbers with low <= high."""
-    numbers = bounds if isinstance(bounds, list | tuple) and len(bounds) == 2 else ()
-    if not (numbers and all(isinstance(value, int | float) and not isinstance(value, bool)
-                            and math.isfinite(value) for value in numbers) and numbers[0] <= numbers[1]):
+    numbers = [_finite(value) for value in bounds] if isinstance(bounds, list | tuple) and len(bounds) == 2 else []
+    if len(numbers) != 2 or None in numbers or numbers[0] > numbers[1]:
         raise ValueError(f"{where}: the range {bounds!r} is not two finite numbers [low, high] with low <= high")
-    return float(numbers[0]), float(numbers[1])
+    return numbers[0], numbers[1]
 
 
 def read_ranges(channel: str | Path) -> dict[str, tuple[float, float]]:

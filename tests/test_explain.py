@@ -20,7 +20,7 @@ from ml.features import RANGES_FILE
 from ml.model_files import FIT_FILE, ModelFolderError, fit_record
 from ml.request_parsing import BadRequest
 from ml.train import parse_args, run
-from tests.test_serve import Served, feature_frame, post, request_frame, start_server, train_small_model
+from tests.serving.helpers import Served, feature_frame, post, request_frame, start_server, train_small_model
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pytest
 from flightdelay.aws.deploy import _sourcedir_tarball, serving_container
 from ml.booster import load_model, predict
 from tests.conftest import PROJECT_ROOT
-from tests.test_serve import request_frame, train_small_model
+from tests.serving.helpers import request_frame, train_small_model
 
 pytestmark = pytest.mark.engine  # trains a small model, then serves it from another process
 

@@ -94,7 +94,8 @@ def test_a_feature_declared_without_a_range_is_named_before_anything_is_exported
         feature_ranges(_project(tmp_path, unranged))
 
 
-@pytest.mark.parametrize("declared", [[1], [2, 1], [0, float("inf")], [True, 2], ["0", 5], "0-50", None,
+@pytest.mark.parametrize("declared", [[1], [2, 1], [0, float("inf")], [float("nan"), 1], [0, 10 ** 400], [True, 2],
+                                      ["0", 5], [[0], 5], "0-50", None, {"low": 0, "high": 5},
                                       {"raw": "flight", "field": "taxi_out"}, {"raw": "sky", "field": "temp_f"},
                                       {"raw": "weather", "field": "temp_f", "low": 200},
                                       {"raw": "weather", "field": "temp_f", "scale": 2}])

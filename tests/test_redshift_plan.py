@@ -149,7 +149,7 @@ def test_the_aws_home_registers_a_model_with_bound_values_and_replaces_its_row(p
 
     from flightdelay.aws.model_registry import register
     from flightdelay.flow.modeling import MODEL_REGISTRY_DDL, registry_row
-    from tests.test_serve import train_small_model
+    from tests.serving.helpers import train_small_model
 
     trained = train_small_model(tmp_path / "training")
     evaluation = json.loads((trained.parent / "output" / "evaluation.json").read_text())

@@ -4,7 +4,7 @@ sends the same bytes), each of which must get an HTTP reply with a 4xx status an
 request line, partial headers, partial body, nothing at all) are sent concurrently against a 1 s server
 timeout and must get a 408. Afterwards /ping answers 200 and valid requests score exactly as before.
 
-The server is `python -m ml.serve` on 127.0.0.1 with a small real model from `ml.train` (tests/test_serve.py
+The server is `python -m ml.serve` on 127.0.0.1 with a small real model from `ml.train` (tests/serving/helpers.py
 trains it)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 from ml.serve import MAX_BODY_BYTES
 from ml.train import CATEGORICAL_FEATURES
 from tests.conftest import FEATURE_RANGES, NUMERIC_FEATURES
-from tests.test_serve import (
+from tests.serving.helpers import (
     Reply,
     Served,
     http_post,
