@@ -50,8 +50,8 @@ def read_ranges(channel: str | Path) -> dict[str, tuple[float, float]]:
         raise ValueError(f"{path} is missing: the training channel carries the plausible range of each feature "
                          "beside its Parquet files (`flightdelay train` exports both; flightdelay/flow/"
                          "feature_contract.py writes the file from the feature mart's contract)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not JSON: {error}") from None
+    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, an integer of 4,300+ digits, nested deep
+        raise ValueError(f"{path} is not JSON of feature name -> [low, high]: {str(error)[:200]}") from None
     if not isinstance(declared, dict):
         raise ValueError(f"{path}: expected an object of feature name -> [low, high], got {type(declared).__name__}")
     return {str(name): checked_range(f"{path}, feature {name}", bounds) for name, bounds in declared.items()}

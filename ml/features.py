@@ -94,8 +94,11 @@ class FeatureSpec:
 
     @classmethod
     def from_json(cls, payload: dict) -> FeatureSpec:
+        # as written: ml/feature_ranges.py `served_ranges` checks every range before a request is
+        ranges = payload.get("ranges")
         return cls(categorical=payload["categorical"], numeric=payload["numeric"],
-                   ranges={name: (float(low), float(high)) for name, (low, high) in payload.get("ranges", {}).items()})
+                   ranges={name: tuple(bounds) if isinstance(bounds, list) else bounds
+                           for name, bounds in ranges.items()} if isinstance(ranges, dict) else {})
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, ranges: dict[str, tuple[float, float]] | None = None) -> FeatureSpec:

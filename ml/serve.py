@@ -69,7 +69,10 @@ def model_fn(model_dir: str) -> ServedModel:
     the model that computed it)."""
     model_id = fit_record(model_dir, "served model")["model_id"]  # first: nothing is parsed before it is checked
     booster, spec = load_model(model_dir)
-    served_ranges(spec)
+    try:
+        served_ranges(spec)
+    except ValueError as refusal:
+        raise ModelFolderError(f"served model {model_dir}: {refusal}") from None
     return ServedModel(booster, spec, model_id)
 
 

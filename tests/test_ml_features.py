@@ -98,11 +98,40 @@ def test_a_feature_declared_without_a_range_is_named_before_anything_is_exported
                                       ["0", 5], [[0], 5], "0-50", None, {"low": 0, "high": 5},
                                       {"raw": "flight", "field": "taxi_out"}, {"raw": "sky", "field": "temp_f"},
                                       {"raw": "weather", "field": "temp_f", "low": 200},
-                                      {"raw": "weather", "field": "temp_f", "scale": 2}])
+                                      {"raw": "weather", "field": "temp_f", "scale": 2},
+                                      {"raw": ["flight"], "field": "distance"},
+                                      {"raw": "flight", "field": ["distance"]}])
 def test_a_range_that_is_not_two_finite_ordered_numbers_is_refused_naming_the_column(tmp_path, declared):
     column = {**NEW_FEATURE, "config": {"meta": {"range": declared}}}
     with pytest.raises(FeatureContractError, match=r"_ml__models.yml, column runway_queue_length: config.meta.range"):
         feature_ranges(_project(tmp_path, column))
+
+
+@pytest.mark.parametrize(("columns", "message"), [
+    ([{"data_type": "integer"}], r"column names must be lowercase identifiers, each given once; found \[None\]"),
+    ([{**NEW_FEATURE, "name": "x from pg_user; --"}], r"found \['x from pg_user; --'\]"),
+    ([NEW_FEATURE, NEW_FEATURE], r"found \['runway_queue_length'\]"),
+    ([{"name": "carrier_name", "data_type": "varchar", "config": {"meta": {"range": [0, 1]}}}],
+     r"the columns \['carrier_name'\] declare a range but are not numeric features"),
+])
+def test_a_contract_whose_columns_cannot_be_features_is_refused_naming_them(tmp_path, columns, message):
+    with pytest.raises(FeatureContractError, match=message):
+        feature_ranges(_project(tmp_path, *columns))
+
+
+def test_a_range_change_alone_retrains_the_model(tmp_path):
+    """The model keeps the ranges it was trained with; a narrowed range must not wait for new data to be served."""
+    import shutil
+
+    from flightdelay.flow.ml_inputs import ml_code_digest
+
+    project = _project(tmp_path, NEW_FEATURE)
+    shutil.copytree(PROJECT_ROOT / "ml", project / "ml")
+    before = ml_code_digest(project)
+    contract = project / FEATURE_CONTRACT
+    contract.write_text(contract.read_text().replace("- 0\n        - 50\n", "- 0\n        - 40\n"))
+    assert feature_ranges(project)["runway_queue_length"] == (0.0, 40.0)
+    assert ml_code_digest(project) != before
 
 
 def test_a_measured_feature_takes_the_raw_contracts_range_and_may_replace_one_bound(tmp_path):
@@ -116,13 +145,20 @@ def test_a_measured_feature_takes_the_raw_contracts_range_and_may_replace_one_bo
 def test_the_channels_ranges_file_is_checked_and_a_model_without_ranges_is_not_served(tmp_path):
     with pytest.raises(ValueError, match=f"{RANGES_FILE} is missing"):
         read_ranges(tmp_path)
-    for text, error in (("[1, 2]", "expected an object"), ('{"x": [3, 1]}', "feature x: the range"), ("{", "not JSON")):
+    for text, error in (("[1, 2]", "expected an object"), ('{"x": [3, 1]}', "feature x: the range"), ("{", "not JSON"),
+                        ('{"x": [0, NaN]}', "feature x: the range"), ('{"x": [0, 1' + "0" * 5000 + "]}", "not JSON"),
+                        ("[" * 100_000 + "]" * 100_000, "not JSON"), ('{"x": [true, 2]}', "feature x: the range")):
         (tmp_path / RANGES_FILE).write_text(text)
         with pytest.raises(ValueError, match=error):
             read_ranges(tmp_path)
     with pytest.raises(ValueError, match=r"no plausible range for the numeric features \['temp_f'\]: it was not "
                                          "trained by ml/train.py"):
         served_ranges(FeatureSpec(categorical={}, numeric=["temp_f"]))
+    for forged in (["1", "13"], [True, 13], [1, 2, 3], None):  # a spec edited by hand, fit.json's digests redone
+        spec = FeatureSpec.from_json({"categorical": {}, "numeric": ["month_number"],
+                                      "ranges": {"month_number": forged}})
+        with pytest.raises(ValueError, match="feature_spec.json, feature month_number: the range"):
+            served_ranges(spec)
 
 
 def test_dates_and_timestamps_are_not_features(tmp_path):

@@ -20,6 +20,7 @@ ml/ alone).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -31,7 +32,8 @@ from raw_contracts.ranges import FLIGHT_RANGES, WEATHER_RANGES
 FEATURE_CONTRACT = Path("models/marts/ml/_ml__models.yml")
 FEATURE_MART_MODEL = "ml_flight_delay_features"
 RAW_RANGES = {"flight": FLIGHT_RANGES, "weather": WEATHER_RANGES}
-TEMPORAL_TYPES = ("date", "timestamp", "timestamptz", "time")
+NOT_NUMERIC_TYPES = ("date", "timestamp", "time", "varchar", "char", "text", "string", "boolean")
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
 
 
 class FeatureContractError(ValueError):
@@ -39,9 +41,23 @@ class FeatureContractError(ValueError):
 
 
 def _mart_columns(project_root: Path) -> list[dict]:
+    """The mart's columns as the contract lists them; FeatureContractError unless each is a mapping whose name is
+    a plain lowercase identifier (the aws home writes the names into the UNLOAD that feeds the batch transform),
+    given once."""
     contract = yaml.safe_load((project_root / FEATURE_CONTRACT).read_text(encoding="utf-8"))
-    model = next(m for m in contract["models"] if m["name"] == FEATURE_MART_MODEL)
-    return model["columns"]
+    models = contract.get("models") if isinstance(contract, dict) else None
+    model = next((m for m in models or () if isinstance(m, dict) and m.get("name") == FEATURE_MART_MODEL), None)
+    if model is None or not isinstance(model.get("columns"), list):
+        raise FeatureContractError(f"{project_root / FEATURE_CONTRACT}: no model {FEATURE_MART_MODEL} with a list "
+                                   "of columns")
+    columns = model["columns"]
+    names = [column.get("name") if isinstance(column, dict) else None for column in columns]
+    bad = [name for name in names if not (isinstance(name, str) and IDENTIFIER.fullmatch(name))]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if bad or twice:
+        raise FeatureContractError(f"{FEATURE_CONTRACT}, model {FEATURE_MART_MODEL}: column names must be lowercase "
+                                   f"identifiers, each given once; found {bad or twice}")
+    return columns
 
 
 def feature_meta(project_root: Path) -> dict[str, dict]:
@@ -51,19 +67,20 @@ def feature_meta(project_root: Path) -> dict[str, dict]:
 
 def numeric_features(project_root: Path) -> list[str]:
     """The mart's numeric features in its column order: every column but the id, the label, the dates and
-    timestamps and the categoricals, as ml/features.py `numeric_columns` types the channel exported from it."""
+    timestamps and the categoricals, as ml/features.py `numeric_columns` types the channel exported from it (a
+    string column not declared categorical is no feature here: training refuses it, named)."""
     skipped = {ID_COLUMN, LABEL, DATE_COLUMN, *CATEGORICAL_FEATURES}
     return [column["name"] for column in _mart_columns(project_root) if column["name"] not in skipped
-            and not str(column.get("data_type", "")).lower().startswith(TEMPORAL_TYPES)]
+            and not str(column.get("data_type", "")).lower().startswith(NOT_NUMERIC_TYPES)]
 
 
 def _resolve(name: str, declared: object) -> tuple[float, float]:
     where = f"{FEATURE_CONTRACT}, column {name}: config.meta.range"
     if isinstance(declared, list) and len(declared) == 2:
         low, high = declared
-    elif isinstance(declared, dict) and declared.get("raw") in RAW_RANGES:
+    elif isinstance(declared, dict) and isinstance(declared.get("raw"), str) and declared["raw"] in RAW_RANGES:
         raw = RAW_RANGES[declared["raw"]]
-        if declared.get("field") not in raw:
+        if not isinstance(declared.get("field"), str) or declared["field"] not in raw:
             raise FeatureContractError(f"{where} names the raw field {declared.get('field')!r}, which "
                                        f"raw_contracts/ranges.py does not have for {declared['raw']}: "
                                        f"one of {sorted(raw)}")
@@ -85,6 +102,10 @@ def feature_ranges(project_root: Path) -> dict[str, tuple[float, float]]:
     declares none (the server would have to serve it unchecked) and any range that is not two finite numbers."""
     meta = feature_meta(project_root)
     names = numeric_features(project_root)
+    misplaced = [name for name in meta if "range" in meta[name] and name not in names]
+    if misplaced:
+        raise FeatureContractError(f"{FEATURE_CONTRACT}: the columns {misplaced} declare a range but are not numeric "
+                                   "features (the id, the label, a date or a category): nothing would check it")
     missing = [name for name in names if "range" not in meta[name]]
     if missing:
         raise FeatureContractError(f"{FEATURE_CONTRACT}: the numeric features {missing} declare no plausible range: "

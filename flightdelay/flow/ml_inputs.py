@@ -29,7 +29,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from flightdelay.flow.build_inputs import BuildInputs
+from flightdelay.flow.feature_contract import ranges_file
 from flightdelay.settings import Settings
+from ml.features import RANGES_FILE
 from ml.model_identity import code_files
 
 TRAINING_INPUTS_FILE = "training_inputs.json"  # next to the model, in the model folder
@@ -72,6 +74,9 @@ def ml_code_digest(project_root: Path) -> str:
     modeling = Path(__file__).with_name("modeling.py")
     for file in [*code_files(project_root / "ml"), project_root / "ml" / "hyperparameters.json", modeling]:
         digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    # the feature ranges the model is saved with, as resolved (the contract's YAML and raw_contracts/ranges.py):
+    # a narrowed range must reach the served model, not wait for the next change of data
+    digest.update(RANGES_FILE.encode() + b"\0" + ranges_file(project_root) + b"\0")
     return digest.hexdigest()
 
 

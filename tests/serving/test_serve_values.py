@@ -5,16 +5,19 @@ it knows; a 400 naming row, field and value otherwise, from the server and from 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ml import serve
+from ml.model_files import ModelFolderError
 from ml.train import (
     load_model,
 )
-from tests.conftest import FEATURE_RANGES
+from tests.conftest import FEATURE_RANGES, PROJECT_ROOT
 from tests.serving.helpers import (
     Served,
     expected,
@@ -42,8 +45,14 @@ def test_a_model_with_a_numeric_feature_without_a_range_is_not_served(small_mode
     record = json.loads((copy / "fit.json").read_text())
     record["files"]["feature_spec.json"] = hashlib.sha256((copy / "feature_spec.json").read_bytes()).hexdigest()
     (copy / "fit.json").write_text(json.dumps(record))
-    with pytest.raises(ValueError, match=r"no plausible range for the numeric features \['new_feature'\]"):
+    with pytest.raises(ModelFolderError, match=r"served model .*/model: the model's feature_spec.json has no "
+                                               r"plausible range for the numeric features \['new_feature'\]"):
         serve.model_fn(str(copy))
+    # and `python -m ml.serve` says so in one line, exit 2, as for any other folder it refuses
+    refused = subprocess.run([sys.executable, "-m", "ml.serve", "--model-dir", str(copy), "--port", "0"],
+                             capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert refused.returncode == 2 and refused.stderr.startswith("ERROR: served model ") \
+        and "Traceback" not in refused.stderr, refused.stderr[-2000:]
 
 
 @pytest.mark.parametrize(("field", "value", "bounds"), [
