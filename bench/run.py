@@ -1,6 +1,6 @@
 """`make bench SF=N`: generate the raw files at scale factor N, run the whole flow on them in a folder of
 their own, and record per-stage wall time, CPU time and peak memory in bench/results/sf<N>-<time>.json;
-then rewrite the table in BENCHMARKS.md from the newest result per scale factor.
+then rewrite the tables in BENCHMARKS.md from the newest result per scale factor (bench/tables.py).
 
 The flow is `flightdelay run --skip-sample` in a child process, exactly as users run it; the split dates
 follow the generated years (test = Nov-Dec of the last year, validation = its October).
@@ -26,12 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.generate import FIRST_YEAR, TRIOS_PER_YEAR, generate
+from bench.tables import BENCHMARKS_MD, PROJECT_ROOT, RESULTS_DIR, update_benchmarks_md
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 WORK_DIR = PROJECT_ROOT / "bench" / "work"
-BENCHMARKS_MD = PROJECT_ROOT / "BENCHMARKS.md"
-TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 STAGE_LINE = re.compile(r"^\[\d+/\d+\] (\w+) (\.\.\.|done in)")
@@ -230,107 +227,6 @@ def write_result(result: dict[str, object]) -> Path:
     path = RESULTS_DIR / f"sf{result['scale_factor']}{scenario}-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
-
-
-def latest_results(scenario: str = "full") -> list[dict[str, object]]:
-    """The newest result per scale factor of one scenario: "full" (the whole flow) or "increment"."""
-    newest: dict[int, dict] = {}
-    for path in sorted(RESULTS_DIR.glob("*.json")):
-        result = json.loads(path.read_text())
-        if result.get("scenario", "full") != scenario:
-            continue
-        key = result["scale_factor"]
-        if key not in newest or result["measured_at"] >= newest[key]["measured_at"]:
-            newest[key] = result
-    return [newest[key] for key in sorted(newest)]
-
-
-def results_table(results: list[dict[str, object]]) -> str:
-    stage_names = ["sample", "prep", "load", "build", "validate", "publish", "train", "score", "report"]
-    header = ["run", "flights", "whole flow (s)", "CPU (s)", "peak RSS (GiB)", *stage_names, "test AUC",
-              "baseline AUC", "machine", "measured"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for result in results:
-        stages = {stage["name"]: stage["seconds"] for stage in result.get("stages", [])}
-        flow = result["flow"]
-        lines.append("| " + " | ".join([
-            f"SF={result['scale_factor']}",
-            f"{result['generated']['flight_rows']:,}",
-            f"{flow['wall_seconds']:.1f}",
-            f"{flow['cpu_seconds']:.1f}",
-            f"{flow['peak_rss_mib'] / 1024:.2f}",
-            *[f"{stages[name]:.1f}" if name in stages else "" for name in stage_names],
-            f"{result['test_roc_auc']:.4f}",
-            f"{result['baseline_test_roc_auc']:.4f}" if result.get("baseline_test_roc_auc") else "",
-            machine_label(result["machine"]),
-            result["measured_at"][:10],
-        ]) + " |")
-    return "\n".join(lines)
-
-
-def machine_label(machine: dict[str, object]) -> str:
-    """The machine column: the CPU model first, as figures from different machines do not compare (the machine
-    behind this workplace changed between results: an AMD EPYC, later an Intel Xeon at 2.5 GHz)."""
-    cpu = str(machine.get("cpu") or "").replace("(R)", "").replace(" Processor", "").replace("  ", " ").strip()
-    return f"{cpu + ', ' if cpu else ''}{machine['cores']} cores, {machine['memory_gib']} GiB"
-
-
-def peer_table(results: list[dict[str, object]]) -> str:
-    header = ["run", "flights", "this flow (s)", "all-Spark peer (s)", "peer / flow", "this flow's AUC",
-              "peer LR AUC", "peer GBT AUC"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for result in results:
-        if "peer" not in result:
-            continue
-        peer = result["peer"]
-        if "failed" in peer:
-            lines.append(f"| SF={result['scale_factor']} | {result['generated']['flight_rows']:,} | "
-                         f"{result['flow']['wall_seconds']:.1f} | {peer['failed']} | | "
-                         f"{result['test_roc_auc']:.4f} | | |")
-            continue
-        lines.append("| " + " | ".join([
-            f"SF={result['scale_factor']}", f"{result['generated']['flight_rows']:,}",
-            f"{result['flow']['wall_seconds']:.1f}", f"{peer['wall_seconds']:.1f}",
-            f"{result['peer_to_flow_wall_ratio']:.2f}", f"{result['test_roc_auc']:.4f}",
-            f"{peer['test_roc_auc']['logistic regression']:.4f}",
-            f"{peer['test_roc_auc']['gradient-boosted trees']:.4f}",
-        ]) + " |")
-    return "\n".join(lines)
-
-
-def increment_table(results: list[dict[str, object]]) -> str:
-    header = ["run", "flights before", "flights added", "full flow (s)", "new month (s)", "nothing changed (s)",
-              "full flow after the month (s)", "peak RSS (GiB)", "marts equal full refresh", "machine", "measured"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for result in results:
-        runs, split = result["runs"], result["split"]
-        equal = "yes" if result["marts_identical"] else "no: " + ", ".join(result["differing_marts"])
-        lines.append("| " + " | ".join([
-            f"SF={result['scale_factor']} ({split['month']} added)",
-            f"{split['flights_before']:,}",
-            f"{split['flights_added']:,}",
-            *[f"{runs[name]['wall_seconds']:.1f}" if name in runs else ""
-              for name in ("full_flow_before", "new_month", "nothing_changed", "full_flow_after")],
-            f"{result['peak_rss_mib'] / 1024:.2f}",
-            equal,
-            machine_label(result["machine"]),
-            result["measured_at"][:10],
-        ]) + " |")
-    return "\n".join(lines)
-
-
-def update_benchmarks_md() -> None:
-    text = BENCHMARKS_MD.read_text()
-    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
-    results = latest_results()
-    incremental = latest_results("increment")
-    tables = (f"{results_table(results)}\n\n"
-              "The same raw files through the all-Spark peer (`bench/peers/all_spark.py`):\n\n"
-              f"{peer_table(results)}\n\n"
-              "The incremental scenario (`make bench SF=N INCREMENT=1`, described above): the flow without the "
-              "last month,\nwith it added, rerun with nothing changed, and its marts against a full rebuild:\n\n"
-              f"{increment_table(incremental) if incremental else '_No incremental run recorded yet._'}")
-    BENCHMARKS_MD.write_text(text[:start] + "\n" + tables + "\n" + text[end:])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,10 @@ standalone cluster from an empty one), and the embedded metastore lives in the l
 Load is idempotent and crash-safe (spark_prep/lake_tables.py): every table is staged in a folder of this
 run, then all are committed at once by replacing one pointer file (spark_prep/lake_snapshots.py); the next
 run deletes whatever a killed run left.
+
+Longer than the 350 lines a module here aims at, on purpose: what is left is the job alone (its settings and
+Spark session, extract, the run that decides which months to rewrite and checks every file's counts, load,
+main), one sequence read top-down; the transforms, the reading and the lake's I/O are the modules above.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from bench.generate import (
     vary_flights,
     vary_weather,
 )
-from bench.run import flow_env, peer_table, results_table
+from bench.run import flow_env
+from bench.tables import peer_table, results_table
 from flightdelay.raw.sample import MAJOR_AIRPORT_STATIONS, write_sample
 
 pytestmark = pytest.mark.engine  # writes scaled samples and runs Spark
@@ -179,3 +180,16 @@ def test_tree_monitor_counts_grandchildren_and_splits_by_stage():
     assert stages["idle"]["cpu_seconds"] < 0.5
     assert stages["busy"]["peak_rss_mib"] > 5
     assert monitor.cpu_seconds >= stages["busy"]["cpu_seconds"]
+
+
+def test_the_tuning_bench_changes_only_hyperparameters_the_fit_reads_and_scores_both_periods():
+    from bench.hyperparameters import VARIANTS, fit
+    from ml.features import FeatureSpec
+    from ml.train import HYPERPARAMETERS
+    from tests.serving.helpers import feature_frame
+
+    assert all(set(changes) <= set(HYPERPARAMETERS) for changes in VARIANTS.values())
+    channels = {"train": feature_frame(600, 1), "validation": feature_frame(200, 2), "test": feature_frame(200, 3)}
+    spec = FeatureSpec.fit(pd.concat([channels["train"], channels["validation"]]))
+    row = fit(VARIANTS["eta 0.05"], spec, channels, seed=1)
+    assert 0.5 < row["test_roc_auc"] <= 1 and 0.5 < row["validation_roc_auc"] <= 1 and row["rounds"] >= 1

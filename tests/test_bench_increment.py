@@ -9,7 +9,7 @@ import io
 import os
 
 from bench.increment import apply_increment, differing_marts, last_month, raw_records, split_last_month, truncate_lcd
-from bench.run import increment_table
+from bench.tables import increment_table
 
 BTS_HEADER = "FL_DATE,OP_UNIQUE_CARRIER,TAIL_NUM,OP_CARRIER_FL_NUM,ORIGIN,DEST,CRS_DEP_TIME\n"
 LCD_HEADER = '"STATION","DATE","REPORT_TYPE","HourlyDryBulbTemperature","REM"\n'

@@ -10,6 +10,9 @@ uniform over the rest of a normal run, and `at commit`, uniform over the next 50
 uniform from when its first run folder appears, and `at commit`, within 50 ms of its last staged output
 (the quarantine) being complete, which the pointer's replacement follows. Each test prints where its kills
 landed and what they left.
+
+Longer than 350 lines on purpose: the three commands' scenarios share one harness (the process-group kill, the
+seeded delay kinds, the before/after states) and read as one specification of crash safety.
 """
 
 from __future__ import annotations
@@ -186,6 +189,14 @@ def isolated_env(flow: FlowRun, root: Path, warehouse: Path) -> dict[str, str]:
             "FLIGHTDELAY_ARTIFACTS": str(root / "artifacts")}
 
 
+def fresh_copy(flow: FlowRun, template: Path, root: Path) -> tuple[dict[str, str], Path]:
+    """A copy of the warehouse `template` in a flow home of its own under `root`: one per killed process."""
+    warehouse = root / "warehouse" / "flight_delays.duckdb"
+    warehouse.parent.mkdir(parents=True)
+    shutil.copyfile(template, warehouse)
+    return isolated_env(flow, root, warehouse), warehouse
+
+
 def test_kill_publish(january_run: FlowRun, tmp_path):
     assert january_run.first.returncode == 0, january_run.first.stderr[-2000:]
     template = tmp_path / "template" / "flight_delays.duckdb"
@@ -210,13 +221,7 @@ def test_kill_publish(january_run: FlowRun, tmp_path):
     old, new = table_sums(template, "marts", tables), table_sums(template, "marts_audit", tables)
     assert all(old[t] != new[t] for t in tables)
 
-    def fresh(name: str) -> tuple[dict[str, str], Path]:
-        warehouse = tmp_path / name / "warehouse" / "flight_delays.duckdb"
-        warehouse.parent.mkdir(parents=True)
-        shutil.copyfile(template, warehouse)
-        return isolated_env(january_run, tmp_path / name, warehouse), warehouse
-
-    env, warehouse = fresh("normal")
+    env, warehouse = fresh_copy(january_run, template, tmp_path / "normal")
     normal = run(env, tmp_path / "normal", "publish", marker=wal_of(warehouse).exists)
     assert table_sums(warehouse, "marts", tables) == new
 
@@ -224,7 +229,7 @@ def test_kill_publish(january_run: FlowRun, tmp_path):
     kinds = ("anywhere", "in step", "in commit", "at commit")
     outcomes = Counter()
     for number in range(KILLS["publish"]):
-        env, warehouse = fresh(f"kill{number}")
+        env, warehouse = fresh_copy(january_run, template, tmp_path / f"kill{number}")
         command = Command(env, tmp_path / f"kill{number}", "publish")
         kind = kinds[number % len(kinds)]
         at = kill_at_random_point(command, kind, rng, normal, wal_of(warehouse).exists)
@@ -283,13 +288,7 @@ def test_kill_load(january_run: FlowRun, tmp_path):
     shutil.copyfile(january_run.env["FLIGHTDELAY_WAREHOUSE"], template)
     old = {path.name: file_state(template, path.name) for path in (february, january)}
 
-    def fresh(name: str) -> tuple[dict[str, str], Path]:
-        warehouse = tmp_path / name / "warehouse" / "flight_delays.duckdb"
-        warehouse.parent.mkdir(parents=True)
-        shutil.copyfile(template, warehouse)
-        return isolated_env(january_run, tmp_path / name, warehouse), warehouse
-
-    env, warehouse = fresh("normal")
+    env, warehouse = fresh_copy(january_run, template, tmp_path / "normal")
     normal = run(env, tmp_path / "normal", "load", *files, marker=wal_of(warehouse).exists)
     new = {path.name: file_state(warehouse, path.name) for path in (february, january)}
     summary = {path.name: quality_summary(warehouse, path.name) for path in (february, january)}
@@ -299,7 +298,7 @@ def test_kill_load(january_run: FlowRun, tmp_path):
     kinds = ("anywhere", "in step", "in commit", "at commit")
     outcomes = Counter()
     for number in range(KILLS["load"]):
-        env, warehouse = fresh(f"kill{number}")
+        env, warehouse = fresh_copy(january_run, template, tmp_path / f"kill{number}")
         command = Command(env, tmp_path / f"kill{number}", "load", *files)
         kind = kinds[number % len(kinds)]
         at = kill_at_random_point(command, kind, rng, normal, wal_of(warehouse).exists)

@@ -118,41 +118,38 @@ def delay_charts(con: duckdb.DuckDBPyConnection) -> list[Chart]:
     ]
 
 
+def _model_and_baseline(series: list[tuple[list, list, str | None]], xlabel: str, ylabel: str, title: str,
+                        legend: str, diagonal: bool = False, style: str = "-") -> str:
+    """One chart of the model's and the baseline's curves (`series`: each one's x, y and what its label adds),
+    with the diagonal a perfect calibration or a random ranking would draw."""
+    fig = Figure(figsize=(4.8, 4.4))
+    ax = fig.subplots()
+    for (x, y, detail), name, color in zip(series, ("XGBoost", "baseline"), (MODEL_COLOR, BASELINE_COLOR),
+                                           strict=True):
+        ax.plot(x, y, style, color=color, label=f"{name} ({detail})" if detail else name)
+    if diagonal:
+        ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(loc=legend)
+    return svg(fig)
+
+
 def model_charts(evaluation: dict) -> list[Chart]:
     model = evaluation["binary_classification_metrics"]
     base = evaluation["baseline"]["binary_classification_metrics"]
 
-    fig = Figure(figsize=(4.8, 4.4))
-    ax = fig.subplots()
-    for metrics, name, color in ((model, "XGBoost", MODEL_COLOR), (base, "baseline", BASELINE_COLOR)):
-        roc = metrics["receiver_operating_characteristic_curve"]
-        ax.plot(roc["false_positive_rates"], roc["true_positive_rates"], color=color,
-                label=f"{name} (AUC {metrics['auc']['value']:.3f})")
-    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test period")
-    ax.legend(loc="lower right")
-    roc_svg = svg(fig)
-
-    fig = Figure(figsize=(4.8, 4.4))
-    ax = fig.subplots()
-    for metrics, name, color in ((model, "XGBoost", MODEL_COLOR), (base, "baseline", BASELINE_COLOR)):
-        pr = metrics["precision_recall_curve"]
-        ax.plot(pr["recalls"], pr["precisions"], color=color,
-                label=f"{name} (PR AUC {metrics['pr_auc']['value']:.3f})")
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, test period")
-    ax.legend(loc="upper right")
-    pr_svg = svg(fig)
-
-    fig = Figure(figsize=(4.8, 4.4))
-    ax = fig.subplots()
-    for table, name, color in ((evaluation["model"]["calibration"], "XGBoost", MODEL_COLOR),
-                               (evaluation["baseline"]["calibration"], "baseline", BASELINE_COLOR)):
-        ax.plot([r["mean_predicted"] for r in table], [r["observed_rate"] for r in table], "o-", color=color,
-                label=name)
-    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
-    ax.set(xlabel="mean predicted probability", ylabel="observed delay rate", title="Calibration, test period")
-    ax.legend(loc="upper left")
-    calibration_svg = svg(fig)
+    roc = [(m["receiver_operating_characteristic_curve"]["false_positive_rates"],
+            m["receiver_operating_characteristic_curve"]["true_positive_rates"], f"AUC {m['auc']['value']:.3f}")
+           for m in (model, base)]
+    roc_svg = _model_and_baseline(roc, "false positive rate", "true positive rate", "ROC, test period",
+                                  "lower right", diagonal=True)
+    pr = [(m["precision_recall_curve"]["recalls"], m["precision_recall_curve"]["precisions"],
+           f"PR AUC {m['pr_auc']['value']:.3f}") for m in (model, base)]
+    pr_svg = _model_and_baseline(pr, "recall", "precision", "Precision-recall, test period", "upper right")
+    calibration = [([r["mean_predicted"] for r in table], [r["observed_rate"] for r in table], None)
+                   for table in (evaluation["model"]["calibration"], evaluation["baseline"]["calibration"])]
+    calibration_svg = _model_and_baseline(calibration, "mean predicted probability", "observed delay rate",
+                                          "Calibration, test period", "upper left", diagonal=True, style="o-")
 
     importance = pd.DataFrame(
         list(evaluation["model"]["feature_importance_gain"].items())[:15], columns=["feature", "gain"]

@@ -5,7 +5,8 @@ request line, partial headers, partial body, nothing at all) are sent concurrent
 timeout and must get a 408. Afterwards /ping answers 200 and valid requests score exactly as before.
 
 The server is `python -m ml.serve` on 127.0.0.1 with a small real model from `ml.train` (tests/serving/helpers.py
-trains it)."""
+trains it). Longer than 350 lines on purpose: the 36 kinds of request and the one oracle that judges every reply
+read as one catalogue."""
 
 from __future__ import annotations
 
@@ -250,6 +251,20 @@ def _hostile_request(rng: random.Random, csv_change: Callable[[list[list[str]]],
     return http_post("/invocations", json.dumps({"instances": instances}).encode(), content_type="application/json")
 
 
+def _one_value_changed(rng: random.Random, row: int, field: str, csv_text: str, json_value: object) -> bytes:
+    """The base request with one field of one row changed: to `csv_text` in the CSV, to `json_value` in the JSON."""
+
+    def in_csv(rows: list[list[str]]) -> list[list[str]]:
+        rows[row + 1][rows[0].index(field)] = csv_text
+        return rows
+
+    def in_json(instances: list[dict]) -> list[dict]:
+        instances[row][field] = json_value
+        return instances
+
+    return _hostile_request(rng, in_csv, in_json)
+
+
 def implausible_value(rng: random.Random) -> bytes:
     # finite, well-formed, and impossible for its feature: a month 13, a humidity of 400 %, a negative distance
     feature, value = rng.choice([("month_number", 13), ("day_of_week", 9), ("scheduled_dep_hour_local", 25),
@@ -258,17 +273,7 @@ def implausible_value(rng: random.Random) -> bytes:
         feature = rng.choice(NUMERIC_FEATURES)
         low, high = FEATURE_RANGES[feature]
         value = rng.choice([low - rng.choice([0.01, 1, 1e4]), high + rng.choice([0.01, 1, 1e4])])
-    row = rng.randrange(len(base_instances()))
-
-    def in_csv(rows: list[list[str]]) -> list[list[str]]:
-        rows[row + 1][rows[0].index(feature)] = repr(value)
-        return rows
-
-    def in_json(instances: list[dict]) -> list[dict]:
-        instances[row][feature] = value
-        return instances
-
-    return _hostile_request(rng, in_csv, in_json)
+    return _one_value_changed(rng, rng.randrange(len(base_instances())), feature, repr(value), value)
 
 
 def unseen_category(rng: random.Random) -> bytes:
@@ -276,17 +281,7 @@ def unseen_category(rng: random.Random) -> bytes:
     column = rng.choice(CATEGORICAL_FEATURES)
     value = rng.choice(["ZZ", "ua", " UA", "WN ", "XXX", "9E", "jfk", "J F K", "0", "None", "null", "NaN", "Ü",
                         "\u00a0", "AA\u200b"])
-    row = rng.randrange(len(base_instances()))
-
-    def in_csv(rows: list[list[str]]) -> list[list[str]]:
-        rows[row + 1][rows[0].index(column)] = value
-        return rows
-
-    def in_json(instances: list[dict]) -> list[dict]:
-        instances[row][column] = value
-        return instances
-
-    return _hostile_request(rng, in_csv, in_json)
+    return _one_value_changed(rng, rng.randrange(len(base_instances())), column, value, value)
 
 
 def unknown_column(rng: random.Random) -> bytes:
