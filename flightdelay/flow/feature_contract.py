@@ -2,8 +2,10 @@
 
 Each feature's column in the contract carries, in `config.meta`, what the rest of the product needs to know of it
 beside its type: its sentence for the report (`reason`), its family for the bench (`family`), and its plausible
-range (`range`), which the inference server enforces. So adding a feature is an edit to the intermediate model, the
-mart and this YAML, and nothing in Python.
+range (`range`), which the inference server enforces; `reason_unknown` (what a missing value means) and
+`drift_monitored: false` (left out of the drift marts) where they apply. So adding a numeric feature is an edit to
+the intermediate model, the mart and this YAML, and nothing in Python (a categorical one is also declared in
+ml/features.py `CATEGORICAL_FEATURES`, which the SageMaker container needs without the YAML).
 
 A range is inclusive and in the unit the column's name carries, written one of two ways:
 - `[low, high]`, numbers that follow from the feature's definition (a share is [0, 1], a month [1, 12]);
