@@ -34,7 +34,7 @@ from raw_contracts.ranges import FLIGHT_RANGES, WEATHER_RANGES
 FEATURE_CONTRACT = Path("models/marts/ml/_ml__models.yml")
 FEATURE_MART_MODEL = "ml_flight_delay_features"
 RAW_RANGES = {"flight": FLIGHT_RANGES, "weather": WEATHER_RANGES}
-NOT_NUMERIC_TYPES = ("date", "timestamp", "time", "varchar", "char", "text", "string", "boolean")
+NOT_NUMERIC_TYPES = ("date", "timestamp", "time", "varchar", "char", "text", "string")  # a boolean is 0/1 to the model
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
 
 
