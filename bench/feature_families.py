@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
+from bench.hyperparameters import fit
 from flightdelay.flow.feature_contract import feature_meta
-from ml.booster import predict, train_xgboost
 from ml.channels import read_channel
-from ml.features import ID_COLUMN, LABEL, FeatureSpec
-from ml.train import parse_args
+from ml.features import ID_COLUMN, FeatureSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -162,14 +159,9 @@ def without(spec: FeatureSpec, dropped: list[str]) -> FeatureSpec:
 
 
 def fit_auc(spec: FeatureSpec, channels: dict[str, pd.DataFrame], seed: int) -> tuple[float, float, int]:
-    args = parse_args([])
-    args.seed = seed
-    started = time.perf_counter()
-    booster = train_xgboost(args, spec, channels["train"], channels["validation"])
-    seconds = time.perf_counter() - started
-    test = channels["test"]
-    auc = roc_auc_score(test[LABEL].astype(int), predict(booster, spec, test))
-    return auc, seconds, booster.num_boosted_rounds()
+    """The product's fit as ml/hyperparameters.json has it, but for the seed: test ROC AUC, fit seconds, rounds."""
+    row = fit({}, spec, channels, seed, scored=("test",))
+    return row["test_roc_auc"], row["fit_seconds"], row["rounds"]
 
 
 def measure(spec: FeatureSpec, channels: dict[str, pd.DataFrame], seeds: list[int]) -> dict:

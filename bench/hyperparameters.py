@@ -36,17 +36,20 @@ VARIANTS = {
 }
 
 
-def fit(changes: dict, spec: FeatureSpec, channels: dict[str, pd.DataFrame], seed: int) -> dict:
+def fit(changes: dict, spec: FeatureSpec, channels: dict[str, pd.DataFrame], seed: int,
+        scored: tuple[str, ...] = ("validation", "test")) -> dict:
+    """The product's fit (ml.booster.train_xgboost, ml/hyperparameters.json with `changes`) on `spec`'s columns:
+    ROC AUC on each `scored` channel (`<name>_roc_auc`), fit seconds and rounds. bench/feature_families.py fits
+    the same way."""
     args = parse_args([])
     for name, value in {**changes, "seed": seed}.items():
         setattr(args, name, value)
     started = time.perf_counter()
     booster = train_xgboost(args, spec, channels["train"], channels["validation"])
     seconds = time.perf_counter() - started
-    auc = {name: roc_auc_score(channels[name][LABEL].astype(int), predict(booster, spec, channels[name]))
-           for name in ("validation", "test")}
-    return {"validation_roc_auc": auc["validation"], "test_roc_auc": auc["test"], "fit_seconds": seconds,
-            "rounds": booster.num_boosted_rounds()}
+    auc = {f"{name}_roc_auc": roc_auc_score(channels[name][LABEL].astype(int), predict(booster, spec, channels[name]))
+           for name in scored}
+    return {**auc, "fit_seconds": seconds, "rounds": booster.num_boosted_rounds()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,18 +62,26 @@ def _mart_columns(project_root: Path) -> list[dict]:
     return columns
 
 
+def _meta(columns: list[dict]) -> dict[str, dict]:
+    return {column["name"]: (column.get("config") or {}).get("meta") or {} for column in columns}
+
+
+def _numeric(columns: list[dict]) -> list[str]:
+    skipped = {ID_COLUMN, LABEL, DATE_COLUMN, *CATEGORICAL_FEATURES}
+    return [column["name"] for column in columns if column["name"] not in skipped
+            and not str(column.get("data_type", "")).lower().startswith(NOT_NUMERIC_TYPES)]
+
+
 def feature_meta(project_root: Path) -> dict[str, dict]:
     """Each column's `config.meta` in the feature mart's contract (a feature's sentences, family and range)."""
-    return {column["name"]: (column.get("config") or {}).get("meta") or {} for column in _mart_columns(project_root)}
+    return _meta(_mart_columns(project_root))
 
 
 def numeric_features(project_root: Path) -> list[str]:
     """The mart's numeric features in its column order: every column but the id, the label, the dates and
     timestamps and the categoricals, as ml/features.py `numeric_columns` types the channel exported from it (a
     string column not declared categorical is no feature here: training refuses it, named)."""
-    skipped = {ID_COLUMN, LABEL, DATE_COLUMN, *CATEGORICAL_FEATURES}
-    return [column["name"] for column in _mart_columns(project_root) if column["name"] not in skipped
-            and not str(column.get("data_type", "")).lower().startswith(NOT_NUMERIC_TYPES)]
+    return _numeric(_mart_columns(project_root))
 
 
 def _resolve(name: str, declared: object) -> tuple[float, float]:
@@ -102,8 +110,8 @@ def _resolve(name: str, declared: object) -> tuple[float, float]:
 def feature_ranges(project_root: Path) -> dict[str, tuple[float, float]]:
     """The plausible range of every numeric feature of the mart. FeatureContractError naming every feature that
     declares none (the server would have to serve it unchecked) and any range that is not two finite numbers."""
-    meta = feature_meta(project_root)
-    names = numeric_features(project_root)
+    columns = _mart_columns(project_root)  # read once for both
+    meta, names = _meta(columns), _numeric(columns)
     misplaced = [name for name in meta if "range" in meta[name] and name not in names]
     if misplaced:
         raise FeatureContractError(f"{FEATURE_CONTRACT}: the columns {misplaced} declare a range but are not numeric "

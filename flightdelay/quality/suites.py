@@ -122,9 +122,9 @@ def features_critical() -> list:
     """The row count (= flights in fct_flights with a label), the unique flight_id, the not-null columns, the boolean
     label and `as_of_at_utc < scheduled_departure_at_utc` are dbt tests in models/marts/ml/_ml__models.yml, not
     here. The ranges and the weather coverage below are not dbt tests there."""
+    ranges = feature_ranges(PROJECT_ROOT)
     return [
-        *_between({name: bounds for name, bounds in feature_ranges(PROJECT_ROOT).items()
-                   if name in ("scheduled_dep_hour_local", "weather_age_minutes")}),
+        *_between({name: ranges[name] for name in ("scheduled_dep_hour_local", "weather_age_minutes")}),
         *_share_true_between("is_dep_delayed_15", 0.05, 0.6),
         *_between(WEATHER_RANGES),
         # Most flights must have weather: a broken join or an empty lake shows up here. Critical, not a
