@@ -13,21 +13,19 @@ candidates are read at the horizon the warehouse was built for and follow the de
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from bench.hyperparameters import fit
+from bench.tables import markdown_table, save_result
 from flightdelay.flow.feature_contract import feature_meta
 from ml.channels import read_channel
 from ml.features import ID_COLUMN, FeatureSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-RESULTS = PROJECT_ROOT / "bench" / "results"
 
 FLIGHTS = """
     create temp table flights as
@@ -195,17 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         extended = FeatureSpec.fit(pd.concat([with_family["train"], with_family["validation"]]))
         rows[f"with {family}"] = measure(extended, with_family, args.seeds)
         print(f"with {family}: {rows[f'with {family}']['mean_test_roc_auc']:.4f}", flush=True)
-    result = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "seeds": args.seeds,
-              "test_rows": len(channels["test"]), "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"feature-families-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print("| variant | features | test ROC AUC (mean) | per seed | vs all |")
-    print("|---|---|---|---|---|")
-    for name, row in rows.items():
-        delta = row["mean_test_roc_auc"] - full
-        print(f"| {name} | {row['features']} | {row['mean_test_roc_auc']:.4f} | "
-              f"{', '.join(f'{a:.4f}' for a in row['test_roc_auc'])} | {delta:+.4f} |")
+    path = save_result("feature-families", {"seeds": args.seeds, "test_rows": len(channels["test"]), "rows": rows})
+    print(markdown_table(["variant", "features", "test ROC AUC (mean)", "per seed", "vs all"], [
+        [name, str(row["features"]), f"{row['mean_test_roc_auc']:.4f}",
+         ", ".join(f"{a:.4f}" for a in row["test_roc_auc"]), f"{row['mean_test_roc_auc'] - full:+.4f}"]
+        for name, row in rows.items()], right_aligned_from=2))
     print(f"written: {path}")
     return 0
 

@@ -18,13 +18,13 @@ import json
 import os
 import shutil
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from bench.feature_families import families_of, measure, without
-from bench.run import RESULTS_DIR, WORK_DIR, flow_env, machine, measured_run, stage_rows
+from bench.run import WORK_DIR, flow_env, machine, measured_run, stage_rows
+from bench.tables import save_result
 from flightdelay.settings import describe_horizon, horizon_minutes
 from ml.channels import read_channel
 from ml.features import FeatureSpec
@@ -117,11 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     for position, hours in enumerate(args.hours):
         rows.append(run_horizon(root, hours, position == 0, args.seeds))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
-    result = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-              "seeds": args.seeds, "horizons": rows}
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"horizons-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result("horizons", {"machine": machine(), "seeds": args.seeds, "horizons": rows})
     print(table(rows))
     print(f"written: {path}")
     return 0

@@ -11,21 +11,19 @@ this measures how much of the way the fit itself can go without a new feature.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from bench.tables import markdown_table, save_result
 from ml.booster import predict, train_xgboost
 from ml.channels import read_channel
 from ml.features import LABEL, FeatureSpec
 from ml.train import parse_args
 
-RESULTS = Path(__file__).resolve().parent / "results"
 # Changes from ml/hyperparameters.json; a slower rate gets more rounds and more patience to stop early.
 VARIANTS = {
     "ml/hyperparameters.json": {},
@@ -64,15 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = [fit(changes, spec, channels, seed) for seed in args.seeds]
         rows[name] = {key: round(statistics.mean(run[key] for run in runs), 5) for key in runs[0]}
         print(f"{name}: {rows[name]}", flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"hyperparameters-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps({"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "seeds": args.seeds,
-                                "test_rows": len(channels["test"]), "variants": VARIANTS, "rows": rows}, indent=2))
-    print("| variant | validation ROC AUC | test ROC AUC | rounds | fit s |")
-    print("|---|---:|---:|---:|---:|")
-    for name, row in rows.items():
-        print(f"| {name} | {row['validation_roc_auc']:.4f} | {row['test_roc_auc']:.4f} | {row['rounds']:.0f} | "
-              f"{row['fit_seconds']:.1f} |")
+    path = save_result("hyperparameters", {"seeds": args.seeds, "test_rows": len(channels["test"]),
+                                           "variants": VARIANTS, "rows": rows})
+    print(markdown_table(["variant", "validation ROC AUC", "test ROC AUC", "rounds", "fit s"], [
+        [name, f"{row['validation_roc_auc']:.4f}", f"{row['test_roc_auc']:.4f}", f"{row['rounds']:.0f}",
+         f"{row['fit_seconds']:.1f}"] for name, row in rows.items()]))
     print(f"result: {path}")
     return 0
 

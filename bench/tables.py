@@ -1,9 +1,11 @@
 """BENCHMARKS.md's result tables, written from the newest result per scale factor in bench/results/: the whole
-flow by stage, the all-Spark peer beside it, and the incremental scenario. bench/run.py measures; this writes."""
+flow by stage, the all-Spark peer beside it, and the incremental scenario. bench/run.py measures; this writes.
+Also how every bench script saves its result and prints its markdown table."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +17,7 @@ TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 def latest_results(scenario: str = "full") -> list[dict[str, object]]:
     """The newest result per scale factor of one scenario: "full" (the whole flow) or "increment"."""
     newest: dict[int, dict] = {}
-    for path in sorted(RESULTS_DIR.glob("*.json")):
+    for path in sorted(RESULTS_DIR.glob("sf*.json")):  # bench/run.py's; the other benches' files are named apart
         result = json.loads(path.read_text())
         if result.get("scenario", "full") != scenario:
             continue
@@ -23,6 +25,21 @@ def latest_results(scenario: str = "full") -> list[dict[str, object]]:
         if key not in newest or result["measured_at"] >= newest[key]["measured_at"]:
             newest[key] = result
     return [newest[key] for key in sorted(newest)]
+
+
+def save_result(kind: str, result: dict[str, object]) -> Path:
+    """Writes a bench script's result as bench/results/<kind>-<UTC time>.json, stamped with when it was measured."""
+    now = datetime.now(UTC)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{kind}-{now:%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps({"measured_at": now.isoformat(timespec="seconds"), **result}, indent=2))
+    return path
+
+
+def markdown_table(header: list[str], rows: list[list[str]], right_aligned_from: int = 1) -> str:
+    """A markdown table; columns from `right_aligned_from` on hold numbers and align right."""
+    rule = ["---" if index < right_aligned_from else "---:" for index in range(len(header))]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *rows])
 
 
 def results_table(results: list[dict[str, object]]) -> str:

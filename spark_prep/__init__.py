@@ -1,5 +1,6 @@
-"""PySpark jobs. `weather_job.py` is the entry point (spark-submit; an EMR step in production); what it
-imports ships next to it with `--py-files`, and flightdelay/aws/deploy.py uploads and names it from here."""
+"""PySpark jobs. `weather_job.py` is the entry point (spark-submit; an EMR step in production). It imports the
+rest of this package as `spark_prep.<module>`, everywhere: under spark-submit the package (and the packages it
+imports) come as zips with `--py-files`, which flightdelay/aws uploads and names from PY_PACKAGES."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import io
 import zipfile
 from pathlib import Path
 
-PY_FILES = ("cdo_daily.py", "ghcn_daily.py", "lake_inputs.py", "lake_schema.py", "lake_snapshots.py", "lake_tables.py",
-            "lcd_hourly.py", "lcd_quarantine.py", "lcd_records.py")
-# Packages the job imports, shipped as `<name>.zip`: a zip on the path keeps `import raw_contracts.records` working.
-PY_PACKAGES = ("raw_contracts",)
+# Packages the job imports, shipped as `<name>.zip`: a zip on the path keeps `import spark_prep.lcd_records`
+# working under spark-submit as it does in the checkout.
+PY_PACKAGES = ("spark_prep", "raw_contracts")
 
 
 def package_zip(project_root: Path, package: str) -> bytes:

@@ -19,11 +19,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-try:  # package import, or a file next to it under spark-submit --py-files
-    from spark_prep import cdo_daily, lcd_records
-except ImportError:  # pragma: no cover
-    import cdo_daily
-    import lcd_records
+from spark_prep import cdo_daily, lcd_records
 
 # element -> divisor from the file's integer to the CDO metric export's unit
 SCALE = {"TMAX": 10, "TMIN": 10, "TAVG": 10, "PRCP": 10, "SNOW": 1, "AWND": 10}

@@ -6,7 +6,7 @@ all (nothing changed: no job), the job itself to find the files to parse (new or
 rows must go (changed or removed). The code version covers the job's modules and the stations seed: rows
 built by other code or another station list are never mixed with new ones (a full run rebuilds them).
 
-Pure Python, no pyspark: the job (shipped to EMR in spark_prep.PY_FILES) and flightdelay both import it.
+Pure Python, no pyspark: the job (shipped to EMR in spark_prep.zip) and flightdelay both import it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-# The modules whose source decides what the job writes, by the name they have next to the job under
-# spark-submit (spark_prep.PY_FILES, weather_job.py itself) or inside their package (raw_contracts).
+# The modules whose source decides what the job writes: spark_prep's by their name in the package, then
+# raw_contracts' by their full name.
 CODE_MODULES = ("weather_job", "cdo_daily", "ghcn_daily", "lake_inputs", "lake_schema", "lake_snapshots",
                 "lake_tables", "lcd_hourly", "lcd_quarantine", "lcd_records", "raw_contracts",
                 "raw_contracts.ranges", "raw_contracts.records")
@@ -29,16 +29,13 @@ COUNTS = ("rows_read", "rows_loaded", "rows_quarantined", "blank_lines")
 
 def _source(module: str) -> str | None:
     """A module's source text, found without importing it (no pyspark needed); None if it cannot be found."""
-    names = (module,) if module.startswith("raw_contracts") else (f"spark_prep.{module}", module)
-    for name in names:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None and spec.loader is not None and hasattr(spec.loader, "get_source"):
-            source = spec.loader.get_source(spec.name)
-            if source is not None:
-                return source
+    name = module if module.startswith("raw_contracts") else f"spark_prep.{module}"
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is not None and spec.loader is not None and hasattr(spec.loader, "get_source"):
+        return spec.loader.get_source(spec.name)
     return None
 
 

@@ -3,7 +3,7 @@
 What uses it: the Spark job writes each table in exactly these columns and types (lake_tables.stage_table
 conforms the frame to it), the aws home registers the same tables in Glue (flightdelay/aws/lake.py), and
 tests/test_lake_schema.py fails when the dbt sources (models/staging/noaa/_noaa__sources.yml) say otherwise.
-Pure Python, no pyspark at import: it ships to EMR beside the job (spark_prep.PY_FILES) and flightdelay
+Pure Python, no pyspark at import: it ships to EMR in the job's spark_prep.zip and flightdelay
 imports it without Spark.
 """
 

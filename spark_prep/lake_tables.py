@@ -23,32 +23,18 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-try:  # package import locally; flat files next to the job on EMR (spark_prep.PY_FILES)
-    from spark_prep import lake_schema
-    from spark_prep.lake_snapshots import (
-        FINISHED,
-        POINTER,
-        QUARANTINE,
-        RUN_FOLDER,
-        LakeNotCommitted,
-        Snapshot,
-        parse,
-        read_local,
-        run_folder,
-    )
-except ImportError:  # pragma: no cover
-    import lake_schema
-    from lake_snapshots import (
-        FINISHED,
-        POINTER,
-        QUARANTINE,
-        RUN_FOLDER,
-        LakeNotCommitted,
-        Snapshot,
-        parse,
-        read_local,
-        run_folder,
-    )
+from spark_prep import lake_schema
+from spark_prep.lake_snapshots import (
+    FINISHED,
+    POINTER,
+    QUARANTINE,
+    RUN_FOLDER,
+    LakeNotCommitted,
+    Snapshot,
+    parse,
+    read_local,
+    run_folder,
+)
 
 if TYPE_CHECKING:  # only for the type hints: weather_job imports this module
     from spark_prep.weather_job import JobSettings

@@ -20,13 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from raw_contracts.ranges import WEATHER_RANGES
-
-try:  # package import, or a file next to the job under spark-submit --py-files (spark_prep.PY_FILES)
-    from spark_prep import lake_schema, lcd_records
-except ImportError:  # pragma: no cover - spark-submit without the package on the path
-    import lake_schema
-    import lcd_records
-
+from spark_prep import lake_schema, lcd_records
 
 # LCD columns the weather job reads, mapped to the names (with units) it writes.
 MEASUREMENTS: dict[str, str] = {

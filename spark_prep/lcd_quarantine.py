@@ -12,12 +12,8 @@ from functools import reduce
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-try:  # package import, or a file next to the job under spark-submit --py-files (spark_prep.PY_FILES)
-    from spark_prep import lcd_records
-    from spark_prep.lcd_hourly import HOURLY_REPORT_TYPES
-except ImportError:  # pragma: no cover - spark-submit without the package on the path
-    import lcd_records
-    from lcd_hourly import HOURLY_REPORT_TYPES
+from spark_prep import lcd_records
+from spark_prep.lcd_hourly import HOURLY_REPORT_TYPES
 
 QUARANTINE_COLUMNS = (
     "source_file",

@@ -23,11 +23,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from raw_contracts.records import BadRecord, CsvRecords, UnreadableFile, preview
-
-try:  # package import, or a file next to the job under spark-submit --py-files (spark_prep.PY_FILES)
-    from spark_prep import lake_inputs
-except ImportError:  # pragma: no cover - spark-submit without the package on the path
-    import lake_inputs
+from spark_prep import lake_inputs
 
 RECORD = "record"  # a record of the file
 BAD = "bad"  # a record that cannot be read: `problem` says why, `raw_text` holds it

@@ -12,8 +12,8 @@ record keeps its file's exact name and the physical line it starts on, and every
 loaded, quarantined (`_quarantine`, with file, line and a reason naming the field and value) or counted
 as blank: per file, read = loaded + quarantined + blank is checked before anything is written.
 
-Runs with `spark-submit spark_prep/weather_job.py ...` (an EMR step in production; every module imported
-here ships next to it, spark_prep.PY_FILES) and with `python -m spark_prep.weather_job ...` locally. It
+Runs with `spark-submit spark_prep/weather_job.py ...` (an EMR step in production; the package it imports
+ships as spark_prep.zip, spark_prep.PY_PACKAGES) and with `python -m spark_prep.weather_job ...` locally. It
 depends on nothing but its arguments: not on the working folder (tests/test_spark_cluster.py submits it to a
 standalone cluster from an empty one), and the embedded metastore lives in the lake.
 
@@ -40,28 +40,17 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-try:  # package import (python -m spark_prep.weather_job, tests) or a file next to it (spark-submit --py-files)
-    from spark_prep import (
-        cdo_daily,
-        ghcn_daily,
-        lake_inputs,
-        lake_schema,
-        lake_tables,
-        lcd_hourly,
-        lcd_quarantine,
-        lcd_records,
-    )
-    from spark_prep.lake_snapshots import QUARANTINE, Snapshot
-except ImportError:  # pragma: no cover - spark-submit without the package on the path
-    import cdo_daily
-    import ghcn_daily
-    import lake_inputs
-    import lake_schema
-    import lake_tables
-    import lcd_hourly
-    import lcd_quarantine
-    import lcd_records
-    from lake_snapshots import QUARANTINE, Snapshot
+from spark_prep import (
+    cdo_daily,
+    ghcn_daily,
+    lake_inputs,
+    lake_schema,
+    lake_tables,
+    lcd_hourly,
+    lcd_quarantine,
+    lcd_records,
+)
+from spark_prep.lake_snapshots import QUARANTINE, Snapshot
 
 # ---------------------------------------------------------------- settings
 

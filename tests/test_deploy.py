@@ -121,9 +121,7 @@ def test_the_plan_s_control_plane_calls_execute_against_moto(moto_server: dict[s
     s3 = client(moto_server, "s3")
     keys = {item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
             for item in page.get("Contents", [])}
-    from spark_prep import PY_FILES
-
-    shipped = [f"code/spark_prep/{name}" for name in PY_FILES] + ["code/spark_prep/raw_contracts.zip"]
+    shipped = ["code/spark_prep/spark_prep.zip", "code/spark_prep/raw_contracts.zip"]
     assert {"code/spark_prep/weather_job.py", *shipped, "code/ml/sourcedir.tar.gz",
             "raw/reference/airport_weather_stations.csv"} <= keys
     lcd = sorted(local_settings.weather_raw_dir.glob("*"))[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import yaml
 
-from spark_prep import PY_FILES, lake_schema
+from spark_prep import PY_PACKAGES, lake_schema
 from tests.conftest import PROJECT_ROOT
 
 SOURCES = PROJECT_ROOT / "models" / "staging" / "noaa" / "_noaa__sources.yml"
@@ -46,6 +46,6 @@ def test_glue_tables_are_built_from_the_lake_schema():
 
 
 def test_the_schema_ships_with_the_spark_job():
-    assert "lake_schema.py" in PY_FILES
+    assert "spark_prep" in PY_PACKAGES
     source = (PROJECT_ROOT / "spark_prep" / "lake_schema.py").read_text()
     assert "import pyspark" not in source.split("def conform")[0]  # importable without Spark, as flightdelay does

@@ -1,7 +1,7 @@
 """The weather job on a Spark cluster, not only in local mode: a standalone master and one worker on
 127.0.0.1, the job submitted with `spark-submit` as deploy's EMR step submits it (the entry point, its
 modules as `--py-files`), from an empty working folder, with a minimal environment and a Python that cannot
-import the checkout. Also: everything the job imports is in what deploy ships (spark_prep.PY_FILES)."""
+import the checkout. Also: everything the job imports is in what deploy ships (spark_prep.PY_PACKAGES)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pyspark
 import pytest
 
-from spark_prep import PY_FILES, PY_PACKAGES, lake_snapshots, package_zip
+from spark_prep import PY_PACKAGES, lake_snapshots, package_zip
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration  # a master, a worker, a driver and an executor: four JVMs
@@ -127,16 +127,13 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
 
 def shipped_code(folder: Path) -> tuple[Path, list[Path]]:
     """The entry point and its --py-files as deploy stages them for the EMR step (flightdelay/aws reads the same
-    spark_prep.PY_FILES and PY_PACKAGES): each in a folder apart, so the entry point's own folder (first on the
-    driver's sys.path) holds nothing else and every module comes in through --py-files."""
+    spark_prep.PY_PACKAGES): each in a folder apart, so the entry point's own folder (first on the driver's
+    sys.path) holds nothing else and every module comes in through --py-files."""
     (folder / "entry").mkdir(parents=True)
     (folder / "lib").mkdir()
     entry = folder / "entry" / "weather_job.py"
     shutil.copyfile(PROJECT_ROOT / "spark_prep" / "weather_job.py", entry)
     py_files = []
-    for name in PY_FILES:
-        shutil.copyfile(PROJECT_ROOT / "spark_prep" / name, folder / "lib" / name)
-        py_files.append(folder / "lib" / name)
     for package in PY_PACKAGES:
         (folder / "lib" / f"{package}.zip").write_bytes(package_zip(PROJECT_ROOT, package))
         py_files.append(folder / "lib" / f"{package}.zip")
@@ -236,9 +233,9 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_every_module_the_job_imports_is_shipped_with_it():
-    """Transitively from weather_job.py: a spark_prep module (imported as `spark_prep.x` locally, or as `x`
-    next to the job under --py-files) must be in PY_FILES, any other package of the checkout in
-    PY_PACKAGES; everything else must be the standard library or Spark's own."""
+    """Transitively from weather_job.py: a module of the checkout must be imported by its package's name
+    (`spark_prep.x`, `raw_contracts.y`; a bare `x` finds nothing in the zips under --py-files) and its package
+    must be in PY_PACKAGES; everything else must be the standard library or Spark's own."""
     spark_prep = PROJECT_ROOT / "spark_prep"
     todo, seen, unshipped = [spark_prep / "weather_job.py"], set(), set()
     while todo:
@@ -250,14 +247,9 @@ def test_every_module_the_job_imports_is_shipped_with_it():
             parts = name.split(".")
             if parts[0] in STANDARD or parts[0] in ON_THE_CLUSTER:
                 continue
-            local = parts[1:] if parts[0] == "spark_prep" else parts  # `spark_prep.x` locally, `x` under --py-files
             where = path.relative_to(PROJECT_ROOT)
-            if local and (spark_prep / f"{local[0]}.py").is_file():
-                if f"{local[0]}.py" not in PY_FILES:
-                    unshipped.add(f"spark_prep/{local[0]}.py (imported by {where})")
-                todo.append(spark_prep / f"{local[0]}.py")
-            elif parts[0] == "spark_prep":
-                continue  # the package or a name defined in its __init__
+            if (spark_prep / f"{parts[0]}.py").is_file():
+                unshipped.add(f"{name} (imported by {where}): import it as spark_prep.{name}")
             elif (PROJECT_ROOT / parts[0] / "__init__.py").is_file():
                 if parts[0] not in PY_PACKAGES:
                     unshipped.add(f"package {parts[0]} (imported by {where})")
@@ -266,5 +258,5 @@ def test_every_module_the_job_imports_is_shipped_with_it():
             else:
                 unshipped.add(f"{name} (imported by {where}): neither the standard library, Spark, nor code "
                               "of this project")
-    assert not unshipped, f"not shipped with the job (spark_prep.PY_FILES / PY_PACKAGES): {sorted(unshipped)}"
-    assert "weather_job.py" not in PY_FILES  # the entry point is submitted as itself
+    assert not unshipped, f"not shipped with the job (spark_prep.PY_PACKAGES): {sorted(unshipped)}"
+    assert {spark_prep / "lcd_records.py", PROJECT_ROOT / "raw_contracts" / "records.py"} <= seen  # it walked

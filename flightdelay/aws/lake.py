@@ -91,9 +91,9 @@ def local_lake(settings: Settings, aws: AwsSettings) -> list[AwsCall]:
 
 
 def spark_submit_args(aws: AwsSettings) -> list[str]:
-    from spark_prep import PY_FILES, PY_PACKAGES
+    from spark_prep import PY_PACKAGES
 
-    py_files = [*PY_FILES, *[f"{name}.zip" for name in PY_PACKAGES]]  # as staging.code_uploads puts them
+    py_files = [f"{name}.zip" for name in PY_PACKAGES]  # as staging.code_uploads puts them
     return [
         "spark-submit", "--deploy-mode", "cluster",
         "--py-files", ",".join(aws.uri(f"code/spark_prep/{name}") for name in py_files),

@@ -76,11 +76,10 @@ def sourcedir_tarball(project_root: Path) -> bytes:
 
 
 def code_uploads(aws: AwsSettings, project_root: Path) -> list[AwsCall]:
-    """The Spark job with every module it imports (spark_prep.PY_FILES, packages zipped), and ml/'s code channel."""
-    from spark_prep import PY_FILES, PY_PACKAGES, package_zip
+    """The Spark job with the packages it imports (spark_prep.PY_PACKAGES, zipped), and ml/'s code channel."""
+    from spark_prep import PY_PACKAGES, package_zip
 
-    spark_prep = project_root / "spark_prep"
-    calls = [upload(aws, spark_prep / name, f"code/spark_prep/{name}") for name in ("weather_job.py", *PY_FILES)]
+    calls = [upload(aws, project_root / "spark_prep" / "weather_job.py", "code/spark_prep/weather_job.py")]
     calls += [upload(aws, package_zip(project_root, name), f"code/spark_prep/{name}.zip") for name in PY_PACKAGES]
     calls.append(upload(aws, sourcedir_tarball(project_root), SOURCEDIR_KEY))
     return calls
