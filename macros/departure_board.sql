@@ -22,11 +22,16 @@
     end
 {%- endmacro %}
 
+{#- Still on the ground at T: cancelled, no departure reported, or leaving later than the minutes since its
+    scheduled time. -#}
+{% macro has_not_left(minutes_since_scheduled, dep_delay_minutes, is_cancelled) -%}
+    ({{ is_cancelled }} or {{ dep_delay_minutes }} is null or {{ dep_delay_minutes }} > {{ minutes_since_scheduled }})
+{%- endmacro %}
+
 {% macro is_on_ground(minutes_since_scheduled='minutes_since_scheduled', dep_delay_minutes='dep_delay_minutes',
                       is_cancelled='is_cancelled') -%}
     case
-        when {{ is_cancelled }} or {{ dep_delay_minutes }} is null or {{ dep_delay_minutes }} > {{ minutes_since_scheduled }}
-            then 1
+        when {{ flight_delays.has_not_left(minutes_since_scheduled, dep_delay_minutes, is_cancelled) }} then 1
         else 0
     end
 {%- endmacro %}
@@ -34,7 +39,7 @@
 {% macro late_so_far_minutes(minutes_since_scheduled='minutes_since_scheduled', dep_delay_minutes='dep_delay_minutes',
                              is_cancelled='is_cancelled') -%}
     case
-        when {{ is_cancelled }} or {{ dep_delay_minutes }} is null or {{ dep_delay_minutes }} > {{ minutes_since_scheduled }}
+        when {{ flight_delays.has_not_left(minutes_since_scheduled, dep_delay_minutes, is_cancelled) }}
             then {{ minutes_since_scheduled }}
         else {{ dep_delay_minutes }}
     end

@@ -94,3 +94,11 @@
         delete from {{ this }} where flight_date >= cast('{{ first_day }}' as date)
     {%- endif -%}
 {%- endmacro %}
+
+{#- The rows of `relation` (an import CTE) that this run rebuilds. A model whose windows look back imports its
+    inputs from `lookback_days` before (is_in_lookback), and writes only these. -#}
+{% macro rebuilt_rows(relation, date_column='flight_date') -%}
+    select *
+    from {{ relation }}
+    where {{ flight_delays.is_rebuilt(date_column) }}
+{%- endmacro %}

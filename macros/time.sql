@@ -18,17 +18,26 @@
     convert_timezone({{ iana_time_zone }}, 'UTC', {{ local_timestamp }})
 {%- endmacro %}
 
-{#- Timestamp shifted by a whole number of hours (the number may be a column). -#}
+{#- Timestamp shifted by a whole number of hours or minutes (the number may be a column). -#}
 {% macro add_hours(timestamp, hours) -%}
-    {{ return(adapter.dispatch('add_hours', 'flight_delays')(timestamp, hours)) }}
+    {{ flight_delays.add_interval(timestamp, hours, 'hour') }}
 {%- endmacro %}
 
-{% macro default__add_hours(timestamp, hours) -%}
-    {{ dbt.dateadd('hour', hours, timestamp) }}
+{% macro add_minutes(timestamp, minutes) -%}
+    {{ flight_delays.add_interval(timestamp, minutes, 'minute') }}
 {%- endmacro %}
 
-{% macro postgres__add_hours(timestamp, hours) -%}
-    ({{ timestamp }} + ({{ hours }}) * interval '1 hour')
+{% macro add_interval(timestamp, amount, unit) -%}
+    {{ return(adapter.dispatch('add_interval', 'flight_delays')(timestamp, amount, unit)) }}
+{%- endmacro %}
+
+{% macro default__add_interval(timestamp, amount, unit) -%}
+    {{ dbt.dateadd(unit, amount, timestamp) }}
+{%- endmacro %}
+
+{#- dbt's postgres dateadd leaves the sum unparenthesised, which a cast or a comparison around it would split -#}
+{% macro postgres__add_interval(timestamp, amount, unit) -%}
+    ({{ timestamp }} + ({{ amount }}) * interval '1 {{ unit }}')
 {%- endmacro %}
 
 {#- Whole local days before a flight's own date that its as-of time (scheduled departure minus
@@ -36,19 +45,6 @@
     the local clock between the two. Up to 23 hours: the day before at most; from 23 h 01 min: two days before. -#}
 {% macro horizon_days_back() -%}
     {{ return(((var('prediction_horizon_minutes') | int) + 59) // 1440) }}
-{%- endmacro %}
-
-{#- Timestamp shifted by a whole number of minutes (the number may be a column). -#}
-{% macro add_minutes(timestamp, minutes) -%}
-    {{ return(adapter.dispatch('add_minutes', 'flight_delays')(timestamp, minutes)) }}
-{%- endmacro %}
-
-{% macro default__add_minutes(timestamp, minutes) -%}
-    {{ dbt.dateadd('minute', minutes, timestamp) }}
-{%- endmacro %}
-
-{% macro postgres__add_minutes(timestamp, minutes) -%}
-    ({{ timestamp }} + ({{ minutes }}) * interval '1 minute')
 {%- endmacro %}
 
 {#- Local timestamp from a date and a BTS hhmm clock time; 2400 is midnight at the end of the day. -#}
@@ -79,17 +75,9 @@
     cast(floor(extract(epoch from ({{ end_timestamp }} - {{ start_timestamp }})) / 60) as integer)
 {%- endmacro %}
 
-{#- Whole days from `start` to `end`. -#}
+{#- Whole days from `start` to `end` (dbt's postgres datediff is `((end)::date - (start)::date)`). -#}
 {% macro days_between(start_date, end_date) -%}
-    {{ return(adapter.dispatch('days_between', 'flight_delays')(start_date, end_date)) }}
-{%- endmacro %}
-
-{% macro default__days_between(start_date, end_date) -%}
     {{ dbt.datediff(start_date, end_date, 'day') }}
-{%- endmacro %}
-
-{% macro postgres__days_between(start_date, end_date) -%}
-    (cast({{ end_date }} as date) - cast({{ start_date }} as date))
 {%- endmacro %}
 
 {#- A date part as a number: year, month, day, dow (Sunday = 0 on every engine here), hour. -#}

@@ -26,3 +26,28 @@
         {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{#- The daily counts of `days_relation` (keys, `flight_date`, measures) summed over each row's history dates in
+    `dates_relation` (from dates_back: the keys, the flight's `flight_date`, `history_date`): one row per keys and
+    flight date. -#}
+{% macro sum_over_history_dates(dates_relation, days_relation, keys, measures) -%}
+    select
+        {%- for key in keys %}
+        {{ dates_relation }}.{{ key }},
+        {%- endfor %}
+        {{ dates_relation }}.flight_date,
+        {%- for measure in measures %}
+        sum({{ days_relation }}.{{ measure }}) as {{ measure }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ dates_relation }}
+    inner join {{ days_relation }}
+        on {% for key in keys -%}
+        {{ dates_relation }}.{{ key }} = {{ days_relation }}.{{ key }}
+        and {% endfor -%}
+        {{ dates_relation }}.history_date = {{ days_relation }}.flight_date
+    group by
+        {%- for key in keys %}
+        {{ dates_relation }}.{{ key }},
+        {%- endfor %}
+        {{ dates_relation }}.flight_date
+{%- endmacro %}

@@ -1,11 +1,5 @@
 {#- A table, not a view: five models and several tests read it, and each would redo its work. Incremental by
     month (macros/incremental_by_month.sql); one row per flight, so it reads only the flights it rebuilds. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
-) }}
 
 with
 

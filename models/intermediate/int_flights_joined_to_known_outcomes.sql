@@ -2,12 +2,6 @@
     scheduled in the hours before the flight's as-of time T are faring, as far as anyone watching the departure board saw at T.
     A departure scheduled at S is known to be 15+ minutes late (or cancelled) from S + 15 min on; its delay is
     only known once it left, so before then it counts as "late so far" by T - S minutes (censored). -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
-) }}
 {#- Look-back per side, hours; the column names say them: change them together.
     Each side is computed at the coarsest grain its features depend on, then joined to the flights: the origin
     side per flight (it splits by the flight's own carrier), the destination side per destination and as-of time,
@@ -41,9 +35,7 @@ flights as (
 -- the flights this run writes; `flights` also holds the earlier ones their windows read
 rebuilt_flights as (
 
-    select *
-    from flights
-    where {{ flight_delays.is_rebuilt('flight_date') }}
+    {{ flight_delays.rebuilt_rows('flights') }}
 
 ),
 

@@ -2,12 +2,6 @@
     (within 24 h) and what was visible of it at T, plus the aircraft's registry attributes. A late inbound
     aircraft is the commonest cause of a late departure; the return leg is not in the data, so the slack is
     estimated as if the aircraft flew back in the outbound leg's scheduled block time. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
-) }}
 {#- legs up to 24 h before the as-of time: back to this many local dates before the flight's -#}
 {%- set lookback_days = 2 + flight_delays.horizon_days_back() -%}
 with
@@ -32,9 +26,7 @@ flights as (
 -- the flights this run writes; `flights` also holds the earlier ones their windows read
 rebuilt_flights as (
 
-    select *
-    from flights
-    where {{ flight_delays.is_rebuilt('flight_date') }}
+    {{ flight_delays.rebuilt_rows('flights') }}
 
 ),
 

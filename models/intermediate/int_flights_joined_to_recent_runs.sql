@@ -2,12 +2,6 @@
     7 days before the flight's as-of time T, as seen at T (the same rules as int_flights_joined_to_known_outcomes).
     A flight number keeps its slot, aircraft rotation and crew pattern from day to day; its recent runs say more
     about it than the route's 28-day rate. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
-) }}
 {#- runs up to 7 days before the as-of time: back to this many local dates before the flight's -#}
 {%- set lookback_days = 8 + flight_delays.horizon_days_back() -%}
 with
@@ -32,9 +26,7 @@ flights as (
 -- the flights this run writes; `flights` also holds the earlier ones their windows read
 rebuilt_flights as (
 
-    select *
-    from flights
-    where {{ flight_delays.is_rebuilt('flight_date') }}
+    {{ flight_delays.rebuilt_rows('flights') }}
 
 ),
 

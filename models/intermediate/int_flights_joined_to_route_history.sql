@@ -2,12 +2,6 @@
     origin in the same scheduled hour, fared over the 28 days before the flight - counting only days whose
     departures had all happened before the flight's as-of time (see `known_by_lag_days`). -#}
 {#- A table, not a view: the feature mart and three data tests read it; the joins run once. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
-) }}
 {#- Day D's flights have as-of times from D - horizon_days_back() 00:00 (local) on. A history day H counts only
     if every departure counted on it (those that left before H+1 00:00) is known by then: H <= D - lag. -#}
 {%- set known_by_lag_days = 2 + flight_delays.horizon_days_back() -%}
@@ -34,9 +28,7 @@ flights as (
 -- the flights this run writes; `flights` also holds the earlier ones their windows read
 rebuilt_flights as (
 
-    select *
-    from flights
-    where {{ flight_delays.is_rebuilt('flight_date') }}
+    {{ flight_delays.rebuilt_rows('flights') }}
 
 ),
 
@@ -119,25 +111,11 @@ route_history_dates as (
 
 route_history as (
 
-    select
-        route_history_dates.carrier_code,
-        route_history_dates.origin_airport_code,
-        route_history_dates.dest_airport_code,
-        route_history_dates.flight_date,
-        sum(route_days.departed_flights) as departed_flights,
-        sum(route_days.dep_delayed_15_flights) as dep_delayed_15_flights,
-        sum(route_days.total_dep_delay_minutes) as total_dep_delay_minutes
-    from route_history_dates
-    inner join route_days
-        on route_history_dates.carrier_code = route_days.carrier_code
-        and route_history_dates.origin_airport_code = route_days.origin_airport_code
-        and route_history_dates.dest_airport_code = route_days.dest_airport_code
-        and route_history_dates.history_date = route_days.flight_date
-    group by
-        route_history_dates.carrier_code,
-        route_history_dates.origin_airport_code,
-        route_history_dates.dest_airport_code,
-        route_history_dates.flight_date
+    {{ flight_delays.sum_over_history_dates(
+        'route_history_dates', 'route_days',
+        ['carrier_code', 'origin_airport_code', 'dest_airport_code'],
+        ['departed_flights', 'dep_delayed_15_flights', 'total_dep_delay_minutes']
+    ) }}
 
 ),
 
@@ -163,21 +141,11 @@ origin_hour_history_dates as (
 
 origin_hour_history as (
 
-    select
-        origin_hour_history_dates.origin_airport_code,
-        origin_hour_history_dates.scheduled_dep_hour_local,
-        origin_hour_history_dates.flight_date,
-        sum(origin_hour_days.departed_flights) as departed_flights,
-        sum(origin_hour_days.dep_delayed_15_flights) as dep_delayed_15_flights
-    from origin_hour_history_dates
-    inner join origin_hour_days
-        on origin_hour_history_dates.origin_airport_code = origin_hour_days.origin_airport_code
-        and origin_hour_history_dates.scheduled_dep_hour_local = origin_hour_days.scheduled_dep_hour_local
-        and origin_hour_history_dates.history_date = origin_hour_days.flight_date
-    group by
-        origin_hour_history_dates.origin_airport_code,
-        origin_hour_history_dates.scheduled_dep_hour_local,
-        origin_hour_history_dates.flight_date
+    {{ flight_delays.sum_over_history_dates(
+        'origin_hour_history_dates', 'origin_hour_days',
+        ['origin_airport_code', 'scheduled_dep_hour_local'],
+        ['departed_flights', 'dep_delayed_15_flights']
+    ) }}
 
 ),
 

@@ -1,11 +1,5 @@
 {#- A table, not a view: five models and several tests read it, and each would redo its work. Incremental by
     month (macros/incremental_by_month.sql): it reads only the flights it rebuilds, each matched on its own. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
-) }}
 
 {#- One row per flight: the origin's latest hourly observation at or before the as-of time
     (scheduled departure minus the prediction horizon), and the origin's daily summary for the last

@@ -1,5 +1,18 @@
 {#- One row per weather factor (precipitation, visibility, wind) and bucket of its value at the origin
     at the as-of time; flights with no usable observation fall in the bucket 'unknown'. -#}
+{#- Each factor's buckets: the bound that closes each one (checked in order) and its label; a value past the last
+    bound falls in the last label. `bucket_order` sorts them, 'unknown' (no usable observation) last. -#}
+{%- set weather_factors = [
+    {'name': 'precipitation', 'column': 'precip_in',
+     'bounds': ['= 0', '< 0.1', '< 0.3'],
+     'labels': ['none', 'light (< 0.1 in/h)', 'moderate (0.1-0.3 in/h)', 'heavy (>= 0.3 in/h)']},
+    {'name': 'visibility', 'column': 'visibility_mi',
+     'bounds': ['< 1', '< 3', '< 5'],
+     'labels': ['< 1 mi', '1-3 mi', '3-5 mi', '>= 5 mi']},
+    {'name': 'wind', 'column': 'wind_speed_mph',
+     'bounds': ['< 10', '< 20', '< 30'],
+     'labels': ['< 10 mph', '10-20 mph', '20-30 mph', '>= 30 mph']},
+] -%}
 with
 
 flights as (
@@ -25,90 +38,46 @@ weather as (
 
 ),
 
-buckets as (
+flights_with_weather as (
 
     select
-        flights.flight_id,
         flights.is_dep_delayed_15,
         flights.dep_delay_minutes,
-        case
-            when weather.precip_in is null then 'unknown'
-            when weather.precip_in = 0 then 'none'
-            when weather.precip_in < 0.1 then 'light (< 0.1 in/h)'
-            when weather.precip_in < 0.3 then 'moderate (0.1-0.3 in/h)'
-            else 'heavy (>= 0.3 in/h)'
-        end as precipitation_bucket,
-        case
-            when weather.precip_in is null then 9
-            when weather.precip_in = 0 then 0
-            when weather.precip_in < 0.1 then 1
-            when weather.precip_in < 0.3 then 2
-            else 3
-        end as precipitation_order,
-        case
-            when weather.visibility_mi is null then 'unknown'
-            when weather.visibility_mi < 1 then '< 1 mi'
-            when weather.visibility_mi < 3 then '1-3 mi'
-            when weather.visibility_mi < 5 then '3-5 mi'
-            else '>= 5 mi'
-        end as visibility_bucket,
-        case
-            when weather.visibility_mi is null then 9
-            when weather.visibility_mi < 1 then 0
-            when weather.visibility_mi < 3 then 1
-            when weather.visibility_mi < 5 then 2
-            else 3
-        end as visibility_order,
-        case
-            when weather.wind_speed_mph is null then 'unknown'
-            when weather.wind_speed_mph < 10 then '< 10 mph'
-            when weather.wind_speed_mph < 20 then '10-20 mph'
-            when weather.wind_speed_mph < 30 then '20-30 mph'
-            else '>= 30 mph'
-        end as wind_bucket,
-        case
-            when weather.wind_speed_mph is null then 9
-            when weather.wind_speed_mph < 10 then 0
-            when weather.wind_speed_mph < 20 then 1
-            when weather.wind_speed_mph < 30 then 2
-            else 3
-        end as wind_order
+        weather.precip_in,
+        weather.visibility_mi,
+        weather.wind_speed_mph
     from flights
     left join weather
         on flights.flight_id = weather.flight_id
 
 ),
 
-unpivoted as (
-
-    select
-        'precipitation' as weather_factor,
-        precipitation_bucket as bucket,
-        precipitation_order as bucket_order,
-        is_dep_delayed_15,
-        dep_delay_minutes
-    from buckets
-
-    union all
-
-    select
-        'visibility' as weather_factor,
-        visibility_bucket as bucket,
-        visibility_order as bucket_order,
-        is_dep_delayed_15,
-        dep_delay_minutes
-    from buckets
-
-    union all
-
-    select
-        'wind' as weather_factor,
-        wind_bucket as bucket,
-        wind_order as bucket_order,
-        is_dep_delayed_15,
-        dep_delay_minutes
-    from buckets
-
+-- one row per flight and factor
+bucketed as (
+    {% for factor in weather_factors %}
+        select
+            '{{ factor.name }}' as weather_factor,
+            case
+                when {{ factor.column }} is null then 'unknown'
+                {%- for bound in factor.bounds %}
+                    when {{ factor.column }} {{ bound }} then '{{ factor.labels[loop.index0] }}'
+                {%- endfor %}
+                else '{{ factor.labels[-1] }}'
+            end as bucket,
+            case
+                when {{ factor.column }} is null then 9
+                {%- for bound in factor.bounds %}
+                    when {{ factor.column }} {{ bound }} then {{ loop.index0 }}
+                {%- endfor %}
+                else {{ factor.bounds | length }}
+            end as bucket_order,
+            is_dep_delayed_15,
+            dep_delay_minutes
+        from flights_with_weather
+        {% if not loop.last %}
+            union all
+        {% endif %}
+    {%- endfor %}
 ),
 
 final as (
@@ -126,7 +95,7 @@ final as (
             as dep_delay_15_rate,
         avg(dep_delay_minutes) as avg_dep_delay_minutes
 
-    from unpivoted
+    from bucketed
     group by weather_factor, bucket, bucket_order
 
 )

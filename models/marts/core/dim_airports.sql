@@ -40,12 +40,7 @@ flight_airports as (
 with_inferred as (
 
     select
-        airport_code,
-        airport_name,
-        latitude,
-        longitude,
-        altitude_ft,
-        iana_time_zone,
+        *,
         false as is_inferred_member
     from airports
 

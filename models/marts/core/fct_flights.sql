@@ -1,37 +1,12 @@
 {#- Incremental by month (macros/incremental_by_month.sql): a run rebuilds the flights dated on or after the
     first month whose raw files changed, deleting and re-inserting them, so rows dropped from a re-delivered
     file disappear too. Earlier months are not touched. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
-) }}
 
 with
 
 flights as (
 
-    select
-        flight_id,
-        carrier_code,
-        origin_airport_code,
-        dest_airport_code,
-        tail_number,
-        source_file,
-        flight_number,
-        dep_delay_minutes,
-        arr_delay_minutes,
-        air_time_minutes,
-        distance_miles,
-        source_line,
-        is_cancelled,
-        is_diverted,
-        flight_date,
-        scheduled_departure_at_local,
-        scheduled_departure_at_utc,
-        loaded_at,
-        cast({{ dbt.date_trunc('month', 'flight_date') }} as date) as flight_month
+    select *
     from {{ ref('int_flights_converted_to_utc') }}
     where {{ flight_delays.is_rebuilt('flight_date') }}
 
@@ -68,7 +43,7 @@ final as (
 
         -- dates
         flight_date,
-        flight_month,
+        cast({{ dbt.date_trunc('month', 'flight_date') }} as date) as flight_month,
 
         -- timestamps
         scheduled_departure_at_local,

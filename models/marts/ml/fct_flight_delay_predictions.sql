@@ -1,13 +1,6 @@
 {#- One row per scored flight: the model's prediction beside what happened, for analysts and for monitoring
     (calibration by carrier, airport or month is a group-by away). Built by `flightdelay score`, after scoring,
     incremental by month (macros/incremental_by_month.sql) like the predictions: from the first month rescored. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}",
-    tags=['predictions']
-) }}
 with
 
 predictions as (

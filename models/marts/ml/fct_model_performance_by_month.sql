@@ -7,13 +7,7 @@ with
 
 predictions as (
 
-    select
-        model_id,
-        cast({{ dbt.date_trunc('month', 'flight_date') }} as date) as flight_month,
-        delay_15_probability,
-        case when is_dep_delayed_15 then 1 else 0 end as delayed_15
-    from {{ ref('fct_flight_delay_predictions') }}
-    where is_dep_delayed_15 is not null
+    {{ flight_delays.predictions_with_outcome() }}
 
 ),
 

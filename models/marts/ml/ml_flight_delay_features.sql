@@ -2,12 +2,6 @@
     (scheduled departure minus `prediction_horizon_minutes`). Consumed by ml/train.py and by batch scoring,
     `flightdelay score` (flightdelay/flow/modeling.py). Incremental by month (macros/incremental_by_month.sql):
     the intermediate models computed each flight's windows, so it reads only the flights it rebuilds. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ flight_delays.delete_rebuilt_flights() }}"
-) }}
 
 with
 
@@ -277,99 +271,10 @@ joined as (
 
 ),
 
--- explicit types: the model contract holds on every engine
+-- typed as the YAML contract declares, in its order (macros/contract.sql)
 final as (
 
-    select
-        -- ids
-        cast(flight_id as text) as flight_id,
-        cast(carrier_code as text) as carrier_code,
-        cast(origin_airport_code as text) as origin_airport_code,
-        cast(dest_airport_code as text) as dest_airport_code,
-
-        -- label
-        cast(is_dep_delayed_15 as boolean) as is_dep_delayed_15,
-
-        -- calendar and schedule features
-        cast(month_number as integer) as month_number,
-        cast(day_of_month as integer) as day_of_month,
-        cast(day_of_week as integer) as day_of_week,
-        cast(scheduled_dep_hour_local as integer) as scheduled_dep_hour_local,
-        cast(distance_miles as double precision) as distance_miles,
-        cast(days_to_nearest_holiday as integer) as days_to_nearest_holiday,
-        cast(scheduled_departures_origin_hour as integer) as scheduled_departures_origin_hour,
-
-        -- weather at the as-of time
-        cast(temp_f as double precision) as temp_f,
-        cast(dew_point_f as double precision) as dew_point_f,
-        cast(relative_humidity_pct as double precision) as relative_humidity_pct,
-        cast(wind_direction_deg as double precision) as wind_direction_deg,
-        cast(wind_speed_mph as double precision) as wind_speed_mph,
-        cast(wind_gust_mph as double precision) as wind_gust_mph,
-        cast(precip_in as double precision) as precip_in,
-        cast(sea_level_pressure_inhg as double precision) as sea_level_pressure_inhg,
-        cast(visibility_mi as double precision) as visibility_mi,
-        cast(weather_age_minutes as integer) as weather_age_minutes,
-
-        -- weather trend over the hours before the as-of observation
-        cast(precip_3h_in as double precision) as precip_3h_in,
-        cast(precip_6h_in as double precision) as precip_6h_in,
-        cast(min_visibility_3h_mi as double precision) as min_visibility_3h_mi,
-        cast(max_wind_gust_3h_mph as double precision) as max_wind_gust_3h_mph,
-        cast(max_wind_speed_3h_mph as double precision) as max_wind_speed_3h_mph,
-        cast(pressure_change_3h_inhg as double precision) as pressure_change_3h_inhg,
-
-        -- recent history of the route and the origin hour (days fully known by the as-of time)
-        cast(route_carrier_departures_28d as integer) as route_carrier_departures_28d,
-        cast(route_carrier_delay_15_rate_28d as double precision) as route_carrier_delay_15_rate_28d,
-        cast(route_carrier_avg_dep_delay_minutes_28d as double precision) as route_carrier_avg_dep_delay_minutes_28d,
-        cast(origin_hour_departures_28d as integer) as origin_hour_departures_28d,
-        cast(origin_hour_delay_15_rate_28d as double precision) as origin_hour_delay_15_rate_28d,
-
-        -- departures already seen at the as-of time: same origin, same destination
-        cast(origin_departures_known_6h as integer) as origin_departures_known_6h,
-        cast(origin_late_15_share_6h as double precision) as origin_late_15_share_6h,
-        cast(origin_late_15_share_1h as double precision) as origin_late_15_share_1h,
-        cast(origin_avg_late_so_far_minutes_3h as double precision) as origin_avg_late_so_far_minutes_3h,
-        cast(origin_overdue_on_ground_6h as integer) as origin_overdue_on_ground_6h,
-        cast(carrier_origin_late_15_share_3h as double precision) as carrier_origin_late_15_share_3h,
-        cast(carrier_origin_on_ground_3h as integer) as carrier_origin_on_ground_3h,
-        cast(origin_max_late_so_far_minutes_3h as double precision) as origin_max_late_so_far_minutes_3h,
-        cast(origin_avg_late_so_far_minutes_30m as double precision) as origin_avg_late_so_far_minutes_30m,
-        cast(dest_departures_known_6h as integer) as dest_departures_known_6h,
-        cast(dest_late_15_share_6h as double precision) as dest_late_15_share_6h,
-        cast(dest_avg_late_so_far_minutes_6h as double precision) as dest_avg_late_so_far_minutes_6h,
-        cast(carrier_late_15_share_3h as double precision) as carrier_late_15_share_3h,
-
-        -- the same flight's runs over the last 7 days, as seen at the as-of time
-        cast(flight_number_runs_7d as integer) as flight_number_runs_7d,
-        cast(flight_number_late_15_share_7d as double precision) as flight_number_late_15_share_7d,
-        cast(flight_number_avg_late_so_far_minutes_7d as double precision) as flight_number_avg_late_so_far_minutes_7d,
-        cast(flight_number_last_run_late_so_far_minutes as integer) as flight_number_last_run_late_so_far_minutes,
-
-        -- the aircraft and its previous leg
-        cast(previous_leg_gap_minutes as integer) as previous_leg_gap_minutes,
-        cast(previous_leg_block_minutes as integer) as previous_leg_block_minutes,
-        cast(previous_leg_late_so_far_minutes as integer) as previous_leg_late_so_far_minutes,
-        cast(previous_leg_known_arr_delay_minutes as integer) as previous_leg_known_arr_delay_minutes,
-        cast(previous_leg_turnaround_slack_minutes as integer) as previous_leg_turnaround_slack_minutes,
-        cast(aircraft_age_years as integer) as aircraft_age_years,
-        cast(aircraft_seat_count as integer) as aircraft_seat_count,
-        cast(aircraft_engine_count as integer) as aircraft_engine_count,
-
-        -- previous local day's weather summary
-        cast(previous_day_tmax_f as double precision) as previous_day_tmax_f,
-        cast(previous_day_tmin_f as double precision) as previous_day_tmin_f,
-        cast(previous_day_precip_in as double precision) as previous_day_precip_in,
-        cast(previous_day_avg_wind_speed_mph as double precision) as previous_day_avg_wind_speed_mph,
-
-        -- dates
-        cast(flight_date as date) as flight_date,
-
-        -- timestamps
-        cast(scheduled_departure_at_utc as timestamp) as scheduled_departure_at_utc,
-        cast(as_of_at_utc as timestamp) as as_of_at_utc
-    from joined
+    {{ flight_delays.select_as_contract('joined') }}
 
 )
 

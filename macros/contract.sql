@@ -1,0 +1,15 @@
+{#- The model's columns in its YAML contract's order, each cast to the contract's `data_type`: a mart's types are
+    declared once, in its YAML, and the cast makes every engine build them (on PostgreSQL an id built by `||` is
+    `text`; DuckDB types a sum of integers as hugeint). Reads `model.columns`, which dbt fills from the YAML when
+    it renders the model to run it. -#}
+{% macro select_as_contract(relation) -%}
+    {%- if execute and not model.columns -%}
+        {{ exceptions.raise_compiler_error(
+            "select_as_contract in " ~ model.name ~ ": the model's YAML declares no columns") }}
+    {%- endif -%}
+    select
+    {%- for column in model.columns.values() %}
+        cast({{ column.name }} as {{ column.data_type }}) as {{ column.name }}{{ "," if not loop.last }}
+    {%- endfor %}
+    from {{ relation }}
+{%- endmacro %}
