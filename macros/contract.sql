@@ -7,6 +7,10 @@
         {{ exceptions.raise_compiler_error(
             "select_as_contract in " ~ model.name ~ ": the model's YAML declares no columns") }}
     {%- endif -%}
+    {%- for column in model.columns.values() if execute and not column.data_type %}
+        {{ exceptions.raise_compiler_error(
+            "select_as_contract in " ~ model.name ~ ": column " ~ column.name ~ " has no data_type in the YAML") }}
+    {%- endfor %}
     select
     {%- for column in model.columns.values() %}
         cast({{ column.name }} as {{ column.data_type }}) as {{ column.name }}{{ "," if not loop.last }}
