@@ -14,11 +14,15 @@ PY_PACKAGES = ("spark_prep", "raw_contracts")
 
 
 def package_zip(project_root: Path, package: str) -> bytes:
-    """The package's .py files in a zip, with fixed timestamps: the same bytes (and checksum) every deploy."""
+    """The package's .py files, its subpackages' too, in a zip with fixed timestamps: the same bytes (and
+    checksum) every deploy."""
     buffer = io.BytesIO()
+    folder = project_root / package
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted((project_root / package).glob("*.py")):
-            info = zipfile.ZipInfo(f"{package}/{path.name}", date_time=(1980, 1, 1, 0, 0, 0))
+        for path in sorted(folder.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            info = zipfile.ZipInfo(f"{package}/{path.relative_to(folder).as_posix()}", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()

@@ -34,9 +34,11 @@ def _source(module: str) -> str | None:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return None
+    source = None
     if spec is not None and spec.loader is not None and hasattr(spec.loader, "get_source"):
-        return spec.loader.get_source(spec.name)
-    return None
+        source = spec.loader.get_source(spec.name)
+    # a file's loader reads with universal newlines, a zip's (EMR) does not: the same code is the same version
+    return None if source is None else source.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def code_version(stations: bytes) -> str:

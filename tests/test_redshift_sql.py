@@ -73,6 +73,19 @@ def test_every_compiled_model_and_test_parses_as_redshift(compiled: Path):
     assert "asof" not in feature_mart.lower()
 
 
+def test_the_feature_mart_selects_exactly_its_contract_columns(compiled: Path):
+    """The mart's `final` CTE casts the columns its YAML declares (macros/contract.sql), so a column computed in
+    `joined` but missing from the YAML would be dropped without a word, and one in the YAML but not computed would
+    fail only at build time: `joined` must select exactly the contract's columns, in its order."""
+    manifest = json.loads((compiled / "manifest.json").read_text())
+    contract = list(manifest["nodes"]["model.flight_delays.ml_flight_delay_features"]["columns"])
+    tree = parse_redshift((compiled / "compiled" / "flight_delays" / "models" / "marts" / "ml"
+                           / "ml_flight_delay_features.sql").read_text())
+    ctes = {cte.alias: cte.this for cte in tree.find_all(exp.CTE)}
+    assert ctes["joined"].named_selects == contract
+    assert ctes["final"].named_selects == contract
+
+
 def test_incremental_models_parse_as_redshift_and_read_back_only_their_lookback(compiled_incremental: Path):
     manifest = json.loads((compiled_incremental / "manifest.json").read_text())
     files = [compiled_incremental / "compiled" / "flight_delays" / node["original_file_path"]

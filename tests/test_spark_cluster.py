@@ -6,6 +6,7 @@ import the checkout. Also: everything the job imports is in what deploy ships (s
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import sys
 import sysconfig
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,3 +262,7 @@ def test_every_module_the_job_imports_is_shipped_with_it():
                               "of this project")
     assert not unshipped, f"not shipped with the job (spark_prep.PY_PACKAGES): {sorted(unshipped)}"
     assert {spark_prep / "lcd_records.py", PROJECT_ROOT / "raw_contracts" / "records.py"} <= seen  # it walked
+    zipped = {name for package in PY_PACKAGES
+              for name in zipfile.ZipFile(io.BytesIO(package_zip(PROJECT_ROOT, package))).namelist()}
+    walked = {path.relative_to(PROJECT_ROOT).as_posix() for path in seen if path.name != "weather_job.py"}
+    assert walked <= zipped, f"imported by the job but not in its package's zip: {sorted(walked - zipped)}"

@@ -207,6 +207,32 @@ def test_the_manifest_follows_the_jobs_listing_rule_and_names_what_changed(tmp_p
     assert lake_inputs.code_version(b"stations") != lake_inputs.code_version(b"other stations")
 
 
+def test_the_code_version_is_the_same_from_the_zips_emr_gets_whatever_the_line_endings(tmp_path):
+    """EMR imports the job's packages from the zips deploy ships (spark_prep.PY_PACKAGES), whose loader does not
+    normalise line endings as a file's does: a checkout with CRLF files must still give the lake's code version,
+    or every EMR run after a local one would rebuild the whole lake."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from spark_prep import PY_PACKAGES, lake_inputs, package_zip
+
+    paths = []
+    for package in PY_PACKAGES:
+        source = zipfile.ZipFile(io.BytesIO(package_zip(PROJECT_ROOT, package)))
+        path = tmp_path / f"{package}.zip"
+        with zipfile.ZipFile(path, "w") as crlf:
+            for name in source.namelist():
+                crlf.writestr(name, source.read(name).replace(b"\n", b"\r\n"))
+        paths.append(str(path))
+    script = ("import sys; sys.path[:0] = sys.argv[1:]; from spark_prep import lake_inputs; "
+              "assert '.zip' in lake_inputs.__file__, lake_inputs.__file__; "
+              "print(lake_inputs.code_version(b'stations'))")
+    done = subprocess.run([sys.executable, "-I", "-c", script, *paths], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == lake_inputs.code_version(b"stations")
+
+
 def test_the_pointer_keeps_the_manifest_and_digests_and_refuses_other_shapes():
     import json
 
