@@ -274,21 +274,24 @@ def test_what_ships_to_emr_is_all_the_job_imports(tmp_path):
         (node / Path(key).name).write_bytes(source if isinstance(source, bytes) else source.read_bytes())
     script = f"""
 import importlib.util, runpy, sys
-sys.path[:0] = {[str(node / Path(key).name) for key in shipped if key.endswith(".zip")]!r}
 sys.path.append({sysconfig.get_paths()["purelib"]!r})  # pyspark, without the checkout's editable install
 assert importlib.util.find_spec("spark_prep") is None, "the checkout is on the path"
+sys.path[:0] = {[str(node / Path(key).name) for key in shipped if key.endswith(".zip")]!r}
 sys.argv = ["weather_job.py", "--help"]
 try:
     runpy.run_path("weather_job.py", run_name="__main__")
 except SystemExit as done:
     assert done.code == 0, done.code
-import lcd_hourly, lcd_quarantine, lcd_records, raw_contracts.records
+import spark_prep.lcd_hourly, spark_prep.lcd_quarantine, spark_prep.lcd_records, raw_contracts.records
+print(spark_prep.lcd_records.__file__)
 print(raw_contracts.records.__file__)
 """
     done = subprocess.run([sys.executable, "-S", "-c", script], cwd=node, capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "--raw-weather" in done.stdout and done.stdout.strip().endswith("raw_contracts.zip/raw_contracts/records.py")
+    assert "--raw-weather" in done.stdout
+    assert done.stdout.strip().splitlines()[-2:] == [str(node / "spark_prep.zip" / "spark_prep" / "lcd_records.py"),
+                                                     str(node / "raw_contracts.zip" / "raw_contracts" / "records.py")]
 
 
 def test_the_pipeline_records_the_files_by_their_exact_names_with_their_blank_lines(tmp_path):
