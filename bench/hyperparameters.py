@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "variants": VARIANTS, "rows": rows})
     print(markdown_table(["variant", "validation ROC AUC", "test ROC AUC", "rounds", "fit s"], [
         [name, f"{row['validation_roc_auc']:.4f}", f"{row['test_roc_auc']:.4f}", f"{row['rounds']:.0f}",
-         f"{row['fit_seconds']:.1f}"] for name, row in rows.items()]))
+         f"{row['fit_seconds']:.1f}"] for name, row in rows.items()], right_aligned_from=1))
     print(f"result: {path}")
     return 0
 

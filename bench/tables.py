@@ -36,21 +36,23 @@ def save_result(kind: str, result: dict[str, object]) -> Path:
     return path
 
 
-def markdown_table(header: list[str], rows: list[list[str]], right_aligned_from: int = 1) -> str:
-    """A markdown table; columns from `right_aligned_from` on hold numbers and align right."""
-    rule = ["---" if index < right_aligned_from else "---:" for index in range(len(header))]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *rows])
+def markdown_table(header: list[str], rows: list[list[str]], right_aligned_from: int | None = None) -> str:
+    """A markdown table; columns from `right_aligned_from` on (none by default) hold numbers and align right."""
+    aligned = len(header) if right_aligned_from is None else right_aligned_from
+    rule = "|" + "".join("---|" if index < aligned else "---:|" for index in range(len(header)))
+    header_line, *lines = ["| " + " | ".join(cells) + " |" for cells in [header, *rows]]
+    return "\n".join([header_line, rule, *lines])
 
 
 def results_table(results: list[dict[str, object]]) -> str:
     stage_names = ["sample", "prep", "load", "build", "validate", "publish", "train", "score", "report"]
     header = ["run", "flights", "whole flow (s)", "CPU (s)", "peak RSS (GiB)", *stage_names, "test AUC",
               "baseline AUC", "machine", "measured"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for result in results:
         stages = {stage["name"]: stage["seconds"] for stage in result.get("stages", [])}
         flow = result["flow"]
-        lines.append("| " + " | ".join([
+        rows.append([
             f"SF={result['scale_factor']}",
             f"{result['generated']['flight_rows']:,}",
             f"{flow['wall_seconds']:.1f}",
@@ -61,8 +63,8 @@ def results_table(results: list[dict[str, object]]) -> str:
             f"{result['baseline_test_roc_auc']:.4f}" if result.get("baseline_test_roc_auc") else "",
             machine_label(result["machine"]),
             result["measured_at"][:10],
-        ]) + " |")
-    return "\n".join(lines)
+        ])
+    return markdown_table(header, rows)
 
 
 def machine_label(machine: dict[str, object]) -> str:
@@ -75,34 +77,34 @@ def machine_label(machine: dict[str, object]) -> str:
 def peer_table(results: list[dict[str, object]]) -> str:
     header = ["run", "flights", "this flow (s)", "all-Spark peer (s)", "peer / flow", "this flow's AUC",
               "peer LR AUC", "peer GBT AUC"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for result in results:
         if "peer" not in result:
             continue
         peer = result["peer"]
         if "failed" in peer:
-            lines.append(f"| SF={result['scale_factor']} | {result['generated']['flight_rows']:,} | "
-                         f"{result['flow']['wall_seconds']:.1f} | {peer['failed']} | | "
-                         f"{result['test_roc_auc']:.4f} | | |")
+            rows.append([f"SF={result['scale_factor']}", f"{result['generated']['flight_rows']:,}",
+                         f"{result['flow']['wall_seconds']:.1f}", peer["failed"], "",
+                         f"{result['test_roc_auc']:.4f}", "", ""])
             continue
-        lines.append("| " + " | ".join([
+        rows.append([
             f"SF={result['scale_factor']}", f"{result['generated']['flight_rows']:,}",
             f"{result['flow']['wall_seconds']:.1f}", f"{peer['wall_seconds']:.1f}",
             f"{result['peer_to_flow_wall_ratio']:.2f}", f"{result['test_roc_auc']:.4f}",
             f"{peer['test_roc_auc']['logistic regression']:.4f}",
             f"{peer['test_roc_auc']['gradient-boosted trees']:.4f}",
-        ]) + " |")
-    return "\n".join(lines)
+        ])
+    return markdown_table(header, rows)
 
 
 def increment_table(results: list[dict[str, object]]) -> str:
     header = ["run", "flights before", "flights added", "full flow (s)", "new month (s)", "nothing changed (s)",
               "full flow after the month (s)", "peak RSS (GiB)", "marts equal full refresh", "machine", "measured"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for result in results:
         runs, split = result["runs"], result["split"]
         equal = "yes" if result["marts_identical"] else "no: " + ", ".join(result["differing_marts"])
-        lines.append("| " + " | ".join([
+        rows.append([
             f"SF={result['scale_factor']} ({split['month']} added)",
             f"{split['flights_before']:,}",
             f"{split['flights_added']:,}",
@@ -112,8 +114,8 @@ def increment_table(results: list[dict[str, object]]) -> str:
             equal,
             machine_label(result["machine"]),
             result["measured_at"][:10],
-        ]) + " |")
-    return "\n".join(lines)
+        ])
+    return markdown_table(header, rows)
 
 
 def update_benchmarks_md() -> None:
