@@ -37,10 +37,16 @@ flight_airports as (
 
 ),
 
+-- a union matches columns by position: both branches name theirs in the same order
 with_inferred as (
 
     select
-        *,
+        airport_code,
+        airport_name,
+        latitude,
+        longitude,
+        altitude_ft,
+        iana_time_zone,
         false as is_inferred_member
     from airports
 
