@@ -79,6 +79,40 @@ def _has_surrogate(value: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
+def physical_lines(handle: BinaryIO, limit: int, overlong: dict[int, bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes without the terminator), or None for a line over `limit` bytes (its start is kept in
+    `overlong`, by line number, and the rest skipped without being held). A line ends at LF, CRLF or a lone CR."""
+    number = 0
+    first = True
+    while True:
+        chunk = handle.readline(limit + 1)
+        if not chunk:
+            return
+        if first:
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+            first = False
+        if len(chunk) > limit and not chunk.endswith(b"\n"):
+            while True:  # skip the rest of the overlong line without holding it
+                more = handle.readline(limit)
+                if not more or more.endswith(b"\n"):
+                    break
+            number += 1
+            overlong[number] = chunk[:HEAD_BYTES]
+            yield number, None
+            continue
+        if chunk.endswith(b"\n"):
+            chunk = chunk[:-1]
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+        if b"\r" in chunk:
+            for piece in chunk.split(b"\r"):
+                number += 1
+                yield number, piece
+            continue
+        number += 1
+        yield number, chunk
+
+
 class CsvRecords:
     """`CsvRecords(handle)` reads the header at once (UnreadableFile if there is none); iterating yields
     `Record`s and `BadRecord`s in file order; `counts` is complete once iteration ends."""
@@ -87,7 +121,9 @@ class CsvRecords:
         self.limits = limits
         self.counts = LineCounts()
         self._overlong: dict[int, bytes] = {}  # the start of each line over the byte limit, by line number
-        self._lines = self._physical_lines(handle)
+        # the last physical line taken from the file: past a record's own lines when a quote made it look ahead
+        self.lines_read = 0
+        self._lines = physical_lines(handle, limits.max_line_bytes, self._overlong)
         self._pending: deque[tuple[int, bytes | None]] = deque()
         csv.field_size_limit(max(csv.field_size_limit(), limits.max_line_bytes * limits.max_record_lines))
         self.header: list[str] = []
@@ -95,44 +131,13 @@ class CsvRecords:
 
     # ------------------------------------------------------------ lines
 
-    def _physical_lines(self, handle: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
-        """(line number, bytes without the terminator), or None for a line over the byte limit. A line
-        ends at LF, CRLF or a lone CR."""
-        number = 0
-        first = True
-        limit = self.limits.max_line_bytes
-        while True:
-            chunk = handle.readline(limit + 1)
-            if not chunk:
-                return
-            if first:
-                chunk = chunk.removeprefix(b"\xef\xbb\xbf")
-                first = False
-            if len(chunk) > limit and not chunk.endswith(b"\n"):
-                while True:  # skip the rest of the overlong line without holding it
-                    more = handle.readline(limit)
-                    if not more or more.endswith(b"\n"):
-                        break
-                number += 1
-                self._overlong[number] = chunk[:HEAD_BYTES]
-                yield number, None
-                continue
-            if chunk.endswith(b"\n"):
-                chunk = chunk[:-1]
-            if chunk.endswith(b"\r"):
-                chunk = chunk[:-1]
-            if b"\r" in chunk:
-                for piece in chunk.split(b"\r"):
-                    number += 1
-                    yield number, piece
-                continue
-            number += 1
-            yield number, chunk
-
     def _next_line(self) -> tuple[int, bytes | None] | None:
         if self._pending:
             return self._pending.popleft()
-        return next(self._lines, None)
+        item = next(self._lines, None)
+        if item is not None:
+            self.lines_read = item[0]
+        return item
 
     # ------------------------------------------------------------ records
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # The modules whose source decides what the job writes: spark_prep's by their name in the package, then
@@ -107,6 +107,8 @@ class Changes:
     changed: list[str]
     removed: list[str]
     unchanged: list[str]
+    # of `changed`: files that only grew (lines after the committed bytes), of which only the new lines were read
+    appended: list[str] = field(default_factory=list)
 
     @property
     def to_read(self) -> list[str]:
@@ -114,8 +116,15 @@ class Changes:
 
     @property
     def gone(self) -> list[str]:
-        """Files whose committed rows must go: changed (their new rows replace them) or removed."""
-        return sorted([*self.changed, *self.removed])
+        """Files whose committed rows must go: changed (their new rows replace them; not those that only grew,
+        whose committed rows stand beside the new ones) or removed."""
+        return sorted([*(set(self.changed) - set(self.appended)), *self.removed])
+
+    def with_appended(self, names: Iterable[str]) -> Changes:
+        appended = sorted(set(names))
+        if not set(appended) <= set(self.changed):
+            raise ValueError(f"only a changed file can have grown: {sorted(set(appended) - set(self.changed))}")
+        return replace(self, appended=appended)
 
 
 def diff(previous: Iterable[dict] | None, current: Iterable[dict]) -> Changes:

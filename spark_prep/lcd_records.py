@@ -16,13 +16,14 @@ the file's one `file` row, which also carries the reader's own count of what it 
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator, Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from raw_contracts.records import BadRecord, CsvRecords, UnreadableFile, preview
+from raw_contracts.records import BadRecord, CsvRecords, Limits, UnreadableFile, physical_lines, preview
 from spark_prep import lake_inputs
 
 RECORD = "record"  # a record of the file
@@ -39,6 +40,8 @@ def schema(columns: Sequence[str]) -> str:
         "source_file string", "source_line bigint", "row_kind string", "problem string", "raw_text string",
         # on `file` rows: which of the asked-for columns the header has (files are often cut down)
         "file_columns array<string>", "rows_read bigint", "blank_lines bigint",
+        # on `file` rows of a file that grew since the lake was built: its lines up to here were not emitted
+        "resumed_after_line bigint",
         *[f"`{column}` string" for column in columns],
     ])
 
@@ -98,17 +101,41 @@ def file_name_column() -> Column:
     return F.url_decode(F.replace(F.col("_metadata.file_name"), F.lit("+"), F.lit("%2B")))
 
 
-def file_rows(name: str, content: bytes, columns: Sequence[str], required: Sequence[str]) -> Iterator[tuple]:
+def committed_lines(content: bytes, committed: tuple[int, str] | None) -> int | None:
+    """How many physical lines of `content` are the bytes the lake was built from, when the file has only grown
+    since (the usual way a station's file for the current year changes: a month appended): its first
+    `committed` size bytes hash to the committed sha256 and end with a line feed. None when it changed otherwise."""
+    if committed is None:
+        return None
+    size, sha256 = committed
+    if not 0 < size < len(content) or content[size - 1:size] != b"\n":
+        return None
+    prefix = memoryview(content)[:size]
+    if hashlib.sha256(prefix).hexdigest() != sha256:
+        return None
+    return sum(1 for _ in physical_lines(io.BytesIO(prefix), Limits().max_line_bytes, {}))
+
+
+def file_rows(name: str, content: bytes, columns: Sequence[str], required: Sequence[str],
+              committed: tuple[int, str] | None = None) -> Iterator[tuple]:
     """One file's rows in `schema(columns)` order: its records, its bad records, then its `file` row.
 
     A record whose bytes are not UTF-8 in one of `columns` is a bad record naming that field; invalid
-    bytes in a column not asked for do not matter. An empty value is null (as in Spark's CSV reader)."""
+    bytes in a column not asked for do not matter. An empty value is null (as in Spark's CSV reader).
+
+    `committed`: (size, sha256) of the file as the lake was built from it. When the file has only grown since
+    (committed_lines), the records of its committed lines are not emitted, since the lake has them, and the
+    `file` row says after which line reading resumed; its counts still cover the whole file. The whole file is
+    read all the same, and if a record of the committed lines looked ahead past them (an open quote), it could
+    read differently now than when the lake was built, so the file is emitted whole, as a changed file is."""
+    resume_after = committed_lines(content, committed)
     width = len(columns)
 
     def row(kind: str, line: int | None = None, problem: str | None = None, text: str | None = None,
             file_columns: list[str] | None = None, read: int | None = None, blank: int | None = None,
             values: Sequence[str | None] = ()) -> tuple:
-        return (name, line, kind, problem, text, file_columns, read, blank, *(values or [None] * width))
+        return (name, line, kind, problem, text, file_columns, read, blank,
+                resume_after if kind == FILE else None, *(values or [None] * width))
 
     try:
         reader = CsvRecords(io.BytesIO(content))
@@ -126,6 +153,11 @@ def file_rows(name: str, content: bytes, columns: Sequence[str], required: Seque
     positions = [position_of.get(column.upper()) for column in columns]
     present = [column for column, position in zip(columns, positions, strict=True) if position is not None]
     for item in reader:
+        if resume_after is not None and item.line <= resume_after:
+            if reader.lines_read > resume_after:  # nothing emitted yet: start again, emitting the whole file
+                yield from file_rows(name, content, columns, required)
+                return
+            continue
         if isinstance(item, BadRecord):
             yield row(BAD, item.line, item.reason, item.text)
             continue
@@ -141,13 +173,14 @@ def file_rows(name: str, content: bytes, columns: Sequence[str], required: Seque
     yield row(FILE, file_columns=present, read=reader.counts.rows_read, blank=reader.counts.blank_lines)
 
 
-def read_records(spark: SparkSession, files: list[str], columns: Sequence[str],
-                 required: Sequence[str]) -> DataFrame:
-    """The rows of `file_rows` for every file in `files` (Hadoop path strings, as `list_input_files` gives)."""
+def read_records(spark: SparkSession, files: list[str], columns: Sequence[str], required: Sequence[str],
+                 committed: dict[str, tuple[int, str]] | None = None) -> DataFrame:
+    """The rows of `file_rows` for every file in `files` (Hadoop path strings, as `list_input_files` gives);
+    `committed`: (size, sha256) by file name of the files the lake was built from, to resume those that grew."""
     if not files:
         return spark.createDataFrame([], schema(columns))
-    columns, required = tuple(columns), tuple(required)
+    columns, required, committed = tuple(columns), tuple(required), dict(committed or {})
     pattern = ",".join(literal_pattern(path) for path in files)
     rows = spark.sparkContext.binaryFiles(pattern).flatMap(
-        lambda item: file_rows(file_name(item[0]), item[1], columns, required))
+        lambda item: file_rows(file_name(item[0]), item[1], columns, required, committed.get(file_name(item[0]))))
     return spark.createDataFrame(rows, schema(columns))

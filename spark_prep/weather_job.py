@@ -196,7 +196,9 @@ def extract(spark: SparkSession, settings: JobSettings) -> Extracted:
 
     The files to parse: all of them on a full run; on an incremental one (the lake's committed snapshot was
     built by the same code and stations seed, and `--full` is not given) only the files that are new or
-    changed since it (spark_prep/lake_inputs.py).
+    changed since it (spark_prep/lake_inputs.py). Of a file that only grew since (a month appended to the
+    station's file for the year), only the records after its committed lines are taken (lcd_records.file_rows):
+    its committed rows stand, as an unchanged file's do.
 
     A file that cannot be read at all (empty, no header, no STATION or DATE column) stops the job before
     anything is written: it is not an LCD file, and loading the others would hide that it was not loaded."""
@@ -213,8 +215,13 @@ def extract(spark: SparkSession, settings: JobSettings) -> Extracted:
                        and OBSERVATIONS in previous.tables)
     changes = lake_inputs.diff(inputs["lcd"] if incremental else [], manifest)
     to_read = [path for path in files if lcd_records.file_name(path) in set(changes.to_read)]
-    raw = lcd_records.read_records(spark, to_read, lcd_hourly.LCD_COLUMNS, lcd_hourly.REQUIRED_COLUMNS).cache()
-    read = raw.filter(F.col("row_kind") == lcd_records.FILE).select("source_file", "problem", "file_columns").collect()
+    committed = {e["file"]: (e["size"], e["sha256"]) for e in inputs["lcd"] if e["file"] in changes.changed} \
+        if incremental else {}
+    raw = lcd_records.read_records(spark, to_read, lcd_hourly.LCD_COLUMNS, lcd_hourly.REQUIRED_COLUMNS,
+                                   committed).cache()
+    read = raw.filter(F.col("row_kind") == lcd_records.FILE).select(
+        "source_file", "problem", "file_columns", "resumed_after_line").collect()
+    changes = changes.with_appended(row.source_file for row in read if row.resumed_after_line is not None)
     problems = [f"{row.source_file}: {row.problem}" for row in read if row.problem]
     if problems:
         raw.unpersist()
@@ -266,6 +273,7 @@ class JobResult:
     files_left_out: list[str] = field(default_factory=list)
     mode: str = "full"  # or "incremental": built on the committed snapshot, parsing only new or changed files
     files_processed: list[str] = field(default_factory=list)  # the LCD files parsed by this run
+    files_appended: list[str] = field(default_factory=list)  # of those, files that grew: only their new lines taken
     files_removed: list[str] = field(default_factory=list)  # LCD files of the previous snapshot no longer there
     files_recounted: list[str] = field(default_factory=list)  # LCD files whose counts are new (to be recorded)
     cdo_files_processed: bool = False  # the daily files were read (else their table is the committed one)
@@ -485,6 +493,7 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
         files_left_out=extracted.left_out,
         mode="incremental" if base is not None else "full",
         files_processed=sorted(processed),
+        files_appended=changes.appended,
         files_removed=changes.removed if base is not None else sorted(set(previous_counts) - set(entries)),
         files_recounted=sorted(f["source_file"] for f in files if f["source_file"] in processed or any(
             f[k] != previous_counts.get(f["source_file"], {}).get(k) for k in lake_inputs.COUNTS)),

@@ -157,6 +157,8 @@ def test_new_months_and_removed_files_give_the_lake_a_full_run_gives(spark, tmp_
 
     assert incremental.mode == "incremental" and full.mode == "full"
     assert incremental.files_processed == sorted(p.name for p in sample_lcd().glob("*.csv"))  # not the unchanged EXTRA
+    # EWR's and LGA's files grew by December; JFK's too, but its special reports at the end moved behind it
+    assert incremental.files_appended == sorted(p.name for p in sample_lcd().glob("*.csv") if p.name != JFK)
     assert "2013-12" in incremental.changed_months and "2013-03" not in incremental.changed_months
     assert incremental.changed_months == ["2013-12"]
     expected = lake_rows(tmp_path / "fresh")
@@ -190,6 +192,25 @@ def test_new_months_and_removed_files_give_the_lake_a_full_run_gives(spark, tmp_
     assert removed.rows_read == again.rows_read and EXTRA not in {f["source_file"] for f in removed.files}
 
 
+def test_files_that_grew_mid_month_give_the_lake_a_full_run_gives(spark, tmp_path):
+    """Station files for the year as NCEI serves them, downloaded on December 15th and again at the year's end:
+    each grew by lines after its committed bytes, so only those are parsed, and the month they share with the
+    committed lines (an hour's reports compete, a day's summary spans both) comes out as a full run's."""
+    raw = tmp_path / "raw"
+    write_raw(raw, before="2013-12-15T12", extra=False)
+    job.run(spark, settings_for(tmp_path, raw, "lake", "mid"))
+    names = sorted(path.name for path in write_raw(raw, extra=False).iterdir())
+    incremental = job.run(spark, settings_for(tmp_path, raw, "lake", "end"))
+    full = job.run(spark, settings_for(tmp_path, raw, "fresh", "full"))
+
+    assert incremental.files_appended == [name for name in names if name != JFK]
+    assert incremental.changed_months == ["2013-12"] and incremental.files == full.files
+    assert lake_rows(tmp_path / "lake") == lake_rows(tmp_path / "fresh")
+    for field in ("rows_read", "rows_quarantined", "hourly_rows", "daily_rows", "duplicates_resolved",
+                  "special_reports_superseded", "blank_lines"):
+        assert getattr(incremental, field) == getattr(full, field), field
+
+
 def test_the_manifest_follows_the_jobs_listing_rule_and_names_what_changed(tmp_path):
     from spark_prep import lake_inputs
 
@@ -204,6 +225,10 @@ def test_the_manifest_follows_the_jobs_listing_rule_and_names_what_changed(tmp_p
                                [{**entry, "sha256": "1"}, {"file": "new.csv", "size": 1, "sha256": "2"}])
     assert (changes.added, changes.changed, changes.removed) == (["new.csv"], ["a [1].csv"], ["gone.csv"])
     assert changes.to_read == ["a [1].csv", "new.csv"] and changes.gone == ["a [1].csv", "gone.csv"]
+    grown = changes.with_appended(["a [1].csv"])  # it only grew: read all the same, its committed rows stand
+    assert grown.to_read == changes.to_read and grown.gone == ["gone.csv"] and grown.appended == ["a [1].csv"]
+    with pytest.raises(ValueError, match="new.csv"):
+        changes.with_appended(["new.csv"])  # a new file has no committed rows to build on
     assert lake_inputs.code_version(b"stations") != lake_inputs.code_version(b"other stations")
 
 

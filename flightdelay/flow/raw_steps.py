@@ -124,6 +124,7 @@ def _skipped_result(settings: Settings, snapshot: lake_snapshots.Snapshot) -> di
         "skipped": f"weather job skipped: {len(lcd) + len(cdo) + len(ghcn)} raw files unchanged since the committed "
                    f"lake snapshot {snapshot.run_id}",
         "files_processed": [],
+        "files_appended": [],
         "files_removed": [],
         "files_recounted": [],
         "cdo_files_processed": False,
@@ -199,8 +200,9 @@ def step_prep(settings: Settings) -> dict[str, object]:
     # a warehouse that cannot read the lake's Parquet (PostgreSQL) gets the committed tables copied in
     exposed = settings.warehouse().expose_lake(settings.lake_dir)
     facts: dict[str, object] = {"weather job": (result.get("skipped") or "").removeprefix("weather job ") or (
-        f"{result.get('mode', 'full')} run: {len(result.get('files_processed', []))} LCD file(s) parsed, "
-        f"{len(result.get('files_removed', []))} removed; lake snapshot {result.get('snapshot', '')}"),
+        f"{result.get('mode', 'full')} run: {len(result.get('files_processed', []))} LCD file(s) parsed"
+        + (f" ({len(result['files_appended'])} grown: their new lines only)" if result.get("files_appended") else "")
+        + f", {len(result.get('files_removed', []))} removed; lake snapshot {result.get('snapshot', '')}"),
         "months changed in the lake": ", ".join(result.get("changed_months") or []) or "none"}
     facts.update({f"{table} rows copied to the warehouse": rows for table, rows in exposed.items()})
     if result.get("_daily_totals"):
