@@ -58,16 +58,10 @@ training_deciles as (
 
 ),
 
--- every flight's features as buckets against each model's training window (macros/feature_drift.sql)
-bucketed as (
-
-    {{ flight_delays.drift_buckets('features', 'models', 'training_deciles', features) }}
-
-),
-
+-- flights per feature bucket against each model's training window, by month (macros/feature_drift.sql)
 counted as (
 
-    {{ flight_delays.drift_bucket_counts('bucketed', all_features) }}
+    {{ flight_delays.drift_bucket_counts('features', 'models', 'training_deciles', features) }}
 
 ),
 
