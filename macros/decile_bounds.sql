@@ -40,12 +40,16 @@
             {{ group_by }},
             feature_name,
             decile,
-            min(case when rank_end > floor(position) then value end)
-            + (position - floor(position))
-            * (
-                min(case when rank_end > ceil(position) then value end)
-                - min(case when rank_end > floor(position) then value end)
-            ) as bound
+            case
+                -- a whole position is that value, as percentile_cont takes it (no arithmetic: inf stays inf)
+                when position = floor(position) then min(case when rank_end > position then value end)
+                else min(case when rank_end > floor(position) then value end)
+                    + (position - floor(position))
+                    * (
+                        min(case when rank_end > ceil(position) then value end)
+                        - min(case when rank_end > floor(position) then value end)
+                    )
+            end as bound
         from (
             select
                 ranked.{{ group_by }},
