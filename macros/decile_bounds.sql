@@ -23,19 +23,22 @@
     value of its group in memory, once per call and without spilling: nine calls for each of 56 features over the
     training window took 23 GB at SF=30 (9.6M flights) and were killed. Here the values are counted (a hash
     aggregate, which spills), each distinct value gets the rank its last copy has, and each decile interpolates
-    between the values at the two ranks around its position, (flights - 1) x decile, exactly as percentile_cont
-    does (lower + (upper - lower) x fraction, in double precision): the same bounds, in memory that grows with the
-    distinct values, not the flights. -#}
+    between the values at the two ranks around its position, (flights - 1) x decile, exactly as DuckDB's
+    percentile_cont does (lower x (1 - fraction) + upper x fraction, in double precision; `lower + (upper - lower) x
+    fraction` differs in the last bit, which moves a bound across a sixth decimal now and then): the same bounds,
+    in memory that grows with the distinct values, not the flights. A group whose values are all null still gets
+    its row, of null bounds, as with percentile_cont. -#}
 {% macro duckdb__decile_bounds(relation, group_by, features) -%}
     select
-        {{ group_by }}
+        groups.{{ group_by }}
         {%- for feature in features %}
         {%- for decile in range(1, 10) %},
-        cast(max(case when feature_name = '{{ feature }}' and decile = {{ decile }} then bound end)
+        cast(max(case when bounds.feature_name = '{{ feature }}' and bounds.decile = {{ decile }} then bounds.bound end)
             as {{ flight_delays.bucket_decimal() }}) as {{ feature }}__upper_{{ decile }}
         {%- endfor %}
         {%- endfor %}
-    from (
+    from (select distinct {{ group_by }} from {{ relation }}) as groups
+    left join (
         select
             {{ group_by }},
             feature_name,
@@ -43,12 +46,8 @@
             case
                 -- a whole position is that value, as percentile_cont takes it (no arithmetic: inf stays inf)
                 when position = floor(position) then min(case when rank_end > position then value end)
-                else min(case when rank_end > floor(position) then value end)
-                    + (position - floor(position))
-                    * (
-                        min(case when rank_end > ceil(position) then value end)
-                        - min(case when rank_end > floor(position) then value end)
-                    )
+                else min(case when rank_end > floor(position) then value end) * (1 - (position - floor(position)))
+                    + min(case when rank_end > ceil(position) then value end) * (position - floor(position))
             end as bound
         from (
             select
@@ -94,7 +93,8 @@
         ) as positioned
         group by {{ group_by }}, feature_name, decile, position
     ) as bounds
-    group by {{ group_by }}
+        on groups.{{ group_by }} = bounds.{{ group_by }}
+    group by groups.{{ group_by }}
 {%- endmacro %}
 
 {#- Redshift allows one ordering per query for its sort-based aggregates (percentile_cont, median, listagg): the

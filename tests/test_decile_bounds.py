@@ -27,6 +27,10 @@ ROWS = [
     (3, 1.0, None, 0.1), (3, 2.0, None, 0.2),
     (4, None, 5, None),
     *[(5, 0.1 * i + 1e-9 * i * i, i * i, 1 / (i + 3)) for i in range(1, 100)],
+    # where `lower + (upper - lower) x 0.5` (5.3320635) and percentile_cont's `lower x 0.5 + upper x 0.5`
+    # (5.332063499999999) round to different sixth decimals
+    (6, 1.90551, None, None), (6, 8.758617, None, None),
+    (7, None, None, None),  # every value null: the group's row has null bounds
 ]
 
 
@@ -56,6 +60,7 @@ def test_deciles_from_value_counts_are_percentile_conts(tmp_path):
         con.executemany("insert into flights values (?, ?, ?, ?)", ROWS)
         got = con.execute(f"select * from ({bounds_sql}) as bounds order by group_id").fetchall()
         expected = con.execute(f"select * from ({expected_sql}) as bounds order by group_id").fetchall()
-    assert [row[0] for row in got] == [1, 2, 3, 4, 5]
+    assert [row[0] for row in got] == [1, 2, 3, 4, 5, 6, 7]
     assert got == expected
     assert got[3][1:10] == (None,) * 9  # a feature with no value has no bounds, as with percentile_cont
+    assert str(got[5][5]) == "5.332063" and got[6][1:] == (None,) * 27
