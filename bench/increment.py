@@ -109,6 +109,14 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def lcd_before_month(data: bytes, month: str) -> tuple[bytes | None, int]:
+    """An LCD file as a user who downloaded it before `month` has it (truncate_lcd), or None when nothing of it
+    preceded the month: such a file had not been published then, so it is not there at all; and how many
+    records were cut off."""
+    kept, cut = truncate_lcd(data, month)
+    return (kept if not cut or _count_records(kept) > 0 else None), cut
+
+
 def split_last_month(complete: Path, before: Path) -> Split:
     """Write into `before` (emptied first) the raw files of `complete` without its last month."""
     shutil.rmtree(before, ignore_errors=True)
@@ -121,14 +129,12 @@ def split_last_month(complete: Path, before: Path) -> Split:
             split.flights_added += _count_records(path.read_bytes())
             continue
         if kind == "lcd" and path.suffix.lower() == ".csv":
-            data = path.read_bytes()
-            kept, cut = truncate_lcd(data, split.month)
+            kept, cut = lcd_before_month(path.read_bytes(), split.month)
             if cut:
                 split.truncated.append(relative.as_posix())
                 split.weather_rows_added += cut
-                if _count_records(kept) > 0:
+                if kept is not None:
                     _write(before / relative, kept)
-                # a file with nothing before the month had not been published a month ago: not there at all
                 continue
         (before / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, before / relative)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.increment import truncate_lcd
+from bench.increment import Split, apply_increment, last_month, lcd_before_month
 from bench.run import WORK_DIR, machine, monitored_run
 from bench.tables import PROJECT_ROOT, save_result
 
@@ -62,17 +62,19 @@ def lake_hashes(lake: Path) -> dict[str, list]:
     return out
 
 
-def split_lcd(complete: Path, before: Path, month: str) -> list[str]:
-    """Write into `before` the LCD files of `complete` cut before `month`; the names of the files cut."""
-    shutil.rmtree(before, ignore_errors=True)
-    before.mkdir(parents=True)
-    cut_files = []
-    for path in sorted(complete.glob("*.csv")):
-        kept, cut = truncate_lcd(path.read_bytes(), month)
+def split_lcd(complete: Path, root: Path, month: str) -> Split:
+    """Write into root/lcd the LCD files of complete/lcd as they stood before `month`, by bench/increment.py's
+    rule (lcd_before_month); the Split names the files cut, as paths relative to `root`."""
+    shutil.rmtree(root / "lcd", ignore_errors=True)
+    (root / "lcd").mkdir(parents=True)
+    split = Split(month)
+    for path in sorted((complete / "lcd").glob("*.csv")):
+        kept, cut = lcd_before_month(path.read_bytes(), month)
         if cut:
-            cut_files.append(path.name)
-        (before / path.name).write_bytes(kept)
-    return cut_files
+            split.truncated.append(f"lcd/{path.name}")
+        if kept is not None:
+            (root / "lcd" / path.name).write_bytes(kept)
+    return split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,20 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         from bench.generate import generate
 
         generate(args.sf, complete)
-    from bench.increment import last_month
-
     month = last_month(complete)
     root = WORK_DIR / f"sf{args.sf}-weather-month"
     for folder in ("lcd", "lake", "lake-full"):
         shutil.rmtree(root / folder, ignore_errors=True)
-    cut_files = split_lcd(complete / "lcd", root / "lcd", month)
+    split = split_lcd(complete, root, month)
     runs = {"full_before": job(root / "lcd", root / "lake")}
-    for name in cut_files:  # as a finished download: written beside, renamed into place
-        shutil.copyfile(complete / "lcd" / name, root / f".{name}.download")
-        os.replace(root / f".{name}.download", root / "lcd" / name)
+    apply_increment(complete, root, split)  # the cut files replaced whole, as finished downloads
     runs["new_month"] = job(root / "lcd", root / "lake")
     result = {"kind": f"weather-month-sf{args.sf}", "scale_factor": args.sf, "month": month,
-              "lcd_files": len(list((root / "lcd").glob("*.csv"))), "files_cut": len(cut_files), "runs": runs,
+              "lcd_files": len(list((root / "lcd").glob("*.csv"))), "files_cut": len(split.truncated), "runs": runs,
               "machine": machine()}
     if not args.no_check:
         runs["full_after"] = job(root / "lcd", root / "lake-full")
