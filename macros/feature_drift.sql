@@ -1,5 +1,7 @@
-{#- The generated parts of fct_feature_drift_by_month: one expression or query per monitored feature
-    (macros/monitored_features.sql), kept here so the model reads as its CTEs. -#}
+{#- The generated parts of the drift monitor (int_training_values_ranked_into_deciles,
+    int_feature_values_bucketed_by_month, fct_feature_drift_by_month): one expression or query per monitored
+    feature (macros/monitored_features.sql), kept here so the models read as their CTEs, and how the two tables
+    are kept up to date month by month. -#}
 
 {#- The flight date, its month and the features, from the feature mart. -#}
 {% macro feature_values(relation, features) -%}
@@ -65,4 +67,54 @@
     union all
     {%- endif %}
     {%- endfor %}
+{%- endmacro %}
+
+{#- The drift monitor's two tables (int_training_values_ranked_into_deciles, int_feature_values_bucketed_by_month)
+    are kept for the scoring model: `flightdelay score` rebuilds them whole (--full-refresh) when the model changes
+    and otherwise from the first month it rescored (var rebuild_from_month), so a monthly run ranks nothing and
+    counts a month's values, not three years'. True when this incremental run's scoring models (the model ids of
+    `scoring_relation`) are exactly those the table holds; a run for other models rebuilds the table whole all the
+    same, since its deciles and counts belong to the models it was built for. -#}
+{% macro drift_models_unchanged(scoring_relation) -%}
+    {#- `dbt compile` without a warehouse (macros/incremental_by_month.sql) renders the monthly run for the same
+        model when given rebuild_from_month, else a full refresh -#}
+    {%- if var('compile_without_warehouse', false) -%}
+        {{ return(var('rebuild_from_month', none) is not none) }}
+    {%- endif -%}
+    {%- if this is none or not execute or not is_incremental() -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set query -%}
+        select count(*) from (
+            (select model_id from {{ scoring_relation }} except select model_id from {{ this }})
+            union all
+            (select model_id from {{ this }} except select model_id from {{ scoring_relation }})
+        ) as differing
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0] == 0) }}
+{%- endmacro %}
+
+{#- The first month (YYYY-MM-01) an incremental run of int_feature_values_bucketed_by_month counts again, or none
+    for every month: the month of the first flight the rebuild rewrote (macros/incremental_by_month.sql), so a
+    month the rebuild margin reaches back into is counted again whole. -#}
+{% macro drift_recount_from_month(scoring_relation) -%}
+    {%- if not flight_delays.drift_models_unchanged(scoring_relation) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set first_day = flight_delays.rebuild_from_date('flight_month') -%}
+    {{ return(none if first_day is none else (first_day | string)[:8] ~ '01') }}
+{%- endmacro %}
+
+{#- Pre-hook of the drift monitor's tables: what this run recounts (or, for other models, everything) goes first.
+    `by_month`: the table has a flight_month (the counts); the deciles are per model only. -#}
+{% macro delete_drift_rows_recounted(scoring_relation, by_month) -%}
+    {%- if execute and this is not none and not var('compile_without_warehouse', false) and is_incremental() -%}
+        {%- if not flight_delays.drift_models_unchanged(scoring_relation) -%}
+            delete from {{ this }}
+        {%- elif by_month -%}
+            {%- set first_month = flight_delays.drift_recount_from_month(scoring_relation) -%}
+            delete from {{ this }}
+            {%- if first_month is not none %} where flight_month >= cast('{{ first_month }}' as date){% endif %}
+        {%- endif -%}
+    {%- endif -%}
 {%- endmacro %}

@@ -8,10 +8,12 @@
     A month compared with a training window of several months differs from it by nature (a winter month's
     temperatures fill two deciles of a year's), so a feature is flagged as drifted only when, in a month the fit
     never saw, its index exceeds both var `feature_drift_psi_warn_above` and the largest index of the training
-    window's own months: a shift beyond the month-to-month variation the model was trained on. -#}
+    window's own months: a shift beyond the month-to-month variation the model was trained on.
+
+    The deciles and the counts come from int_training_values_ranked_into_deciles and
+    int_feature_values_bucketed_by_month, which a monthly run updates for its months only; this table is rebuilt
+    from the counts, a few rows per month and feature, every time. -#}
 {{ config(tags=['predictions']) }}
-{%- set features = flight_delays.monitored_features() -%}
-{%- set all_features = features.numeric + features.categorical -%}
 with
 
 scoring_models as (
@@ -34,34 +36,17 @@ models as (
 
 ),
 
-features as (
-
-    {{ flight_delays.feature_values(ref('ml_flight_delay_features'), all_features) }}
-
-),
-
-training_values as (
-
-    select
-        models.model_id,
-        features.*
-    from models
-    inner join features
-        on features.flight_date between models.train_first_date and models.train_last_date
-
-),
-
--- each numeric feature's deciles over the training window (macros/decile_bounds.sql)
-training_deciles as (
-
-    {{ flight_delays.decile_bounds('training_values', 'model_id', features.numeric) }}
-
-),
-
--- flights per feature bucket against each model's training window, by month (macros/feature_drift.sql)
+-- flights per feature bucket against each model's training window, by month, kept month by month
 counted as (
 
-    {{ flight_delays.drift_bucket_counts('features', 'models', 'training_deciles', features) }}
+    select
+        model_id,
+        flight_month,
+        is_training_window,
+        feature_name,
+        bucket,
+        flights
+    from {{ ref('int_feature_values_bucketed_by_month') }}
 
 ),
 

@@ -1,0 +1,72 @@
+{#- One row per scoring model: the upper bounds of the nine lower deciles of each monitored numeric feature
+    (macros/monitored_features.sql) over the model's training window, the buckets fct_feature_drift_by_month
+    compares months in. A model's training window does not change, so a run for the same scoring model ranks
+    nothing (macros/feature_drift.sql): at 10M flights ranking 50 features takes minutes. -#}
+{%- set features = flight_delays.monitored_features() -%}
+{%- set kept = flight_delays.drift_models_unchanged(ref('stg_ml__flight_delay_predictions')) -%}
+with
+
+scoring_models as (
+
+    select distinct model_id
+    from {{ ref('stg_ml__flight_delay_predictions') }}
+
+),
+
+registered_models as (
+
+    select
+        model_id,
+        train_first_date,
+        train_last_date
+    from {{ ref('stg_ml__registered_models') }}
+
+),
+
+features as (
+
+    {{ flight_delays.feature_values(ref('ml_flight_delay_features'), features.numeric) }}
+
+),
+
+-- the models this run ranks for: none when the table already holds the scoring model's deciles
+models as (
+
+    select
+        registered_models.model_id,
+        registered_models.train_first_date,
+        registered_models.train_last_date
+    from registered_models
+    inner join scoring_models
+        on registered_models.model_id = scoring_models.model_id
+    {%- if kept %}
+    where false
+    {%- endif %}
+
+),
+
+training_values as (
+
+    select
+        models.model_id,
+        features.*
+    from models
+    inner join features
+        on features.flight_date between models.train_first_date and models.train_last_date
+
+),
+
+-- macros/decile_bounds.sql
+deciles as (
+
+    {{ flight_delays.decile_bounds('training_values', 'model_id', features.numeric) }}
+
+),
+
+final as (
+
+    select * from deciles
+
+)
+
+select * from final
