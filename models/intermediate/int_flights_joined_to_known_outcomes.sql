@@ -4,12 +4,10 @@
     only known once it left, so before then it counts as "late so far" by T - S minutes (censored). -#}
 {#- Look-back per side, hours; the column names say them: change them together.
     Each side is computed at the coarsest grain its features depend on, then joined to the flights: the origin
-    side per origin, carrier and as-of time (it splits by the flight's own carrier), the destination side per
-    destination and as-of time, the carrier side per carrier and as-of time. The carrier side counts statuses
-    only, which depend on the scheduled minute alone, so it joins departures counted per carrier and minute. At
-    national scale many flights share a destination or carrier and an as-of time, and the joins shrink as much;
-    the origin side's keys are short codes and a timestamp, which DuckDB groups several times faster than a
-    32-character flight id over the window's billion rows at 10M flights. -#}
+    side per flight (it splits by the flight's own carrier), the destination side per destination and as-of time,
+    the carrier side per carrier and as-of time. The carrier side counts statuses only, which depend on the
+    scheduled minute alone, so it joins departures counted per carrier and minute. At national scale many
+    flights share a destination or carrier and an as-of time, and the joins shrink as much. -#}
 {%- set origin_window_hours = 6 -%}
 {%- set dest_window_hours = 6 -%}
 {%- set carrier_window_hours = 3 -%}
@@ -55,16 +53,6 @@ earlier_departures as (
 
 ),
 
-origin_as_of_times as (
-
-    select distinct
-        origin_airport_code,
-        carrier_code,
-        as_of_at_utc
-    from rebuilt_flights
-
-),
-
 dest_as_of_times as (
 
     select distinct
@@ -87,7 +75,7 @@ carrier_as_of_times as (
 origin_as_of_hours as (
 
     {{ flight_delays.hours_back(
-        'origin_as_of_times', ['origin_airport_code', 'carrier_code', 'as_of_at_utc'],
+        'rebuilt_flights', ['flight_id', 'carrier_code', 'origin_airport_code', 'as_of_at_utc'],
         'as_of_at_utc', origin_window_hours, 'scheduled_hour_at_utc'
     ) }}
 
@@ -112,8 +100,7 @@ carrier_as_of_hours as (
 ),
 
 {%- set sides = [
-    ('origin', 'origin_airport_code', origin_window_hours,
-        ['origin_airport_code', 'carrier_code', 'as_of_at_utc'], true),
+    ('origin', 'origin_airport_code', origin_window_hours, ['flight_id'], true),
     ('dest', 'dest_airport_code', dest_window_hours, ['dest_airport_code', 'as_of_at_utc'], false),
 ] -%}
 {% for side, key, side_window_hours, grain, splits_by_carrier in sides %}
@@ -192,9 +179,7 @@ carrier_departures_in_window as (
 origin_aggregated as (
 
     select
-        origin_airport_code,
-        carrier_code,
-        as_of_at_utc,
+        flight_id,
         sum(is_status_known) as departures_known_6h,
         sum(is_known_late_15) as late_15_6h,
         sum(case when minutes_since_scheduled < 60 then is_status_known else 0 end) as departures_known_1h,
@@ -210,7 +195,7 @@ origin_aggregated as (
         max(case when minutes_since_scheduled < 180 then late_so_far_minutes end) as max_late_so_far_minutes_3h,
         avg(case when minutes_since_scheduled <= 30 then late_so_far_minutes end) as avg_late_so_far_minutes_30m
     from origin_visible_outcomes
-    group by origin_airport_code, carrier_code, as_of_at_utc
+    group by flight_id
 
 ),
 
@@ -275,9 +260,7 @@ final as (
 
     from rebuilt_flights as flights
     left join origin_aggregated
-        on flights.origin_airport_code = origin_aggregated.origin_airport_code
-        and flights.carrier_code = origin_aggregated.carrier_code
-        and flights.as_of_at_utc = origin_aggregated.as_of_at_utc
+        on flights.flight_id = origin_aggregated.flight_id
     left join dest_aggregated
         on flights.dest_airport_code = dest_aggregated.dest_airport_code
         and flights.as_of_at_utc = dest_aggregated.as_of_at_utc
