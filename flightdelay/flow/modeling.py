@@ -297,10 +297,11 @@ def score(settings: Settings, rescore_from: date | None = None) -> int:
             else:
                 writer.execute(f"delete from {PREDICTIONS_TABLE} where flight_id not in "
                                f"(select flight_id from {FEATURE_MART} where flight_date < {rescored})")
+            # in the table's own order: each prediction depends on its row alone, and sorting 10M flights' features
+            # by id first cost 11 s and 1.1 GiB at SF=30
             batches = warehouse.query_batches(
-                reader, f"select {columns}, {split.as_sql_cases()} as split_name from {FEATURE_MART} "
-                        + (f"where flight_date >= {rescored} " if rescored else "")
-                        + f"order by {warehouse.binary_order('flight_id')}", SCORING_BATCH_ROWS)
+                reader, f"select {columns}, {split.as_sql_cases()} as split_name from {FEATURE_MART}"
+                        + (f" where flight_date >= {rescored}" if rescored else ""), SCORING_BATCH_ROWS)
             for batch in batches:
                 frame = batch.to_pandas()
                 scored += warehouse.insert_arrow(writer, PREDICTIONS_TABLE, pa.Table.from_pandas(pd.DataFrame({

@@ -63,7 +63,7 @@ class Warehouse(ABC):
     @abstractmethod
     def binary_order(self, expression: str) -> str:
         """`expression` as an order-by term that sorts text by its bytes, as DuckDB always does (PostgreSQL
-        sorts by the database's locale unless told): channels and batches come out in one order everywhere."""
+        sorts by the database's locale unless told): the training channels come out in one order everywhere."""
 
     @abstractmethod
     def expose_lake(self, lake_dir: Path) -> dict[str, int]:
