@@ -36,6 +36,7 @@ from pathlib import Path
 
 # the year and month a BTS file holds, from its name as generate.py (and BTS's download page) writes it
 BTS_MONTH = re.compile(r"(\d{4})_(\d{1,2})\.(?:csv|zip)$", re.IGNORECASE)
+RUN_NAMES = ("full_flow_before", "new_month", "nothing_changed", "full_flow_after")
 DONE_LINE = re.compile(r"^\[\d+/\d+\] (\w+) done in ([\d.]+) s")
 FLOW_COMMAND = ["-m", "flightdelay.cli", "run", "--skip-sample"]
 
@@ -152,6 +153,14 @@ def apply_increment(complete: Path, raw: Path, split: Split) -> None:
         os.replace(partial, target)
 
 
+class FlowRunFailed(Exception):
+    """A measured run exited non-zero: `run` holds what was measured of it (its stages up to the failure)."""
+
+    def __init__(self, what: str, returncode: int, run: dict[str, object], output_tail: str):
+        super().__init__(f"{what} failed (exit {returncode})")
+        self.run = {**run, "failed": f"exit {returncode}", "output_tail": output_tail}
+
+
 def flow_run(env: dict[str, str], what: str) -> dict[str, object]:
     """`flightdelay run --skip-sample` measured as bench/run.py measures it: wall, CPU and peak RSS of the whole
     process tree, per stage. Stage seconds are the run record's when this run wrote it, else the progress lines'."""
@@ -162,7 +171,12 @@ def flow_run(env: dict[str, str], what: str) -> dict[str, object]:
     returncode, output, wall, monitor = monitored_run([sys.executable, *FLOW_COMMAND], env)
     if returncode != 0:
         print(output[-6000:])
-        raise SystemExit(f"{what} failed (exit {returncode})")
+        steps = [{"name": match.group(1), "seconds": float(match.group(2))}
+                 for match in map(DONE_LINE.match, output.splitlines()) if match]
+        by_stage = monitor.summary()
+        raise FlowRunFailed(what, returncode, {
+            "wall_seconds": round(wall, 1), **monitor.totals(),
+            "stages": [{**step, **by_stage.get(step["name"], {})} for step in steps]}, output[-3000:])
     artifacts = Path(env["FLIGHTDELAY_ARTIFACTS"])
     record_path = artifacts / "run_summary.json"
     steps = None
@@ -228,20 +242,29 @@ def run_increment(scale_factor: int, keep: bool) -> dict[str, object]:
           f"{len(split.truncated)} LCD file(s) cut)", flush=True)
 
     incremental_env = {**os.environ, **flow_env(scale_factor, incremental)}
-    runs = {}
-    print("run 1/4: whole flow on the before state", flush=True)
-    runs["full_flow_before"] = flow_run(incremental_env, f"the whole flow before {split.month}")
-    apply_increment(full / "raw", incremental / "raw", split)
-    print(f"run 2/4: {split.month} added", flush=True)
-    runs["new_month"] = flow_run(incremental_env, f"the run after adding {split.month}")
-    print("run 3/4: nothing changed", flush=True)
-    runs["nothing_changed"] = flow_run(incremental_env, "the rerun with nothing changed")
-    incremental_marts = mart_fingerprint(incremental_env)
-
     full_env = {**os.environ, **flow_env(scale_factor, full)}
-    print("run 4/4: whole flow from scratch on the complete files (the reference)", flush=True)
-    runs["full_flow_after"] = flow_run(full_env, "the whole flow on the complete files")
-    full_marts = mart_fingerprint(full_env)
+    runs: dict[str, dict[str, object]] = {}
+    try:
+        print("run 1/4: whole flow on the before state", flush=True)
+        runs["full_flow_before"] = flow_run(incremental_env, f"the whole flow before {split.month}")
+        apply_increment(full / "raw", incremental / "raw", split)
+        print(f"run 2/4: {split.month} added", flush=True)
+        runs["new_month"] = flow_run(incremental_env, f"the run after adding {split.month}")
+        print("run 3/4: nothing changed", flush=True)
+        runs["nothing_changed"] = flow_run(incremental_env, "the rerun with nothing changed")
+        incremental_marts = mart_fingerprint(incremental_env)
+        print("run 4/4: whole flow from scratch on the complete files (the reference)", flush=True)
+        runs["full_flow_after"] = flow_run(full_env, "the whole flow on the complete files")
+        full_marts = mart_fingerprint(full_env)
+    except FlowRunFailed as failure:
+        # the runs measured before it are an hour of quiet machine each at SF=30: kept, in a file of their own
+        # that the BENCHMARKS.md tables do not read (scenario "increment-failed")
+        failed = next(name for name in RUN_NAMES if name not in runs)
+        return {"scenario": "increment-failed", "scale_factor": scale_factor,
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+                "generated": {**counts, "seconds": round(generate_seconds, 1)},
+                "split": {**asdict(split), "flights_before": counts["flight_rows"] - split.flights_added},
+                "failed_run": failed, "failure": str(failure), "runs": {**runs, failed: failure.run}}
 
     differing = differing_marts(full_marts, incremental_marts)
     result = {

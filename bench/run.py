@@ -223,7 +223,7 @@ def run_flow(scale_factor: int, keep: bool, peer: bool = True) -> dict[str, obje
 def write_result(result: dict[str, object]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = result["measured_at"].replace(":", "").replace("-", "")[:15]
-    scenario = "-increment" if result.get("scenario") == "increment" else ""
+    scenario = {"increment": "-increment", "increment-failed": "-increment-failed"}.get(result.get("scenario"), "")
     path = RESULTS_DIR / f"sf{result['scale_factor']}{scenario}-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
@@ -242,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.increment import run_increment
 
         result = run_increment(args.sf, args.keep)
+        if result["scenario"] == "increment-failed":
+            path = write_result(result)
+            print(f"{result['failure']}; the runs measured before it: {path}")
+            return 1
         shown = {"scale_factor": result["scale_factor"], "split": {k: result["split"][k] for k in (
                      "month", "flights_before", "flights_added")},
                  "runs": {name: {k: run[k] for k in ("wall_seconds", "cpu_seconds", "peak_rss_mib")}
