@@ -87,22 +87,23 @@ zone_hours as (
 
 ),
 
--- a zone's offset from UTC for a whole local hour, when it is the same at the hour's first and last minute (a
--- zone changes its offset at most once an hour): each flight then takes its zone's offset instead of a time-zone
--- conversion of its own, which costs 25 CPU-seconds per 10M flights on DuckDB. An hour whose offset changes
--- inside it (Lord Howe Island's half-hour change) has no row, and its flights are converted one by one.
+-- a zone's offset from UTC for a whole local hour, to the second (local mean times before 1972 had seconds), when
+-- it is the same at the hour's first and last minute (a zone changes its offset at most once an hour): each flight
+-- then takes its zone's offset instead of a time-zone conversion of its own, which costs 25 CPU-seconds per 10M
+-- flights on DuckDB. An hour whose offset changes inside it (Lord Howe Island's half-hour change) has no row, and
+-- its flights are converted one by one.
 zone_hour_offsets as (
 
     select
         iana_time_zone,
         local_hour,
-        {{ flight_delays.minutes_between('local_hour', flight_delays.local_to_utc('local_hour', 'iana_time_zone')) }}
-            as utc_minus_local_minutes
+        {{ dbt.datediff('local_hour', flight_delays.local_to_utc('local_hour', 'iana_time_zone'), 'second') }}
+            as utc_minus_local_seconds
     from zone_hours
-    where {{ flight_delays.minutes_between('local_hour', flight_delays.local_to_utc('local_hour', 'iana_time_zone')) }}
-        = {{ flight_delays.minutes_between(
+    where {{ dbt.datediff('local_hour', flight_delays.local_to_utc('local_hour', 'iana_time_zone'), 'second') }}
+        = {{ dbt.datediff(
             flight_delays.add_minutes('local_hour', 59),
-            flight_delays.local_to_utc(flight_delays.add_minutes('local_hour', 59), 'iana_time_zone')) }}
+            flight_delays.local_to_utc(flight_delays.add_minutes('local_hour', 59), 'iana_time_zone'), 'second') }}
 
 ),
 
@@ -132,16 +133,16 @@ converted as (
         scheduled.scheduled_departure_at_local,
         scheduled.loaded_at,
         case
-            when departure_offsets.utc_minus_local_minutes is not null
-                then {{ flight_delays.add_minutes('scheduled.scheduled_departure_at_local',
-                                                  'departure_offsets.utc_minus_local_minutes') }}
+            when departure_offsets.utc_minus_local_seconds is not null
+                then {{ flight_delays.add_interval('scheduled.scheduled_departure_at_local',
+                                                   'departure_offsets.utc_minus_local_seconds', 'second') }}
             else {{ flight_delays.local_to_utc(
                 'scheduled.scheduled_departure_at_local', 'scheduled.origin_time_zone') }}
         end as scheduled_departure_at_utc,
         case
-            when arrival_offsets.utc_minus_local_minutes is not null
-                then {{ flight_delays.add_minutes('scheduled.scheduled_arrival_at_local',
-                                                  'arrival_offsets.utc_minus_local_minutes') }}
+            when arrival_offsets.utc_minus_local_seconds is not null
+                then {{ flight_delays.add_interval('scheduled.scheduled_arrival_at_local',
+                                                   'arrival_offsets.utc_minus_local_seconds', 'second') }}
             else {{ flight_delays.local_to_utc(
                 'scheduled.scheduled_arrival_at_local', 'scheduled.dest_time_zone') }}
         end as scheduled_arrival_at_utc
