@@ -72,49 +72,58 @@
 {#- The drift monitor's two tables (int_training_values_ranked_into_deciles, int_feature_values_bucketed_by_month)
     are kept for the scoring model: `flightdelay score` rebuilds them whole (--full-refresh) when the model changes
     and otherwise from the first month it rescored (var rebuild_from_month), so a monthly run ranks nothing and
-    counts a month's values, not three years'. True when this incremental run's scoring models (the model ids of
-    `scoring_relation`) are exactly those the table holds; a run for other models rebuilds the table whole all the
-    same, since its deciles and counts belong to the models it was built for. -#}
-{% macro drift_models_unchanged(scoring_relation) -%}
-    {#- `dbt compile` without a warehouse (macros/incremental_by_month.sql) renders the monthly run for the same
-        model when given rebuild_from_month, else a full refresh -#}
+    counts a month's values, not three years'.
+    The first flight day a run recounts from (YYYY-MM-DD), or none when it must rank and count everything again:
+    - not an incremental run, or no rebuild_from_month (a hand-run `dbt build` cannot say what changed);
+    - the scoring models (the model ids of `scoring_relation`) are not exactly those the table holds: its deciles and
+      counts belong to the models it was built for;
+    - the rebuild reaches into a scoring model's training window (its train_last_date in `registry_relation`): the
+      window's data changed, so its deciles, and every month's buckets, move, even when the fit (which may have seen
+      a sample of the window) kept its id. -#}
+{% macro drift_recount_from_day(scoring_relation, registry_relation) -%}
+    {%- if var('rebuild_from_month', none) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {#- `dbt compile` without a warehouse (macros/incremental_by_month.sql) renders the monthly run for the same model -#}
     {%- if var('compile_without_warehouse', false) -%}
-        {{ return(var('rebuild_from_month', none) is not none) }}
+        {{ return(flight_delays.rebuild_from_date()) }}
     {%- endif -%}
     {%- if this is none or not execute or not is_incremental() -%}
-        {{ return(false) }}
+        {{ return(none) }}
     {%- endif -%}
+    {%- set first_day = flight_delays.rebuild_from_date() -%}
     {%- set query -%}
-        select count(*) from (
-            (select model_id from {{ scoring_relation }} except select model_id from {{ this }})
-            union all
-            (select model_id from {{ this }} except select model_id from {{ scoring_relation }})
-        ) as differing
+        select
+            (select count(*) from (
+                (select model_id from {{ scoring_relation }} except select model_id from {{ this }})
+                union all
+                (select model_id from {{ this }} except select model_id from {{ scoring_relation }})
+            ) as differing) as models_differing,
+            (select count(*) from {{ registry_relation }}
+                where model_id in (select model_id from {{ scoring_relation }})
+                    and (train_last_date is null or train_last_date >= cast('{{ first_day }}' as date))) as windows_reached
     {%- endset -%}
-    {{ return(run_query(query).columns[0].values()[0] == 0) }}
+    {%- set row = run_query(query).rows[0] -%}
+    {{ return(first_day if row[0] == 0 and row[1] == 0 else none) }}
 {%- endmacro %}
 
 {#- The first month (YYYY-MM-01) an incremental run of int_feature_values_bucketed_by_month counts again, or none
-    for every month: the month of the first flight the rebuild rewrote (macros/incremental_by_month.sql), so a
-    month the rebuild margin reaches back into is counted again whole. -#}
-{% macro drift_recount_from_month(scoring_relation) -%}
-    {%- if not flight_delays.drift_models_unchanged(scoring_relation) -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set first_day = flight_delays.rebuild_from_date('flight_month') -%}
+    for every month: the month of the first day recounted, whole, so a month the rebuild margin reaches back into
+    is counted again whole. -#}
+{% macro drift_recount_from_month(scoring_relation, registry_relation) -%}
+    {%- set first_day = flight_delays.drift_recount_from_day(scoring_relation, registry_relation) -%}
     {{ return(none if first_day is none else (first_day | string)[:8] ~ '01') }}
 {%- endmacro %}
 
-{#- Pre-hook of the drift monitor's tables: what this run recounts (or, for other models, everything) goes first.
-    `by_month`: the table has a flight_month (the counts); the deciles are per model only. -#}
-{% macro delete_drift_rows_recounted(scoring_relation, by_month) -%}
+{#- Pre-hook of the drift monitor's tables: what this run recounts (or everything) goes first. `by_month`: the
+    table has a flight_month (the counts); the deciles are per model only, kept whole or ranked again whole. -#}
+{% macro delete_drift_rows_recounted(scoring_relation, registry_relation, by_month) -%}
     {%- if execute and this is not none and not var('compile_without_warehouse', false) and is_incremental() -%}
-        {%- if not flight_delays.drift_models_unchanged(scoring_relation) -%}
+        {%- set first_month = flight_delays.drift_recount_from_month(scoring_relation, registry_relation) -%}
+        {%- if first_month is none -%}
             delete from {{ this }}
         {%- elif by_month -%}
-            {%- set first_month = flight_delays.drift_recount_from_month(scoring_relation) -%}
-            delete from {{ this }}
-            {%- if first_month is not none %} where flight_month >= cast('{{ first_month }}' as date){% endif %}
+            delete from {{ this }} where flight_month >= cast('{{ first_month }}' as date)
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}

@@ -20,9 +20,7 @@
     Not dbt's `microbatch`: it runs one query per batch, and each month's query would re-read its own lookback,
     so a full refresh of three years would read most inputs twice; the models here are one query each. -#}
 
-{#- `newest_column`: the date column whose latest value a run without `rebuild_from_month` rebuilds from (a model
-    counted by month has no flight date). -#}
-{% macro rebuild_from_date(newest_column='flight_date') -%}
+{% macro rebuild_from_date() -%}
     {#- unit tests have no relation of their own (`this`), and render full refreshes -#}
     {%- if this is none -%}
         {{ return(none) }}
@@ -44,7 +42,7 @@
         {{ return(none) }}
     {%- endif -%}
     {%- if month is none and execute -%}
-        {%- set newest = run_query('select max(' ~ newest_column ~ ') from ' ~ this).columns[0].values()[0] -%}
+        {%- set newest = run_query('select max(flight_date) from ' ~ this).columns[0].values()[0] -%}
         {%- if newest is none -%}
             {{ return(none) }}
         {%- endif -%}

@@ -20,10 +20,11 @@ from tests.conftest import PROJECT_ROOT, FlowRun, copy_of
 pytestmark = pytest.mark.integration
 
 
-def dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+def dbt(env: dict[str, str], *args: str, **variables: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(Path(sys.executable).with_name("dbt")), *args, "--project-dir", str(PROJECT_ROOT),
-         "--profiles-dir", str(PROJECT_ROOT), "--target", "local", "--vars", json.dumps({"marts_schema": "marts"})],
+         "--profiles-dir", str(PROJECT_ROOT), "--target", "local", "--vars",
+         json.dumps({"marts_schema": "marts", **variables})],
         env={**os.environ, **env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -73,3 +74,31 @@ def test_a_shifted_month_fires_the_drift_warning_naming_the_feature(january_run:
         facts = monitoring_warnings(load_settings())
     assert facts == {"monitoring: features drifted": f"2013-02 temp_f (PSI {psi:.2f}, training months up to "
                                                      f"{most:.2f}) (marts.fct_feature_drift_by_month)"}
+
+
+DRIFT_TABLES = ("intermediate.int_training_values_ranked_into_deciles",
+                "intermediate.int_feature_values_bucketed_by_month", "marts.fct_feature_drift_by_month")
+
+
+def test_a_monthly_run_into_the_training_window_ranks_and_counts_again(january_run: FlowRun, tmp_path: Path):
+    """The drift monitor keeps the training window's deciles between monthly runs (macros/feature_drift.sql). A run
+    whose rebuild reaches into the window (a re-delivered month the fit may have seen only a sample of, so the
+    model keeps its id) must rank the window again and recount every month: the tables equal a full refresh."""
+    monthly, full = copy_of(january_run, tmp_path / "monthly"), copy_of(january_run, tmp_path / "full")
+    for run in (monthly, full):
+        with duckdb.connect(run.env["FLIGHTDELAY_WAREHOUSE"]) as con:  # January is the training window here
+            con.execute("update marts.ml_flight_delay_features set temp_f = temp_f + 30 "
+                        "where flight_date between date '2013-01-10' and date '2013-01-20'")
+    built = dbt(monthly.env, "build", "--select", "int_training_values_ranked_into_deciles+",
+                rebuild_from_month="2013-01-01")
+    assert built.returncode == 0, built.stdout[-4000:]
+    built = dbt(full.env, "build", "--select", "int_training_values_ranked_into_deciles+", "--full-refresh")
+    assert built.returncode == 0, built.stdout[-4000:]
+    with duckdb.connect(monthly.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
+        con.execute(f"attach '{full.env['FLIGHTDELAY_WAREHOUSE']}' as full_refresh (read_only)")
+        for table in DRIFT_TABLES:
+            assert con.execute(f"select count(*) from {table}").fetchone()[0] > 0, table
+            for first, second in ((table, f"full_refresh.{table}"), (f"full_refresh.{table}", table)):
+                differing = con.execute(f"select count(*) from (select * from {first} except all "
+                                        f"select * from {second})").fetchone()[0]
+                assert differing == 0, (first, second)

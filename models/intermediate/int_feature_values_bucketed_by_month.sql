@@ -4,7 +4,8 @@
     turns into population stability indexes. Kept month by month for the scoring model (macros/feature_drift.sql):
     a monthly run counts the months from the first one rescored, not the three years before them. -#}
 {%- set features = flight_delays.monitored_features() -%}
-{%- set first_month = flight_delays.drift_recount_from_month(ref('stg_ml__flight_delay_predictions')) -%}
+{%- set first_month = flight_delays.drift_recount_from_month(
+    ref('stg_ml__flight_delay_predictions'), ref('stg_ml__registered_models')) -%}
 with
 
 scoring_models as (
