@@ -169,14 +169,6 @@ def flow_run(env: dict[str, str], what: str) -> dict[str, object]:
     started_at = time.time()
     load_before = os.getloadavg()[0]  # other work on the machine: the figures are only as quiet as it was
     returncode, output, wall, monitor = monitored_run([sys.executable, *FLOW_COMMAND], env)
-    if returncode != 0:
-        print(output[-6000:])
-        steps = [{"name": match.group(1), "seconds": float(match.group(2))}
-                 for match in map(DONE_LINE.match, output.splitlines()) if match]
-        by_stage = monitor.summary()
-        raise FlowRunFailed(what, returncode, {
-            "wall_seconds": round(wall, 1), **monitor.totals(),
-            "stages": [{**step, **by_stage.get(step["name"], {})} for step in steps]}, output[-3000:])
     artifacts = Path(env["FLIGHTDELAY_ARTIFACTS"])
     record_path = artifacts / "run_summary.json"
     steps = None
@@ -197,6 +189,9 @@ def flow_run(env: dict[str, str], what: str) -> dict[str, object]:
         # what the flow said about skipping (empty until steps skip themselves)
         "skip_lines": [line.strip() for line in output.splitlines() if "skip" in line.lower()][:40],
     }
+    if returncode != 0:  # what was measured up to the failure (the flow writes its record step by step)
+        print(output[-6000:])
+        raise FlowRunFailed(what, returncode, run, output[-3000:])
     evaluation = artifacts / "ml" / "evaluation.json"
     if evaluation.exists() and evaluation.stat().st_mtime >= started_at:
         run["test_roc_auc"] = json.loads(evaluation.read_text())["binary_classification_metrics"]["auc"]["value"]

@@ -4,8 +4,9 @@ the two results compared row for row.
 Each revision's project files (`git archive`) are compiled as a full refresh (`dbt compile --vars
 '{compile_without_warehouse: true}'`, no warehouse needed), and each model's compiled query is run into a scratch
 schema of the warehouse with the flow's DuckDB memory cap, in the order given (alternate the revisions to see
-the noise): wall time, CPU time and peak RSS of this process. The scratch schema is dropped at the end; nothing
-else in the warehouse is written. A query that fails (DuckDB out of memory) is reported, not raised.
+the noise): wall time, and this process's CPU time and peak RSS as bench/run.py's monitor samples them. The
+scratch schema is dropped at the end; nothing else in the warehouse is written. A query that fails (DuckDB out
+of memory) is reported, not raised.
 
     python -m bench.model_queries --warehouse bench/work/sf30-increment/incremental/warehouse/flight_delays.duckdb \
         --revisions 2afb121 HEAD --models int_flights_converted_to_utc int_flights_joined_to_known_outcomes
@@ -17,18 +18,16 @@ import argparse
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import duckdb
 
-from bench.run import PROJECT_ROOT, machine
+from bench.run import PROJECT_ROOT, TreeMonitor, machine
 from bench.tables import save_result
 
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml", "macros", "models", "seeds", "analyses")
@@ -53,41 +52,20 @@ def compiled_queries(revision: str, models: list[str], warehouse: Path) -> dict[
         return {model: next((target / "compiled").rglob(f"{model}.sql")).read_text() for model in models}
 
 
-class PeakRss:
-    """This process's highest resident memory while it runs, sampled five times a second."""
-
-    def __init__(self):
-        self.peak_mib = 0.0
-        threading.Thread(target=self._sample, daemon=True).start()
-
-    @staticmethod
-    def now_mib() -> float:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def _sample(self) -> None:
-        while True:
-            self.peak_mib = max(self.peak_mib, self.now_mib())
-            time.sleep(0.2)
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run_query(con: duckdb.DuckDBPyConnection, table: str, sql: str, rss: PeakRss) -> dict[str, object]:
-    rss.peak_mib = rss.now_mib()
-    wall, cpu = time.perf_counter(), cpu_seconds()
+def run_query(con: duckdb.DuckDBPyConnection, table: str, sql: str, monitor: TreeMonitor, label: str) -> dict:
+    """The query into `table`: wall time, and this process's CPU and peak RSS over it (bench/run.py's monitor)."""
+    monitor.enter(label)
+    wall = time.perf_counter()
     try:
         con.execute(f"create or replace table {table} as {sql}")
     except duckdb.Error as failure:
+        monitor.enter("between")
         return {"failed": f"{type(failure).__name__}: {str(failure)[:300]}",
                 "wall_seconds": round(time.perf_counter() - wall, 1)}
-    return {"wall_seconds": round(time.perf_counter() - wall, 1), "cpu_seconds": round(cpu_seconds() - cpu, 1),
-            "peak_rss_mib": round(rss.peak_mib), "rows": con.execute(f"select count(*) from {table}").fetchone()[0]}
+    seconds = round(time.perf_counter() - wall, 1)
+    monitor.enter("between")
+    return {"wall_seconds": seconds, **monitor.summary()[label],
+            "rows": con.execute(f"select count(*) from {table}").fetchone()[0]}
 
 
 def rows_only_in(con: duckdb.DuckDBPyConnection, first: str, second: str) -> int:
@@ -105,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     queries = dict(zip(("before", "after"), (compiled_queries(rev, args.models, args.warehouse)
                                              for rev in args.revisions), strict=True))
-    rss = PeakRss()
+    monitor = TreeMonitor(os.getpid(), interval=0.2)
+    monitor.start()
     results: dict[str, object] = {}
     with duckdb.connect(str(args.warehouse), config={"memory_limit": args.memory_limit}) as con:
         con.execute("set TimeZone = 'UTC'")
@@ -114,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             for model in args.models:
                 runs = []
                 for side in args.order:
-                    outcome = run_query(con, f"model_queries_scratch.{side}", queries[side][model], rss)
+                    outcome = run_query(con, f"model_queries_scratch.{side}", queries[side][model], monitor,
+                                        f"{model} {side}")
                     runs.append({"revision": args.revisions[side == "after"], **outcome})
                     print(json.dumps({"model": model, **runs[-1]}), flush=True)
                 compared = None
@@ -126,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(json.dumps({"model": model, **compared}), flush=True)
                 results[model] = {"runs": runs, "compared": compared}
         finally:
+            monitor.stop()
             con.execute("drop schema if exists model_queries_scratch cascade")
     path = save_result("model-queries", {"machine": machine(), "warehouse": str(args.warehouse),
                                          "revisions": args.revisions,
