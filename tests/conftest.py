@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from flightdelay.flow.feature_contract import feature_ranges, numeric_features
@@ -65,6 +66,33 @@ class FlowRun:
     @property
     def artifacts(self) -> Path:
         return self.root / "artifacts"
+
+
+RUN_TIME_COLUMNS = {"loaded_at", "source_loaded_at", "transformed_at_utc", "scored_at", "scored_at_utc"}
+
+
+def differing_rows(left: str, right: str, schema: str) -> dict[str, tuple[int, int, int]]:
+    """Per base table of `schema`: (rows, rows only in left, rows only in right), run-time columns left out."""
+    out = {}
+    with duckdb.connect() as con:
+        for alias, path in (("l", left), ("r", right)):
+            con.execute(f"attach '{path.replace(chr(39), chr(39) * 2)}' as {alias} (read_only)")
+        tables = [row[0] for row in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'l' and schema_name = ? order by 1",
+            [schema]).fetchall()]
+        for table in tables:
+            names = [row[0] for row in con.execute(
+                "select column_name from duckdb_columns() where database_name = 'l' and schema_name = ? "
+                "and table_name = ? order by column_index", [schema, table]).fetchall()]
+            columns = ", ".join(f'"{name}"' for name in names if name not in RUN_TIME_COLUMNS)
+            relation = f"{schema}.{table}"
+            out[table] = tuple(con.execute(f"""
+                select (select count(*) from l.{relation}),
+                       (select count(*) from (select {columns} from l.{relation} except all
+                                              select {columns} from r.{relation})),
+                       (select count(*) from (select {columns} from r.{relation} except all
+                                              select {columns} from l.{relation}))""").fetchone())
+    return out
 
 
 def copy_of(run: FlowRun, root: Path) -> FlowRun:

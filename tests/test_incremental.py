@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from flightdelay.raw.sample import write_sample
-from tests.conftest import PROJECT_ROOT, FlowRun, copy_of, run_cli
+from tests.conftest import PROJECT_ROOT, FlowRun, copy_of, differing_rows, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -61,33 +61,6 @@ def test_new_month_is_processed_alone_and_earlier_months_are_untouched(january_r
     again = month_state(warehouse, "marts_audit")
     assert again["2013-01"][0] == before["2013-01"][0] and again["2013-01"][3] == before["2013-01"][3]
     assert again["2013-01"][1] > before["2013-01"][2]
-
-
-RUN_TIME_COLUMNS = {"loaded_at", "source_loaded_at", "transformed_at_utc", "scored_at", "scored_at_utc"}
-
-
-def differing_rows(left: str, right: str, schema: str) -> dict[str, tuple[int, int, int]]:
-    """Per base table of `schema`: (rows, rows only in left, rows only in right), run-time columns left out."""
-    out = {}
-    with duckdb.connect() as con:
-        for alias, path in (("l", left), ("r", right)):
-            con.execute(f"attach '{path.replace(chr(39), chr(39) * 2)}' as {alias} (read_only)")
-        tables = [row[0] for row in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'l' and schema_name = ? order by 1",
-            [schema]).fetchall()]
-        for table in tables:
-            names = [row[0] for row in con.execute(
-                "select column_name from duckdb_columns() where database_name = 'l' and schema_name = ? "
-                "and table_name = ? order by column_index", [schema, table]).fetchall()]
-            columns = ", ".join(f'"{name}"' for name in names if name not in RUN_TIME_COLUMNS)
-            relation = f"{schema}.{table}"
-            out[table] = tuple(con.execute(f"""
-                select (select count(*) from l.{relation}),
-                       (select count(*) from (select {columns} from l.{relation} except all
-                                              select {columns} from r.{relation})),
-                       (select count(*) from (select {columns} from r.{relation} except all
-                                              select {columns} from l.{relation}))""").fetchone())
-    return out
 
 
 def test_a_new_month_equals_a_full_refresh_and_a_rerun_recomputes_nothing(january_run: FlowRun, tmp_path):

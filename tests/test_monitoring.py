@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from flightdelay.flow.downstream_steps import monitoring_warnings
 from flightdelay.settings import load_settings
-from tests.conftest import PROJECT_ROOT, FlowRun, copy_of
+from tests.conftest import PROJECT_ROOT, FlowRun, copy_of, differing_rows
 
 pytestmark = pytest.mark.integration
 
@@ -76,8 +76,8 @@ def test_a_shifted_month_fires_the_drift_warning_naming_the_feature(january_run:
                                                      f"{most:.2f}) (marts.fct_feature_drift_by_month)"}
 
 
-DRIFT_TABLES = ("intermediate.int_training_values_ranked_into_deciles",
-                "intermediate.int_feature_values_bucketed_by_month", "marts.fct_feature_drift_by_month")
+DRIFT_TABLES = {"intermediate": ("int_training_values_ranked_into_deciles", "int_feature_values_bucketed_by_month"),
+                "marts": ("fct_feature_drift_by_month",)}
 
 
 def test_a_monthly_run_into_the_training_window_ranks_and_counts_again(january_run: FlowRun, tmp_path: Path):
@@ -94,11 +94,8 @@ def test_a_monthly_run_into_the_training_window_ranks_and_counts_again(january_r
     assert built.returncode == 0, built.stdout[-4000:]
     built = dbt(full.env, "build", "--select", "int_training_values_ranked_into_deciles+", "--full-refresh")
     assert built.returncode == 0, built.stdout[-4000:]
-    with duckdb.connect(monthly.env["FLIGHTDELAY_WAREHOUSE"], read_only=True) as con:
-        con.execute(f"attach '{full.env['FLIGHTDELAY_WAREHOUSE']}' as full_refresh (read_only)")
-        for table in DRIFT_TABLES:
-            assert con.execute(f"select count(*) from {table}").fetchone()[0] > 0, table
-            for first, second in ((table, f"full_refresh.{table}"), (f"full_refresh.{table}", table)):
-                differing = con.execute(f"select count(*) from (select * from {first} except all "
-                                        f"select * from {second})").fetchone()[0]
-                assert differing == 0, (first, second)
+    for schema, tables in DRIFT_TABLES.items():
+        differences = differing_rows(monthly.env["FLIGHTDELAY_WAREHOUSE"], full.env["FLIGHTDELAY_WAREHOUSE"], schema)
+        for table in tables:
+            rows, only_monthly, only_full = differences[table]
+            assert rows > 0 and only_monthly == only_full == 0, (schema, table, differences[table])
