@@ -215,10 +215,11 @@ UNCENSORED_DELAY = ("{{ flight_delays.late_so_far_minutes() }} as late_so_far_mi
                     "dep_delay_minutes as late_so_far_minutes")
 MUTATIONS = (
     Mutation(None, "none: the copied project must pass the guard"),
+    # every use in the UTC conversion: the hour's offset, the one-by-one fallback and the hour joined on
     Mutation("int_flights_converted_to_utc", "the scheduled departure is the actual one (scheduled + delay)", (
-        ("{{ flight_delays.local_to_utc('flights.scheduled_departure_at_local', 'airports.iana_time_zone') }}",
-         "{{ flight_delays.local_to_utc('flights.scheduled_departure_at_local"
-         " + to_minutes(cast(coalesce(flights.dep_delay_minutes, 0) as bigint))', 'airports.iana_time_zone') }}"),
+        ("'scheduled.scheduled_departure_at_local'",
+         "'scheduled.scheduled_departure_at_local"
+         " + to_minutes(cast(coalesce(scheduled.dep_delay_minutes, 0) as bigint))'"),
     )),
     Mutation("int_hourly_observations_rolled_up", "each 6-hour trend is labelled an hour early, so the as-of "
              "observation's trend reaches an hour past it", (
@@ -269,10 +270,18 @@ MUTATIONS = (
 )
 
 
-def test_every_intermediate_model_has_a_planted_leak():
-    """Every intermediate model feeds the mart; a new one needs its case in MUTATIONS."""
-    models = {p.stem for p in (PROJECT_ROOT / "models" / "intermediate").glob("*.sql")}
-    assert models == {m.model for m in MUTATIONS if m.model}
+def test_every_intermediate_model_the_mart_reads_has_a_planted_leak(january_run: FlowRun, tmp_path):
+    """A new intermediate model behind the mart needs its case in MUTATIONS. The models behind it are dbt's own
+    answer (`dbt ls`), not the folder: the drift monitor's intermediate models are not behind the mart."""
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "--quiet", "ls", "--select", f"+{MART}", "--resource-type",
+         "model", "--output", "name", "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT),
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--target", "prod"],
+        env={**os.environ, **january_run.env}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stdout[-3000:] + listed.stderr[-3000:]
+    behind_the_mart = {name for name in listed.stdout.split() if name.startswith("int_")}
+    assert "int_flights_converted_to_utc" in behind_the_mart
+    assert behind_the_mart == {m.model for m in MUTATIONS if m.model}
 
 
 def plant(project: Path, mutation: Mutation) -> None:
