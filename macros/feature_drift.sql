@@ -14,6 +14,16 @@
     from {{ relation }}
 {%- endmacro %}
 
+{#- The training window of each model that scored flights: the models the drift monitor compares months for. -#}
+{% macro scoring_model_training_windows(scoring_relation, registry_relation) -%}
+    select
+        model_id,
+        train_first_date,
+        train_last_date
+    from {{ registry_relation }}
+    where model_id in (select model_id from {{ scoring_relation }})
+{%- endmacro %}
+
 {#- Flights per model of `models_cte`, month, training-window flag, feature and bucket, one query per feature
     stacked. A bucket is the value's decile of `deciles_cte` for a number ('decile 1' ... 'decile 10'), the
     category itself, or 'missing'. Each feature's values are counted first and the buckets assigned to the counts:

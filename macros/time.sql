@@ -18,6 +18,16 @@
     convert_timezone({{ iana_time_zone }}, 'UTC', {{ local_timestamp }})
 {%- endmacro %}
 
+{#- Local wall-clock timestamp -> naive UTC by its hour's known offset (UTC minus local, in seconds), or by its own
+    conversion in the IANA zone when the offset is null (int_flights_converted_to_utc says when). -#}
+{% macro local_to_utc_by_hour_offset(local_timestamp, utc_minus_local_seconds, iana_time_zone) -%}
+    case
+        when {{ utc_minus_local_seconds }} is not null
+            then {{ flight_delays.add_interval(local_timestamp, utc_minus_local_seconds, 'second') }}
+        else {{ flight_delays.local_to_utc(local_timestamp, iana_time_zone) }}
+    end
+{%- endmacro %}
+
 {#- Timestamp shifted by a whole number of hours or minutes (the number may be a column). -#}
 {% macro add_hours(timestamp, hours) -%}
     {{ flight_delays.add_interval(timestamp, hours, 'hour') }}

@@ -215,7 +215,7 @@ UNCENSORED_DELAY = ("{{ flight_delays.late_so_far_minutes() }} as late_so_far_mi
                     "dep_delay_minutes as late_so_far_minutes")
 MUTATIONS = (
     Mutation(None, "none: the copied project must pass the guard"),
-    # every use in the UTC conversion: the hour's offset, the one-by-one fallback and the hour joined on
+    # both uses in the UTC conversion: the local time converted and the hour whose offset it takes
     Mutation("int_flights_converted_to_utc", "the scheduled departure is the actual one (scheduled + delay)", (
         ("'scheduled.scheduled_departure_at_local'",
          "'scheduled.scheduled_departure_at_local"

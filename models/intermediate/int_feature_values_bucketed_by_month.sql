@@ -10,18 +10,8 @@ with
 
 scoring_models as (
 
-    select distinct model_id
-    from {{ ref('stg_ml__flight_delay_predictions') }}
-
-),
-
-registered_models as (
-
-    select
-        model_id,
-        train_first_date,
-        train_last_date
-    from {{ ref('stg_ml__registered_models') }}
+    {{ flight_delays.scoring_model_training_windows(
+        ref('stg_ml__flight_delay_predictions'), ref('stg_ml__registered_models')) }}
 
 ),
 
@@ -41,21 +31,9 @@ features as (
 
 ),
 
-models as (
-
-    select
-        registered_models.model_id,
-        registered_models.train_first_date,
-        registered_models.train_last_date
-    from registered_models
-    inner join scoring_models
-        on registered_models.model_id = scoring_models.model_id
-
-),
-
 counted as (
 
-    {{ flight_delays.drift_bucket_counts('features', 'models', 'deciles', features) }}
+    {{ flight_delays.drift_bucket_counts('features', 'scoring_models', 'deciles', features) }}
 
 ),
 

@@ -132,20 +132,10 @@ converted as (
         scheduled.flight_date,
         scheduled.scheduled_departure_at_local,
         scheduled.loaded_at,
-        case
-            when departure_offsets.utc_minus_local_seconds is not null
-                then {{ flight_delays.add_interval('scheduled.scheduled_departure_at_local',
-                                                   'departure_offsets.utc_minus_local_seconds', 'second') }}
-            else {{ flight_delays.local_to_utc(
-                'scheduled.scheduled_departure_at_local', 'scheduled.origin_time_zone') }}
-        end as scheduled_departure_at_utc,
-        case
-            when arrival_offsets.utc_minus_local_seconds is not null
-                then {{ flight_delays.add_interval('scheduled.scheduled_arrival_at_local',
-                                                   'arrival_offsets.utc_minus_local_seconds', 'second') }}
-            else {{ flight_delays.local_to_utc(
-                'scheduled.scheduled_arrival_at_local', 'scheduled.dest_time_zone') }}
-        end as scheduled_arrival_at_utc
+        {{ flight_delays.local_to_utc_by_hour_offset('scheduled.scheduled_departure_at_local',
+            'departure_offsets.utc_minus_local_seconds', 'scheduled.origin_time_zone') }} as scheduled_departure_at_utc,
+        {{ flight_delays.local_to_utc_by_hour_offset('scheduled.scheduled_arrival_at_local',
+            'arrival_offsets.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as scheduled_arrival_at_utc
     from scheduled
     left join zone_hour_offsets as departure_offsets
         on scheduled.origin_time_zone = departure_offsets.iana_time_zone

@@ -9,18 +9,8 @@ with
 
 scoring_models as (
 
-    select distinct model_id
-    from {{ ref('stg_ml__flight_delay_predictions') }}
-
-),
-
-registered_models as (
-
-    select
-        model_id,
-        train_first_date,
-        train_last_date
-    from {{ ref('stg_ml__registered_models') }}
+    {{ flight_delays.scoring_model_training_windows(
+        ref('stg_ml__flight_delay_predictions'), ref('stg_ml__registered_models')) }}
 
 ),
 
@@ -33,13 +23,7 @@ features as (
 -- the models this run ranks for: none when the table's deciles still hold (macros/feature_drift.sql)
 models as (
 
-    select
-        registered_models.model_id,
-        registered_models.train_first_date,
-        registered_models.train_last_date
-    from registered_models
-    inner join scoring_models
-        on registered_models.model_id = scoring_models.model_id
+    select * from scoring_models
     {%- if kept %}
     where false
     {%- endif %}
