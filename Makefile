@@ -75,7 +75,7 @@ test: system-packages setup lint
 	$(BIN)/pytest -q
 
 # The unit tests alone (no Spark, dbt, subprocess or whole flow; the tiers are markers, see pyproject.toml):
-# seconds, for the edit-test loop. `make test` runs everything.
+# about two minutes on 2 cores, for the edit-test loop. `make test` runs everything.
 test-fast: setup
 	$(BIN)/pytest -q -m "not integration and not engine"
 

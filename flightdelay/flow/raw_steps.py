@@ -40,14 +40,16 @@ def step_sample(settings: Settings) -> dict[str, object]:
     from flightdelay.raw.sample import write_sample
 
     result = write_sample(settings.raw_dir, settings.seeds_dir)
-    manifest_path.write_text(json.dumps(_sample_manifest(
-        settings, [*result.flight_files, *result.weather_files, *result.seed_files])))
+    written = [*result.flight_files, *result.weather_files, *result.seed_files]
+    manifest_path.write_text(json.dumps(_sample_manifest(settings, written)))
     return {
         "flight files": len(result.flight_files),
         "flight rows": result.flight_rows,
         "weather files": len(result.weather_files),
         "weather rows": result.weather_rows,
-        "files rewritten": result.files_written,
+        "seed files": len(result.seed_files),
+        # the same count a skipped rerun reports: raw files and seeds; a file already identical is left as it was
+        "files rewritten": f"{result.files_written} of {len(written)} (the rest were already identical)",
     }
 
 
