@@ -122,9 +122,13 @@ class GuardResult:
 
 def guard(before: tuple[str, str], after: tuple[str, str], cutoff: str) -> GuardResult:
     """Features of the mart in `before` (warehouse, schema) against those in `after`, built from data altered
-    after `cutoff`: which flights known at the cutoff changed. As-of times are read from `before`."""
+    after `cutoff`: which flights known at the cutoff changed. As-of times are read from `before`. A flight known at
+    the cutoff in one mart and missing from the other changed too: a model that kept or dropped flights by what
+    happened later (selection by the outcome) would otherwise leave every remaining row as it was."""
     old, as_of = features(*before)
-    new, _ = features(*after)
+    new, as_of_after = features(*after)
+    known_in_one_only = sorted({f for f in old.index if as_of[f] <= cutoff}
+                               ^ {f for f in new.index if as_of_after[f] <= cutoff})
     shared = old.index.intersection(new.index)
     old, new = old.loc[shared], new.loc[shared]
     # nullable integer columns compare NULL to a value as NA, not False: a NULL that gained a value must count
@@ -132,9 +136,11 @@ def guard(before: tuple[str, str], after: tuple[str, str], cutoff: str) -> Guard
     is_known = pd.Series([as_of[f] <= cutoff for f in shared], index=shared)
     changed = differs.any(axis=1)
     changed_known = list(shared[is_known & changed])
-    counts = differs.loc[changed_known].sum()
-    return GuardResult(int(is_known.sum()), int((~is_known).sum()), changed_known, int((changed & ~is_known).sum()),
-                       {c: int(n) for c, n in counts.items() if n})
+    counts = {c: int(n) for c, n in differs.loc[changed_known].sum().items() if n}
+    if known_in_one_only:
+        counts["(known flight in one mart only)"] = len(known_in_one_only)
+    return GuardResult(int(is_known.sum()), int((~is_known).sum()), changed_known + known_in_one_only,
+                       int((changed & ~is_known).sum()), counts)
 
 
 def dbt_run(project: Path, env: dict[str, str], target_path: Path, select: str,
@@ -220,6 +226,11 @@ MUTATIONS = (
         ("'scheduled.scheduled_departure_at_local'",
          "'scheduled.scheduled_departure_at_local"
          " + to_minutes(cast(coalesce(scheduled.dep_delay_minutes, 0) as bigint))'"),
+    )),
+    # selection by the outcome: every feature of the flights kept is as it was; the guard counts the flights
+    Mutation("int_flights_converted_to_utc", "flights that will leave 100+ minutes late are left out", (
+        ("where {{ flight_delays.is_rebuilt('flight_date') }}",
+         "where {{ flight_delays.is_rebuilt('flight_date') }} and coalesce(dep_delay_minutes, 0) < 100"),
     )),
     Mutation("int_hourly_observations_rolled_up", "each 6-hour trend is labelled an hour early, so the as-of "
              "observation's trend reaches an hour past it", (
