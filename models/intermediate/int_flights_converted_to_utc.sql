@@ -57,11 +57,9 @@ scheduled as (
         dest_airports.iana_time_zone as dest_time_zone,
         stations.station_id as origin_station_id,
         stations.lst_utc_offset_hours as origin_lst_utc_offset_hours,
-        {#- BTS gives the arrival as a local clock time only: one earlier than the departure's is the next day -#}
-        {{ flight_delays.hhmm_to_timestamp(
-            "case when flights.scheduled_arr_hhmm < flights.scheduled_dep_hhmm then "
-            ~ dbt.dateadd('day', 1, 'flights.flight_date') ~ " else flights.flight_date end",
-            'flights.scheduled_arr_hhmm') }} as scheduled_arrival_at_local
+        {#- BTS gives the arrival as a local clock time only; its date is chosen in `converted` -#}
+        {{ flight_delays.hhmm_to_timestamp('flights.flight_date', 'flights.scheduled_arr_hhmm') }}
+            as arrival_clock_on_departure_date_at_local
     from flights
     left join airports
         on flights.origin_airport_code = airports.airport_code
@@ -72,7 +70,18 @@ scheduled as (
 
 ),
 
--- every local clock hour a departure or an arrival falls in, per zone
+-- the arrival's clock time on the day before, of and after the departure's local date
+arrival_days as (
+
+    select -1 as day_shift
+    union all
+    select 0 as day_shift
+    union all
+    select 1 as day_shift
+
+),
+
+-- every local clock hour a departure or a possible arrival falls in, per zone
 zone_hours as (
 
     select
@@ -81,9 +90,11 @@ zone_hours as (
     from scheduled
     union
     select
-        dest_time_zone as iana_time_zone,
-        {{ dbt.date_trunc('hour', 'scheduled_arrival_at_local') }} as local_hour
+        scheduled.dest_time_zone as iana_time_zone,
+        {{ flight_delays.add_interval(dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'),
+                                      'arrival_days.day_shift', 'day') }} as local_hour
     from scheduled
+    cross join arrival_days
 
 ),
 
@@ -110,46 +121,75 @@ zone_hour_offsets as (
 converted as (
 
     select
-        scheduled.flight_id,
-        scheduled.carrier_code,
-        scheduled.origin_airport_code,
-        scheduled.dest_airport_code,
-        scheduled.origin_station_id,
-        scheduled.tail_number,
-        scheduled.origin_time_zone,
-        scheduled.source_file,
-        scheduled.flight_number,
-        scheduled.scheduled_dep_hhmm,
-        scheduled.scheduled_arr_hhmm,
-        scheduled.dep_delay_minutes,
-        scheduled.arr_delay_minutes,
-        scheduled.air_time_minutes,
-        scheduled.distance_miles,
-        scheduled.origin_lst_utc_offset_hours,
-        scheduled.source_line,
-        scheduled.is_cancelled,
-        scheduled.is_diverted,
-        scheduled.flight_date,
-        scheduled.scheduled_departure_at_local,
-        scheduled.loaded_at,
+        scheduled.*,
         {{ flight_delays.local_to_utc_by_hour_offset('scheduled.scheduled_departure_at_local',
             'departure_offsets.utc_minus_local_seconds', 'scheduled.origin_time_zone') }} as scheduled_departure_at_utc,
-        {{ flight_delays.local_to_utc_by_hour_offset('scheduled.scheduled_arrival_at_local',
-            'arrival_offsets.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as scheduled_arrival_at_utc
+        -- the arrival's clock time on the day before, of and after the departure's local date, in UTC
+        {{ flight_delays.local_to_utc_by_hour_offset(
+            flight_delays.add_interval('scheduled.arrival_clock_on_departure_date_at_local', -1, 'day'),
+            'day_before_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_day_before_at_utc,
+        {{ flight_delays.local_to_utc_by_hour_offset(
+            'scheduled.arrival_clock_on_departure_date_at_local',
+            'same_day_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_same_day_at_utc,
+        {{ flight_delays.local_to_utc_by_hour_offset(
+            flight_delays.add_interval('scheduled.arrival_clock_on_departure_date_at_local', 1, 'day'),
+            'day_after_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_day_after_at_utc
     from scheduled
     left join zone_hour_offsets as departure_offsets
         on scheduled.origin_time_zone = departure_offsets.iana_time_zone
         and {{ dbt.date_trunc('hour', 'scheduled.scheduled_departure_at_local') }} = departure_offsets.local_hour
-    left join zone_hour_offsets as arrival_offsets
-        on scheduled.dest_time_zone = arrival_offsets.iana_time_zone
-        and {{ dbt.date_trunc('hour', 'scheduled.scheduled_arrival_at_local') }} = arrival_offsets.local_hour
+    left join zone_hour_offsets as day_before_arrival
+        on scheduled.dest_time_zone = day_before_arrival.iana_time_zone
+        and {{ flight_delays.add_interval(
+            dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'), -1, 'day') }}
+        = day_before_arrival.local_hour
+    left join zone_hour_offsets as same_day_arrival
+        on scheduled.dest_time_zone = same_day_arrival.iana_time_zone
+        and {{ dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local') }}
+        = same_day_arrival.local_hour
+    left join zone_hour_offsets as day_after_arrival
+        on scheduled.dest_time_zone = day_after_arrival.iana_time_zone
+        and {{ flight_delays.add_interval(
+            dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'), 1, 'day') }}
+        = day_after_arrival.local_hour
 
 ),
 
+-- The arrival is the first time its local clock reads the scheduled arrival after the departure (every scheduled
+-- flight is shorter than a day). Across time zones the clock time alone misleads: a 55-minute hop from Atlanta to
+-- Birmingham leaves at 10:00 Eastern and lands at 09:55 Central, the same day; Guam to Honolulu lands the local
+-- day before it left.
 final as (
 
     select
-        converted.*,
+        flight_id,
+        carrier_code,
+        origin_airport_code,
+        dest_airport_code,
+        origin_station_id,
+        tail_number,
+        origin_time_zone,
+        source_file,
+        flight_number,
+        scheduled_dep_hhmm,
+        scheduled_arr_hhmm,
+        dep_delay_minutes,
+        arr_delay_minutes,
+        air_time_minutes,
+        distance_miles,
+        origin_lst_utc_offset_hours,
+        source_line,
+        is_cancelled,
+        is_diverted,
+        flight_date,
+        scheduled_departure_at_local,
+        loaded_at,
+        scheduled_departure_at_utc,
+        case
+            when arrival_day_before_at_utc >= scheduled_departure_at_utc then arrival_day_before_at_utc
+            when arrival_same_day_at_utc >= scheduled_departure_at_utc then arrival_same_day_at_utc
+            else arrival_day_after_at_utc
+        end as scheduled_arrival_at_utc,
         {{ flight_delays.add_minutes('scheduled_departure_at_utc', -var('prediction_horizon_minutes')) }}
             as as_of_at_utc
     from converted
