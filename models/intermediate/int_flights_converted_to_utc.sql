@@ -57,8 +57,10 @@ scheduled as (
         dest_airports.iana_time_zone as dest_time_zone,
         stations.station_id as origin_station_id,
         stations.lst_utc_offset_hours as origin_lst_utc_offset_hours,
-        {#- BTS gives the arrival as a local clock time only; its date is chosen in `converted` -#}
-        {{ flight_delays.hhmm_to_timestamp('flights.flight_date', 'flights.scheduled_arr_hhmm') }}
+        {#- BTS gives the arrival as a local clock time only; its date is chosen in `final`. The departure's
+            local date is the flight date's day after for a departure at 24:00. -#}
+        {{ flight_delays.hhmm_to_timestamp(
+            'cast(flights.scheduled_departure_at_local as date)', 'flights.scheduled_arr_hhmm') }}
             as arrival_clock_on_departure_date_at_local
     from flights
     left join airports
@@ -70,7 +72,7 @@ scheduled as (
 
 ),
 
--- the arrival's clock time on the day before, of and after the departure's local date
+-- the days, from the departure's local date, an arrival's clock time may fall on
 arrival_days as (
 
     select -1 as day_shift
@@ -78,6 +80,8 @@ arrival_days as (
     select 0 as day_shift
     union all
     select 1 as day_shift
+    union all
+    select 2 as day_shift
 
 ),
 
@@ -124,7 +128,7 @@ converted as (
         scheduled.*,
         {{ flight_delays.local_to_utc_by_hour_offset('scheduled.scheduled_departure_at_local',
             'departure_offsets.utc_minus_local_seconds', 'scheduled.origin_time_zone') }} as scheduled_departure_at_utc,
-        -- the arrival's clock time on the day before, of and after the departure's local date, in UTC
+        -- the arrival's clock time from the day before the departure's local date to two days after, in UTC
         {{ flight_delays.local_to_utc_by_hour_offset(
             flight_delays.add_interval('scheduled.arrival_clock_on_departure_date_at_local', -1, 'day'),
             'day_before_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_day_before_at_utc,
@@ -133,7 +137,10 @@ converted as (
             'same_day_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_same_day_at_utc,
         {{ flight_delays.local_to_utc_by_hour_offset(
             flight_delays.add_interval('scheduled.arrival_clock_on_departure_date_at_local', 1, 'day'),
-            'day_after_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_day_after_at_utc
+            'day_after_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_day_after_at_utc,
+        {{ flight_delays.local_to_utc_by_hour_offset(
+            flight_delays.add_interval('scheduled.arrival_clock_on_departure_date_at_local', 2, 'day'),
+            'two_days_after_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_two_days_after_at_utc
     from scheduled
     left join zone_hour_offsets as departure_offsets
         on scheduled.origin_time_zone = departure_offsets.iana_time_zone
@@ -152,13 +159,19 @@ converted as (
         and {{ flight_delays.add_interval(
             dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'), 1, 'day') }}
         = day_after_arrival.local_hour
+    left join zone_hour_offsets as two_days_after_arrival
+        on scheduled.dest_time_zone = two_days_after_arrival.iana_time_zone
+        and {{ flight_delays.add_interval(
+            dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'), 2, 'day') }}
+        = two_days_after_arrival.local_hour
 
 ),
 
 -- The arrival is the first time its local clock reads the scheduled arrival after the departure (every scheduled
--- flight is shorter than a day). Across time zones the clock time alone misleads: a 55-minute hop from Atlanta to
--- Birmingham leaves at 10:00 Eastern and lands at 09:55 Central, the same day; Guam to Honolulu lands the local
--- day before it left.
+-- flight is shorter than a day, and the zones US flights cross are less than a day apart, so it falls between the
+-- day before the departure's local date and two days after). Across time zones the clock time alone misleads: a
+-- 55-minute hop from Atlanta to Birmingham leaves at 10:00 Eastern and lands at 09:55 Central, the same day; Guam
+-- to Honolulu lands the local day before it left, and a late departure from Honolulu to Guam two days after.
 final as (
 
     select
@@ -188,7 +201,8 @@ final as (
         case
             when arrival_day_before_at_utc >= scheduled_departure_at_utc then arrival_day_before_at_utc
             when arrival_same_day_at_utc >= scheduled_departure_at_utc then arrival_same_day_at_utc
-            else arrival_day_after_at_utc
+            when arrival_day_after_at_utc >= scheduled_departure_at_utc then arrival_day_after_at_utc
+            else arrival_two_days_after_at_utc
         end as scheduled_arrival_at_utc,
         {{ flight_delays.add_minutes('scheduled_departure_at_utc', -var('prediction_horizon_minutes')) }}
             as as_of_at_utc
