@@ -85,6 +85,16 @@ arrival_days as (
 
 ),
 
+-- the arrivals' clock hours on the departures' local dates, per zone: few, shifted to each day below
+arrival_clock_hours as (
+
+    select distinct
+        dest_time_zone,
+        {{ dbt.date_trunc('hour', 'arrival_clock_on_departure_date_at_local') }} as arrival_clock_hour
+    from scheduled
+
+),
+
 -- every local clock hour a departure or a possible arrival falls in, per zone
 zone_hours as (
 
@@ -94,10 +104,10 @@ zone_hours as (
     from scheduled
     union
     select
-        scheduled.dest_time_zone as iana_time_zone,
-        {{ flight_delays.add_interval(dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'),
-                                      'arrival_days.day_shift', 'day') }} as local_hour
-    from scheduled
+        arrival_clock_hours.dest_time_zone as iana_time_zone,
+        {{ flight_delays.add_interval('arrival_clock_hours.arrival_clock_hour', 'arrival_days.day_shift', 'day') }}
+            as local_hour
+    from arrival_clock_hours
     cross join arrival_days
 
 ),
