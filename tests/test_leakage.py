@@ -188,6 +188,25 @@ def altered_flows(january_run: FlowRun, tmp_path_factory):
     return altered_flow
 
 
+def test_the_guard_counts_a_known_flight_missing_from_one_mart(tmp_path):
+    """Selection by the outcome: a flight known at the cutoff that one build kept and the other dropped is a leak,
+    though every flight both kept is unchanged; a later flight dropped is not."""
+    marts = []
+    for name, flights in (("before", ("known", "kept", "later")), ("after", ("kept",))):
+        warehouse = str(tmp_path / f"{name}.duckdb")
+        with duckdb.connect(warehouse) as con:
+            con.execute(f"create schema marts; create table marts.{MART} (flight_id varchar, as_of_at_utc timestamp, "
+                        "temp_f double, is_dep_delayed_15 boolean)")
+            for flight in flights:
+                as_of = "2013-01-26 02:00:00" if flight == "later" else "2013-01-25 23:00:00"
+                con.execute(f"insert into marts.{MART} values (?, ?, 40.0, false)", [flight, as_of])
+        marts.append((warehouse, "marts"))
+    result = guard(*marts, MUTATION_CUTOFF_UTC)
+    assert not result.passed
+    assert result.changed_known == ["known"]
+    assert result.changed_columns == {"(known flight in one mart only)": 1}
+
+
 GUARDED = [(cutoff, DEFAULT_HORIZON_MINUTES) for cutoff in CUTOFFS_UTC] + [
     (MUTATION_CUTOFF_UTC, horizon) for horizon in OTHER_HORIZONS_MINUTES]
 
