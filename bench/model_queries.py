@@ -92,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for model in args.models:
                 runs = []
-                for side in args.order:
+                for position, side in enumerate(args.order, 1):
+                    # a label per run: the monitor sums a label's CPU from its first run to its last
                     outcome = run_query(con, f"model_queries_scratch.{side}", queries[side][model], monitor,
-                                        f"{model} {side}")
+                                        f"{model} {side} run {position}")
                     runs.append({"revision": args.revisions[side == "after"], **outcome})
                     print(json.dumps({"model": model, **runs[-1]}), flush=True)
                 compared = None
