@@ -14,12 +14,14 @@
     from {{ relation }}
 {%- endmacro %}
 
-{#- The training window of each model that scored flights: the models the drift monitor compares months for. -#}
+{#- The training and validation windows of each model that scored flights: the models the drift monitor compares
+    months for. -#}
 {% macro scoring_model_training_windows(scoring_relation, registry_relation) -%}
     select
         model_id,
         train_first_date,
-        train_last_date
+        train_last_date,
+        validation_last_date
     from {{ registry_relation }}
     where model_id in (select model_id from {{ scoring_relation }})
 {%- endmacro %}

@@ -16,23 +16,10 @@
 {{ config(tags=['predictions']) }}
 with
 
-scoring_models as (
-
-    select distinct model_id
-    from {{ ref('stg_ml__flight_delay_predictions') }}
-
-),
-
 models as (
 
-    select
-        registered.model_id,
-        registered.train_first_date,
-        registered.train_last_date,
-        registered.validation_last_date
-    from {{ ref('stg_ml__registered_models') }} as registered
-    inner join scoring_models
-        on registered.model_id = scoring_models.model_id
+    {{ flight_delays.scoring_model_training_windows(
+        ref('stg_ml__flight_delay_predictions'), ref('stg_ml__registered_models')) }}
 
 ),
 
