@@ -127,13 +127,13 @@ def guard(before: tuple[str, str], after: tuple[str, str], cutoff: str) -> Guard
     happened later (selection by the outcome) would otherwise leave every remaining row as it was."""
     old, as_of = features(*before)
     new, as_of_after = features(*after)
-    known_in_one_only = sorted({f for f in old.index if as_of[f] <= cutoff}
-                               ^ {f for f in new.index if as_of_after[f] <= cutoff})
+    known_before = {f for f in old.index if as_of[f] <= cutoff}
+    known_in_one_only = sorted(known_before ^ {f for f in new.index if as_of_after[f] <= cutoff})
     shared = old.index.intersection(new.index)
     old, new = old.loc[shared], new.loc[shared]
     # nullable integer columns compare NULL to a value as NA, not False: a NULL that gained a value must count
     differs = ~(old.eq(new).fillna(False).astype(bool) | (old.isna() & new.isna()))
-    is_known = pd.Series([as_of[f] <= cutoff for f in shared], index=shared)
+    is_known = pd.Series(shared.isin(list(known_before)), index=shared)
     changed = differs.any(axis=1)
     changed_known = list(shared[is_known & changed])
     counts = {c: int(n) for c, n in differs.loc[changed_known].sum().items() if n}
