@@ -14,6 +14,7 @@ The names callers import from here (FIELDS, LoadError, count_lines, read_header,
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,8 +101,9 @@ def _with_constant(table: pa.Table, name: str, value: object, kind: pa.DataType)
     return table.append_column(name, pa.array([value] * table.num_rows, type=kind))
 
 
-class FlightLoader:
-    """One warehouse connection; `load_file` types a file (bts_typing.py), then loads it in one transaction."""
+class FlightLoader(AbstractContextManager):
+    """One warehouse connection; `load_file` types a file (bts_typing.py), then loads it in one transaction. As a
+    context manager (`with`), it is itself, closed on leaving."""
 
     def __init__(self, warehouse: Warehouse | Path, airport_id_map: Path | None = None):
         self.warehouse = _warehouse(warehouse)
@@ -112,9 +114,6 @@ class FlightLoader:
 
     def close(self) -> None:
         self.con.close()
-
-    def __enter__(self) -> FlightLoader:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

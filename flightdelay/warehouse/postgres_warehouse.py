@@ -14,6 +14,7 @@ import io
 import re
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ class WarehouseUnreachable(ValueError):
     """The server cannot be reached: says which settings name it and how to start one."""
 
 
-class PostgresConnection:
+class PostgresConnection(AbstractContextManager):
     """psycopg2 with DuckDB's calling convention, so the flow's SQL runs unchanged."""
 
     def __init__(self, dsn: str):
@@ -83,9 +84,6 @@ class PostgresConnection:
 
     def close(self) -> None:
         self.raw.close()
-
-    def __enter__(self) -> PostgresConnection:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
