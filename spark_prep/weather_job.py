@@ -115,16 +115,32 @@ def parse_args(argv: list[str] | None = None) -> JobSettings:
     )
 
 
+# A local job is over in seconds to minutes, too soon for HotSpot's optimising compiler (C2) to pay back the CPU its
+# compile threads take from the job's two cores: with the quick compiler (C1) alone the sample's job used about 40%
+# less CPU for the same result (BENCHMARKS.md, "The weather job's JIT"). A cluster's driver keeps the JVM's default.
+LOCAL_DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def session_options(settings: JobSettings) -> dict[str, str]:
+    """The Spark settings the job sets itself; the driver's JVM options only for a local master, whose driver JVM
+    the session starts (under spark-submit or on EMR it is already running, and the cluster's options stand)."""
+    options = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.ui.enabled": "false",
+    }
+    if settings.master and settings.master.startswith("local"):
+        options["spark.driver.extraJavaOptions"] = LOCAL_DRIVER_JAVA_OPTIONS
+    return options
+
+
 def build_spark(settings: JobSettings) -> SparkSession:
     builder = SparkSession.builder.appName("flightdelay-weather-prep").enableHiveSupport()
     if settings.master:
         builder = builder.master(settings.master)
-    builder = (
-        builder.config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.ui.enabled", "false")
-    )
+    for key, value in session_options(settings).items():
+        builder = builder.config(key, value)
     metastore = derby_metastore(settings)
     if metastore:
         builder = (

@@ -320,7 +320,10 @@ def test_the_pipeline_records_the_files_by_their_exact_names_with_their_blank_li
 
 def test_a_lake_path_with_spaces_and_quotes_starts_spark_and_its_metastore(tmp_path):
     """The Derby metastore's home once went to the driver JVM as a command-line option, which Spark splits at
-    spaces: a checkout under "My Projects" stopped `prep` before it started. It is a system property now."""
+    spaces: a checkout under "My Projects" stopped `prep` before it started. It is a system property now.
+
+    The local driver's own JVM options (weather_job.LOCAL_DRIVER_JAVA_OPTIONS) reach the JVM the session starts;
+    a cluster's driver is left its own."""
     lake = tmp_path / "My Projects" / "it's \"q\"" / "lake"
     script = tmp_path / "start.py"
     script.write_text(
@@ -329,8 +332,13 @@ def test_a_lake_path_with_spaces_and_quotes_starts_spark_and_its_metastore(tmp_p
         "spark = build_spark(JobSettings(raw_weather_path='', stations_path='', lake_uri=to_uri(sys.argv[1]),\n"
         "                                master='local[1]'))\n"
         "spark.sql('CREATE DATABASE IF NOT EXISTS spaced')\n"
+        "runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()\n"
+        "print(list(runtime.getInputArguments()))\n"
         "spark.stop()\n")
     done = subprocess.run([sys.executable, str(script), str(lake)], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=600, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
     assert done.returncode == 0, done.stderr[-3000:]
     assert (lake / "_metastore" / "derby.log").exists() and (lake / "_metastore" / "metastore_db").is_dir()
+    assert job.LOCAL_DRIVER_JAVA_OPTIONS in done.stdout
+    on_a_cluster = job.JobSettings(raw_weather_path="", stations_path="", lake_uri="s3://lake", master="yarn")
+    assert "spark.driver.extraJavaOptions" not in job.session_options(on_a_cluster)
