@@ -1,12 +1,29 @@
 {#- One row per model, month and decile of predicted probability (decile 1 the lowest tenth of the month's
     predictions): what share of those flights was delayed against what the model said. A calibrated model's
-    two columns agree in every decile. -#}
+    two columns agree in every decile.
+
+    Flights with the same probability share a decile (the one their rank starts in). With ntile, tied flights
+    across a boundary were dealt to two deciles in whatever order the scan gave them, so a decile's delay rate
+    changed from one build to the next; a tenth can now hold more flights than a tenth, and a decile none. -#}
 {{ config(tags=['predictions']) }}
 with
 
 predictions as (
 
     {{ flight_delays.predictions_with_outcome() }}
+
+),
+
+ranked as (
+
+    select
+        model_id,
+        flight_month,
+        delay_15_probability,
+        delayed_15,
+        rank() over (partition by model_id, flight_month order by delay_15_probability) as probability_rank,
+        count(*) over (partition by model_id, flight_month) as month_flights
+    from predictions
 
 ),
 
@@ -17,9 +34,8 @@ in_deciles as (
         flight_month,
         delay_15_probability,
         delayed_15,
-        cast(ntile(10) over (partition by model_id, flight_month order by delay_15_probability) as integer)
-            as probability_decile
-    from predictions
+        cast(floor(10.0 * (probability_rank - 1) / month_flights) as integer) + 1 as probability_decile
+    from ranked
 
 ),
 
