@@ -45,6 +45,7 @@ runs_in_window as (
 
     select
         flights.flight_id,
+        runs.flight_id as run_flight_id,
         runs.scheduled_departure_at_utc as run_scheduled_departure_at_utc,
         runs.dep_delay_minutes,
         runs.is_cancelled,
@@ -68,7 +69,12 @@ visible_outcomes as (
         {{ flight_delays.is_status_known() }} as is_status_known,
         {{ flight_delays.is_known_late_15() }} as is_known_late_15,
         {{ flight_delays.late_so_far_minutes() }} as late_so_far_minutes,
-        row_number() over (partition by flight_id order by run_scheduled_departure_at_utc desc) as recency_rank
+        -- two runs at one scheduled time (a re-numbered or duplicated record) are ordered by id, so the last run is
+        -- the same one on every build
+        row_number() over (
+            partition by flight_id
+            order by run_scheduled_departure_at_utc desc, run_flight_id asc
+        ) as recency_rank
     from runs_in_window
 
 ),
