@@ -119,28 +119,34 @@ def parse_args(argv: list[str] | None = None) -> JobSettings:
 # compile threads take from the job's two cores: with the quick compiler (C1) alone the sample's job used about 40%
 # less CPU for the same result (BENCHMARKS.md, "The weather job's JIT"). A cluster's driver keeps the JVM's default.
 LOCAL_DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+SESSION_OPTIONS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.ui.enabled": "false",
+}
 
 
-def session_options(settings: JobSettings) -> dict[str, str]:
-    """The Spark settings the job sets itself; the driver's JVM options only for a local master, whose driver JVM
-    the session starts (under spark-submit or on EMR it is already running, and the cluster's options stand)."""
-    options = {
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-        "spark.sql.shuffle.partitions": "8",
-        "spark.ui.enabled": "false",
-    }
-    if settings.master and settings.master.startswith("local"):
-        options["spark.driver.extraJavaOptions"] = LOCAL_DRIVER_JAVA_OPTIONS
-    return options
+def submit_options(settings: JobSettings, environ: dict[str, str]) -> str | None:
+    """SPARK_SUBMIT_OPTS for the driver JVM a local session starts, or None to leave it as it is. Spark's launcher
+    adds it to the driver's command line beside the user's own spark.driver.extraJavaOptions (spark-defaults.conf),
+    so the user's options stay; setting that property here would replace them. Under spark-submit or on a cluster
+    the JVM is already running or not ours to tune."""
+    if not (settings.master and settings.master.startswith("local")):
+        return None
+    given = environ.get("SPARK_SUBMIT_OPTS", "")
+    return given if LOCAL_DRIVER_JAVA_OPTIONS in given.split() else f"{given} {LOCAL_DRIVER_JAVA_OPTIONS}".strip()
 
 
 def build_spark(settings: JobSettings) -> SparkSession:
     builder = SparkSession.builder.appName("flightdelay-weather-prep").enableHiveSupport()
     if settings.master:
         builder = builder.master(settings.master)
-    for key, value in session_options(settings).items():
+    for key, value in SESSION_OPTIONS.items():
         builder = builder.config(key, value)
+    jvm_options = submit_options(settings, dict(os.environ))
+    if jvm_options is not None:  # read by the launcher PySpark starts the driver JVM with (the job's own process)
+        os.environ["SPARK_SUBMIT_OPTS"] = jvm_options
     metastore = derby_metastore(settings)
     if metastore:
         builder = (

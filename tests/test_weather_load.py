@@ -322,9 +322,12 @@ def test_a_lake_path_with_spaces_and_quotes_starts_spark_and_its_metastore(tmp_p
     """The Derby metastore's home once went to the driver JVM as a command-line option, which Spark splits at
     spaces: a checkout under "My Projects" stopped `prep` before it started. It is a system property now.
 
-    The local driver's own JVM options (weather_job.LOCAL_DRIVER_JAVA_OPTIONS) reach the JVM the session starts;
-    a cluster's driver is left its own."""
+    The local driver's own JVM options (weather_job.LOCAL_DRIVER_JAVA_OPTIONS) reach the JVM the session starts,
+    beside the user's own driver options from spark-defaults.conf, which stay; a cluster's driver is left alone."""
     lake = tmp_path / "My Projects" / "it's \"q\"" / "lake"
+    conf = tmp_path / "spark-conf"
+    conf.mkdir()
+    (conf / "spark-defaults.conf").write_text("spark.driver.extraJavaOptions -Dflightdelay.test.marker=kept\n")
     script = tmp_path / "start.py"
     script.write_text(
         "import sys\n"
@@ -336,9 +339,18 @@ def test_a_lake_path_with_spaces_and_quotes_starts_spark_and_its_metastore(tmp_p
         "print(list(runtime.getInputArguments()))\n"
         "spark.stop()\n")
     done = subprocess.run([sys.executable, str(script), str(lake)], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SPARK_CONF_DIR": str(conf)})
     assert done.returncode == 0, done.stderr[-3000:]
     assert (lake / "_metastore" / "derby.log").exists() and (lake / "_metastore" / "metastore_db").is_dir()
-    assert job.LOCAL_DRIVER_JAVA_OPTIONS in done.stdout
-    on_a_cluster = job.JobSettings(raw_weather_path="", stations_path="", lake_uri="s3://lake", master="yarn")
-    assert "spark.driver.extraJavaOptions" not in job.session_options(on_a_cluster)
+    assert job.LOCAL_DRIVER_JAVA_OPTIONS in done.stdout and "-Dflightdelay.test.marker=kept" in done.stdout
+
+
+def test_the_local_jvm_options_are_added_to_the_users_and_never_to_a_cluster():
+    local = job.JobSettings(raw_weather_path="", stations_path="", lake_uri="file:/lake", master="local[2]")
+    assert job.submit_options(local, {}) == job.LOCAL_DRIVER_JAVA_OPTIONS
+    assert job.submit_options(local, {"SPARK_SUBMIT_OPTS": "-Dmine=1"}) == f"-Dmine=1 {job.LOCAL_DRIVER_JAVA_OPTIONS}"
+    given = f"-Dmine=1 {job.LOCAL_DRIVER_JAVA_OPTIONS}"  # a second session in one process adds nothing
+    assert job.submit_options(local, {"SPARK_SUBMIT_OPTS": given}) == given
+    for master in ("yarn", None):
+        on_a_cluster = job.JobSettings(raw_weather_path="", stations_path="", lake_uri="s3://lake", master=master)
+        assert job.submit_options(on_a_cluster, {"SPARK_SUBMIT_OPTS": "-Dmine=1"}) is None
