@@ -1,5 +1,8 @@
 {#- A table, not a view: five models and several tests read it, and each would redo its work. Incremental by
     month (macros/incremental_by_month.sql); one row per flight, so it reads only the flights it rebuilds. -#}
+{#- The days, counted from the departure's local date, an arrival's clock time may fall on, earliest first (`final`
+    says why these); each is a candidate arrival, converted and compared in the order given. -#}
+{%- set arrival_day_shifts = [-1, 0, 1, 2] %}
 
 with
 
@@ -75,13 +78,10 @@ scheduled as (
 -- the days, from the departure's local date, an arrival's clock time may fall on
 arrival_days as (
 
-    select -1 as day_shift
-    union all
-    select 0 as day_shift
-    union all
-    select 1 as day_shift
-    union all
-    select 2 as day_shift
+    {% for day_shift in arrival_day_shifts -%}
+        select {{ day_shift }} as day_shift
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 
@@ -136,44 +136,26 @@ converted as (
 
     select
         scheduled.*,
+        -- the arrival's clock time on each candidate day, in UTC
+        {%- for day_shift in arrival_day_shifts %}
+        {{ flight_delays.local_to_utc_by_hour_offset(
+            flight_delays.add_interval('scheduled.arrival_clock_on_departure_date_at_local', day_shift, 'day'),
+            'arrival_offsets_' ~ loop.index ~ '.utc_minus_local_seconds', 'scheduled.dest_time_zone') }}
+                as arrival_candidate_{{ loop.index }}_at_utc,
+        {%- endfor %}
         {{ flight_delays.local_to_utc_by_hour_offset('scheduled.scheduled_departure_at_local',
-            'departure_offsets.utc_minus_local_seconds', 'scheduled.origin_time_zone') }} as scheduled_departure_at_utc,
-        -- the arrival's clock time from the day before the departure's local date to two days after, in UTC
-        {{ flight_delays.local_to_utc_by_hour_offset(
-            flight_delays.add_interval('scheduled.arrival_clock_on_departure_date_at_local', -1, 'day'),
-            'day_before_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_day_before_at_utc,
-        {{ flight_delays.local_to_utc_by_hour_offset(
-            'scheduled.arrival_clock_on_departure_date_at_local',
-            'same_day_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_same_day_at_utc,
-        {{ flight_delays.local_to_utc_by_hour_offset(
-            flight_delays.add_interval('scheduled.arrival_clock_on_departure_date_at_local', 1, 'day'),
-            'day_after_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_day_after_at_utc,
-        {{ flight_delays.local_to_utc_by_hour_offset(
-            flight_delays.add_interval('scheduled.arrival_clock_on_departure_date_at_local', 2, 'day'),
-            'two_days_after_arrival.utc_minus_local_seconds', 'scheduled.dest_time_zone') }} as arrival_two_days_after_at_utc
+            'departure_offsets.utc_minus_local_seconds', 'scheduled.origin_time_zone') }} as scheduled_departure_at_utc
     from scheduled
     left join zone_hour_offsets as departure_offsets
         on scheduled.origin_time_zone = departure_offsets.iana_time_zone
         and {{ dbt.date_trunc('hour', 'scheduled.scheduled_departure_at_local') }} = departure_offsets.local_hour
-    left join zone_hour_offsets as day_before_arrival
-        on scheduled.dest_time_zone = day_before_arrival.iana_time_zone
-        and {{ flight_delays.add_interval(
-            dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'), -1, 'day') }}
-        = day_before_arrival.local_hour
-    left join zone_hour_offsets as same_day_arrival
-        on scheduled.dest_time_zone = same_day_arrival.iana_time_zone
-        and {{ dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local') }}
-        = same_day_arrival.local_hour
-    left join zone_hour_offsets as day_after_arrival
-        on scheduled.dest_time_zone = day_after_arrival.iana_time_zone
-        and {{ flight_delays.add_interval(
-            dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'), 1, 'day') }}
-        = day_after_arrival.local_hour
-    left join zone_hour_offsets as two_days_after_arrival
-        on scheduled.dest_time_zone = two_days_after_arrival.iana_time_zone
-        and {{ flight_delays.add_interval(
-            dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'), 2, 'day') }}
-        = two_days_after_arrival.local_hour
+    {%- for day_shift in arrival_day_shifts %}
+        left join zone_hour_offsets as arrival_offsets_{{ loop.index }}
+            on scheduled.dest_time_zone = arrival_offsets_{{ loop.index }}.iana_time_zone
+            and {{ flight_delays.add_interval(
+            dbt.date_trunc('hour', 'scheduled.arrival_clock_on_departure_date_at_local'), day_shift, 'day') }}
+            = arrival_offsets_{{ loop.index }}.local_hour
+    {%- endfor %}
 
 ),
 
@@ -209,10 +191,14 @@ final as (
         loaded_at,
         scheduled_departure_at_utc,
         case
-            when arrival_day_before_at_utc >= scheduled_departure_at_utc then arrival_day_before_at_utc
-            when arrival_same_day_at_utc >= scheduled_departure_at_utc then arrival_same_day_at_utc
-            when arrival_day_after_at_utc >= scheduled_departure_at_utc then arrival_day_after_at_utc
-            else arrival_two_days_after_at_utc
+            {%- for day_shift in arrival_day_shifts %}
+                {%- if not loop.last %}
+                    when arrival_candidate_{{ loop.index }}_at_utc >= scheduled_departure_at_utc
+                        then arrival_candidate_{{ loop.index }}_at_utc
+                {%- else %}
+                    else arrival_candidate_{{ loop.index }}_at_utc
+                {%- endif %}
+            {%- endfor %}
         end as scheduled_arrival_at_utc,
         {{ flight_delays.add_minutes('scheduled_departure_at_utc', -var('prediction_horizon_minutes')) }}
             as as_of_at_utc
