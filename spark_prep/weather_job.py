@@ -33,6 +33,7 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import reduce
 
@@ -127,7 +128,7 @@ SESSION_OPTIONS = {
 }
 
 
-def submit_options(settings: JobSettings, environ: dict[str, str]) -> str | None:
+def submit_options(settings: JobSettings, environ: Mapping[str, str]) -> str | None:
     """SPARK_SUBMIT_OPTS for the driver JVM a local session starts, or None to leave it as it is. Spark's launcher
     adds it to the driver's command line beside the user's own spark.driver.extraJavaOptions (spark-defaults.conf),
     so the user's options stay; setting that property here would replace them. Under spark-submit or on a cluster
@@ -144,7 +145,7 @@ def build_spark(settings: JobSettings) -> SparkSession:
         builder = builder.master(settings.master)
     for key, value in SESSION_OPTIONS.items():
         builder = builder.config(key, value)
-    jvm_options = submit_options(settings, dict(os.environ))
+    jvm_options = submit_options(settings, os.environ)
     if jvm_options is not None:  # read by the launcher PySpark starts the driver JVM with (the job's own process)
         os.environ["SPARK_SUBMIT_OPTS"] = jvm_options
     metastore = derby_metastore(settings)
