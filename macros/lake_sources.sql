@@ -63,12 +63,26 @@
     {{ return(area ~ '/' ~ folder) }}
 {%- endmacro %}
 
-{#- SQL that reads a lake table's committed Hive-partitioned Parquet files, partition columns kept as strings. -#}
-{% macro lake_read_parquet(lake_table) -%}
+{#- SQL that reads a lake table's committed Hive-partitioned Parquet files, partition columns kept as strings.
+    A committed copy without a file (a table committed empty, as the daily files' table is until such files are
+    given) is no rows in the source's declared columns: read_parquet would refuse a pattern that matches nothing. -#}
+{% macro lake_read_parquet(lake_table, source_node) -%}
     {%- set committed = flight_delays.lake_committed_folder(lake_table) -%}
     {%- set folder = flight_delays.lake_root() ~ '/' ~ (committed or lake_table) -%}
-    {%- set path = flight_delays.lake_literal_glob(folder) ~ '/*/*/*.parquet' -%}
-    {{ return("read_parquet(" ~ flight_delays.lake_sql_string(path) ~ ", hive_partitioning = true, hive_types_autocast = false)") }}
+    {%- set path = flight_delays.lake_sql_string(flight_delays.lake_literal_glob(folder) ~ '/*/*/*.parquet') -%}
+    {%- if committed and run_query("select count(*) from glob(" ~ path ~ ")").columns[0].values()[0] == 0 -%}
+        {{ return(flight_delays.lake_empty_relation(source_node)) }}
+    {%- endif -%}
+    {{ return("read_parquet(" ~ path ~ ", hive_partitioning = true, hive_types_autocast = false)") }}
+{%- endmacro %}
+
+{#- No rows, in the columns and data types a source declares (the lake's schema, tests/test_lake_schema.py). -#}
+{% macro lake_empty_relation(source_node) -%}
+    {%- set columns = [] -%}
+    {%- for column in source_node.columns.values() -%}
+        {%- do columns.append('cast(null as ' ~ column.data_type ~ ') as ' ~ adapter.quote(column.name)) -%}
+    {%- endfor -%}
+    {{ return('(select ' ~ columns | join(', ') ~ ' where false)') }}
 {%- endmacro %}
 
 {#- dbt's `source()`, with lake sources resolved to their files on DuckDB (unit-test fixtures untouched). -#}
@@ -79,7 +93,7 @@
         {%- set node = graph.sources.get('source.' ~ project_name ~ '.' ~ source_name ~ '.' ~ table_name) -%}
         {%- set lake_table = node.config.meta.get('lake_table') if node else none -%}
         {%- if lake_table -%}
-            {{ return(relation.incorporate(external=flight_delays.lake_read_parquet(lake_table))) }}
+            {{ return(relation.incorporate(external=flight_delays.lake_read_parquet(lake_table, node))) }}
         {%- endif -%}
     {%- endif -%}
     {{ return(relation) }}

@@ -17,6 +17,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from spark_prep import lake_schema
+
 # element -> (output column, standard-units expression, metric-units -> standard conversion)
 ELEMENTS: dict[str, tuple[str, str]] = {
     "TMAX": ("tmax_f", "temperature"),
@@ -28,15 +30,7 @@ ELEMENTS: dict[str, tuple[str, str]] = {
 }
 REQUIRED_COLUMNS = ("STATION", "DATE")
 UNITS = ("standard", "metric")
-DAILY_COLUMNS = (
-    "wban_id",
-    "airport_code",
-    "ghcnd_station_id",
-    *[name for name, _ in ELEMENTS.values()],
-    "qc_failed_elements",
-    "summary_date",
-    "source_file",
-)
+DAILY_COLUMNS = lake_schema.column_names("cdo_daily_summaries")
 
 
 def _to_standard(value: Column, kind: str, units: str) -> Column:

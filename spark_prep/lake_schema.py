@@ -56,6 +56,17 @@ TABLES: dict[str, tuple[LakeColumn, ...]] = {
         LakeColumn("observation_count", "bigint"),
         LakeColumn("summary_date", "date"),
     ),
+    # NOAA's own daily summaries (CDO exports, GHCN-Daily files; spark_prep/cdo_daily.py). Every committed run
+    # has this table, empty until daily files are given, so every warehouse can read it without asking.
+    "cdo_daily_summaries": (
+        LakeColumn("wban_id", "string", 5),
+        LakeColumn("airport_code", "string", 3),
+        LakeColumn("ghcnd_station_id", "string", 11),
+        *_doubles("tmax_f", "tmin_f", "tavg_f", "precip_in", "snowfall_in", "avg_wind_speed_mph"),
+        LakeColumn("qc_failed_elements", "string", 64),
+        LakeColumn("summary_date", "date"),
+        LakeColumn("source_file", "string", 256),
+    ),
 }
 
 

@@ -131,6 +131,12 @@ def parquet_files(weather_dir: Path, table: str) -> str:
     return literal_glob(str(table_dir(weather_dir, table))) + "/*/*/*.parquet"
 
 
+def has_parquet_files(weather_dir: Path, table: str) -> bool:
+    """Whether the committed copy of `table` holds a file: a table committed empty (the daily files' table
+    before such files are given) has none, and read_parquet refuses a pattern that matches nothing."""
+    return any(table_dir(weather_dir, table).glob("*/*/*.parquet"))
+
+
 def literal_glob(path: str) -> str:
     """`path` as a glob pattern that matches only itself: each pattern character in a class of its own."""
     return "".join(f"[{c}]" if c in "[]*?" else c for c in path)

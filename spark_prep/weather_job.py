@@ -370,18 +370,11 @@ def _digests(spark: SparkSession, settings: JobSettings, snapshot: Snapshot | No
         return {}
     if table in snapshot.partitions:
         return snapshot.partitions[table]
-    inference = "spark.sql.sources.partitionColumnTypeInference.enabled"
     try:
-        if table in lake_schema.TABLES:
-            rows = lake_tables.read_committed(spark, settings, snapshot.tables[table], _lake_ddl(table))
-        else:  # the daily files' table: its partition columns read as the strings they were
-            spark.conf.set(inference, "false")
-            rows = spark.read.parquet(f"{settings.weather_uri}/{snapshot.tables[table]}")
-        return lake_tables.partition_digests(rows, tuple(c for c in rows.columns if c not in PARTITIONS))
+        rows = lake_tables.read_committed(spark, settings, snapshot.tables[table], _lake_ddl(table))
+        return lake_tables.partition_digests(rows, lake_schema.column_names(table))
     except AnalysisException:  # an empty copy: no file
         return {}
-    finally:
-        spark.conf.unset(inference)
 
 
 def _changed_months(before: dict[str, str], after: dict[str, str]) -> set[str]:
@@ -471,7 +464,13 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
         quarantine = quarantine.unionByName(previous_quarantine.filter(F.col("source_line").isNull()))
     quarantine = quarantine.select(*lcd_quarantine.QUARANTINE_COLUMNS)
 
-    folders, digests = stage(spark, settings, base, affected, hourly, daily, candidates, quarantine, cdo_table)
+    daily_files_table = cdo_table
+    if cdo_table is None and "cdo_daily_summaries" not in (extracted.previous.tables if extracted.previous else {}):
+        # no daily files yet: the table is committed empty, so it exists wherever the lake is read (dbt's source,
+        # the PostgreSQL copy, Glue and Spectrum) and a model can read it before anyone has given such a file
+        daily_files_table = spark.createDataFrame([], _lake_ddl("cdo_daily_summaries"))
+    folders, digests = stage(spark, settings, base, affected, hourly, daily, candidates, quarantine,
+                             daily_files_table)
     staged_hourly = lake_tables.read_committed(spark, settings, folders["hourly_observations"],
                                                _lake_ddl("hourly_observations"))
     staged_quarantine = lake_tables.read_committed(spark, settings, folders[QUARANTINE], QUARANTINE_DDL)
@@ -529,8 +528,8 @@ def run(spark: SparkSession, settings: JobSettings) -> JobResult:
     summary = {k: v for k, v in asdict(result).items() if isinstance(v, int) and not isinstance(v, bool)}
     snapshot = lake_tables.commit(spark, settings, folders, inputs, digests, summary)
     written = {"hourly_observations": hourly.schema, "daily_summaries": daily.schema}
-    if cdo_table is not None:
-        written["cdo_daily_summaries"] = cdo_table.schema
+    if daily_files_table is not None:
+        written["cdo_daily_summaries"] = daily_files_table.schema
     lake_tables.register_tables(spark, settings, snapshot, written)
     # after the commit: the copies before the previous run, which no reader can be on now
     result.recovered += [f"deleted {folder}: no committed run uses it" for folder in lake_tables.tidy(spark, settings)]
@@ -579,7 +578,8 @@ def stage(spark: SparkSession, settings: JobSettings, base: Snapshot | None, aff
         folders["cdo_daily_summaries"] = lake_tables.stage_table(settings, "cdo_daily_summaries",
                                                                  daily_files_table, "summary_date")
         digests["cdo_daily_summaries"] = lake_tables.partition_digests(
-            daily_files_table, tuple(c for c in daily_files_table.columns if c not in PARTITIONS))
+            lake_schema.conform(daily_files_table, "cdo_daily_summaries"),
+            lake_schema.column_names("cdo_daily_summaries"))
     folders[QUARANTINE] = lake_tables.stage_quarantine(settings, quarantine)
     return folders, digests
 

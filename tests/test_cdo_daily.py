@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from spark_prep import cdo_daily
+from flightdelay.warehouse.lake_exposure import committed_lake_table
+from spark_prep import cdo_daily, lake_schema
 from spark_prep import weather_job as job
 from tests.conftest import REAL_SAMPLES
 from tests.test_weather_load import write_lcd
@@ -81,6 +82,11 @@ def test_real_jfk_extract_reconciles(spark, tmp_path):
     row = spark.sql("select * from weather_cdo_real.cdo_daily_summaries where summary_date = date '2014-12-01'"
                     ).collect()[0]
     assert (row.tavg_f, row.tmax_f, row.tmin_f, row.airport_code) == (54.0, 62.0, 42.0, "JFK")
+    # what a warehouse that cannot read Parquet gets copied in (flightdelay/warehouse/lake_exposure.py)
+    copied = committed_lake_table(tmp_path / "lake", "cdo_daily_summaries")
+    assert copied.num_rows == counts["rows_loaded"]
+    assert copied.column_names == [*lake_schema.column_names("cdo_daily_summaries"),
+                                   "station_id", "observation_month"]
 
 
 def test_daily_files_are_read_by_their_exact_names(spark, tmp_path):

@@ -146,6 +146,7 @@ def test_source_freshness_checks_every_source_with_a_load_time(clone: Clone):
     # the model registry (a model is refit when its window moves, not monthly)
     assert set(sources) - with_load_time == {"source.flight_delays.weather_lake.hourly_observations",
                                              "source.flight_delays.weather_lake.daily_summaries",
+                                             "source.flight_delays.weather_lake.cdo_daily_summaries",
                                              "source.flight_delays.ml.model_registry"}
 
     listed = dbt(clone.root, "ls", "--resource-type", "source", "--quiet").stdout.split()
@@ -167,8 +168,8 @@ def test_dbt_from_another_directory_with_the_lake_elsewhere(clone: Clone, tmp_pa
     station = sorted(hourly.glob("station_id=*"))[0]
     elsewhere = tmp_path / "elsewhere" / "lake"
     shutil.copytree(station, elsewhere / "weather" / snapshot.folder("hourly_observations") / station.name)
-    daily = snapshot.folder("daily_summaries")
-    shutil.copytree(weather / daily, elsewhere / "weather" / daily)
+    for table in ("daily_summaries", "cdo_daily_summaries"):
+        shutil.copytree(weather / snapshot.folder(table), elsewhere / "weather" / snapshot.folder(table))
     shutil.copyfile(weather / lake_snapshots.POINTER, elsewhere / "weather" / lake_snapshots.POINTER)
     # what a killed `prep` leaves beside the committed copy: no reader may list it (it names no rows, and
     # DuckDB would fail on these bytes)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from spark_prep import lake_snapshots, lake_tables
+from flightdelay.warehouse.lake_exposure import committed_lake_table
+from spark_prep import lake_schema, lake_snapshots, lake_tables
 from spark_prep import weather_job as job
 from tests.conftest import PROJECT_ROOT
 
@@ -76,6 +77,15 @@ def test_job_registers_partitioned_external_tables(spark, settings):
                           "station_id=74486094789/observation_month=2013-02"]
     assert len(table_rows(spark, settings)) == 3
     assert len(table_rows(spark, settings, "daily_summaries")) == 2
+    # no daily files given: their table is committed and registered all the same, with no rows, so every reader
+    # of the lake (dbt's source, the PostgreSQL copy, Glue and Spectrum) finds it
+    weather = Path(settings.weather_uri.removeprefix("file:"))
+    assert lake_snapshots.read_local(weather).folder("cdo_daily_summaries") == "cdo_daily_summaries/run-run1"
+    assert table_rows(spark, settings, "cdo_daily_summaries") == []
+    assert [f.name for f in spark.table(f"{settings.database}.cdo_daily_summaries").schema.fields] == [
+        *lake_schema.column_names("cdo_daily_summaries"), "station_id", "observation_month"]
+    assert committed_lake_table(weather.parent, "cdo_daily_summaries").column_names == [
+        *lake_schema.column_names("cdo_daily_summaries"), "station_id", "observation_month"]
 
 
 def test_rerun_replaces_partitions_without_duplicates(spark, settings):
@@ -114,7 +124,7 @@ def test_a_killed_run_is_invisible_to_readers_and_tidied_by_the_next(spark, sett
     job.run(spark, settings)
     weather = Path(settings.weather_uri.removeprefix("file:"))
     committed = lake_snapshots.read_local(weather)
-    assert set(committed.tables) == {"hourly_observations", "daily_summaries", "_quarantine", job.OBSERVATIONS}
+    assert set(committed.tables) == {*lake_schema.TABLES, "_quarantine", job.OBSERVATIONS}
     killed = weather / "hourly_observations" / "run-killed"
     shutil.copytree(weather / committed.folder("hourly_observations"), killed)
     for partition in killed.glob("*/*/*.parquet"):

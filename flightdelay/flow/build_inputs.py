@@ -110,7 +110,8 @@ def weather_months(lake_dir: Path) -> dict[str, str]:
     tokens: dict[str, list[str]] = {}
     with duckdb.connect(":memory:") as con:
         con.execute("set TimeZone = 'UTC'")
-        for table in (name for name in LAKE_TABLES if name in snapshot.tables):
+        for table in (name for name in LAKE_TABLES
+                      if name in snapshot.tables and lake_snapshots.has_parquet_files(weather_dir, name)):
             files = lake_snapshots.parquet_files(weather_dir, table)
             rows = con.execute(
                 "select observation_month, count(*), sum(hash(t)) from read_parquet(?, hive_partitioning = true, "

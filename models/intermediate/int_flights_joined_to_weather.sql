@@ -3,7 +3,9 @@
 
 {#- One row per flight: the origin's latest hourly observation at or before the as-of time
     (scheduled departure minus the prediction horizon), and the origin's daily summary for the last
-    local-standard-time day that had ended by then. Nothing observed after the as-of time is used. -#}
+    local-standard-time day that had ended by then: the one the Spark job made from the LCD hourly reports,
+    or, for a day those reports do not cover, NOAA's own (CDO exports, GHCN-Daily files). Nothing observed
+    after the as-of time is used. -#}
 with
 
 flights as (
@@ -52,7 +54,7 @@ trends as (
 
 ),
 
-daily_summaries as (
+lcd_daily_summaries as (
 
     select
         station_id,
@@ -62,6 +64,35 @@ daily_summaries as (
         avg_wind_speed_mph,
         summary_date_lst
     from {{ ref('stg_noaa__daily_summaries') }}
+
+),
+
+noaa_daily_summaries as (
+
+    select
+        station_id,
+        tmax_f,
+        tmin_f,
+        precip_in,
+        avg_wind_speed_mph,
+        summary_date_lst
+    from {{ ref('stg_noaa__cdo_daily_summaries') }}
+
+),
+
+-- a whole day's summary from one source, never fields of two: the LCD's where it has the day
+daily_summaries as (
+
+    select * from lcd_daily_summaries
+
+    union all
+
+    select noaa_daily_summaries.*
+    from noaa_daily_summaries
+    left join lcd_daily_summaries
+        on noaa_daily_summaries.station_id = lcd_daily_summaries.station_id
+        and noaa_daily_summaries.summary_date_lst = lcd_daily_summaries.summary_date_lst
+    where lcd_daily_summaries.station_id is null
 
 ),
 
