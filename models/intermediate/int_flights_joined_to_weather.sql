@@ -6,6 +6,11 @@
     local-standard-time day that had ended by then: the one the Spark job made from the LCD hourly reports,
     or, for a day those reports do not cover, NOAA's own (CDO exports, GHCN-Daily files). Nothing observed
     after the as-of time is used. -#}
+
+{#- what both daily sources give, in one order: `union all` pairs columns by position -#}
+{%- set daily_summary_columns = ['station_id', 'tmax_f', 'tmin_f', 'precip_in', 'avg_wind_speed_mph',
+                                 'summary_date_lst'] %}
+
 with
 
 flights as (
@@ -56,26 +61,14 @@ trends as (
 
 lcd_daily_summaries as (
 
-    select
-        station_id,
-        tmax_f,
-        tmin_f,
-        precip_in,
-        avg_wind_speed_mph,
-        summary_date_lst
+    select {{ daily_summary_columns | join(', ') }}
     from {{ ref('stg_noaa__daily_summaries') }}
 
 ),
 
 noaa_daily_summaries as (
 
-    select
-        station_id,
-        tmax_f,
-        tmin_f,
-        precip_in,
-        avg_wind_speed_mph,
-        summary_date_lst
+    select {{ daily_summary_columns | join(', ') }}
     from {{ ref('stg_noaa__cdo_daily_summaries') }}
 
 ),
