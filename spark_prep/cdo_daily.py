@@ -29,6 +29,8 @@ ELEMENTS: dict[str, tuple[str, str]] = {
     "AWND": ("avg_wind_speed_mph", "speed"),
 }
 REQUIRED_COLUMNS = ("STATION", "DATE")
+# a daily file's rows in the CDO layout, whichever file they came from (GHCN-Daily is turned into it)
+LAYOUT_COLUMNS = ("source_file", *REQUIRED_COLUMNS, *[c for e in ELEMENTS for c in (e, f"{e}_ATTRIBUTES")])
 UNITS = ("standard", "metric")
 DAILY_COLUMNS = lake_schema.column_names("cdo_daily_summaries")
 

@@ -311,22 +311,31 @@ def _check_reconciled(files: list[dict], what: str) -> None:
                                   f"{broken}")
 
 
+def _read_cdo_exports(spark: SparkSession, files: list[str]) -> DataFrame:
+    """CDO exports, each by its own header: an export holds the elements its order selected, in the order chosen,
+    so one header read for all files would put one file's TMIN under another's TMAX. Header names are matched
+    without regard to case or a leading byte-order mark (a spreadsheet's re-save)."""
+    exports = []
+    for path in files:
+        export = spark.read.option("header", True).option("inferSchema", False).csv(lcd_records.literal_pattern(path))
+        export = export.toDF(*[name.lstrip("\ufeff").strip().upper() for name in export.columns])
+        missing = [c for c in cdo_daily.REQUIRED_COLUMNS if c not in export.columns]
+        if missing:
+            raise InputError(f"CDO daily file {path}: its header lacks {missing} (it has {export.columns}); export "
+                             "it again from Climate Data Online as CSV with station and date, or move it out of the "
+                             "daily files' folder")
+        exports.append(cdo_daily.transform_with_all_columns(export).withColumn(
+            "source_file", lcd_records.file_name_column()))
+    return reduce(DataFrame.unionByName, [export.select(*cdo_daily.LAYOUT_COLUMNS) for export in exports])
+
+
 def _run_daily_files(spark: SparkSession, settings: JobSettings,
                      stations: DataFrame) -> tuple[list[dict], DataFrame, DataFrame]:
     """CDO daily exports and GHCN-Daily files -> rows of `cdo_daily_summaries`, per-file counts, quarantine."""
     daily_inputs = []  # (raw rows in the CDO layout, units)
     if settings.raw_cdo_daily_path:
         files, _ = lcd_records.list_input_files(spark, settings.raw_cdo_daily_path, "CDO daily input")
-        cdo_raw = cdo_daily.transform_with_all_columns(
-            spark.read.option("header", True).option("inferSchema", False)
-            .csv([lcd_records.literal_pattern(path) for path in files])
-            .withColumn("source_file", lcd_records.file_name_column())
-        )
-        missing = [c for c in cdo_daily.REQUIRED_COLUMNS if c not in cdo_raw.columns]
-        if missing:
-            raise InputError(f"CDO daily input {settings.raw_cdo_daily_path}: required columns {missing} not found; "
-                             f"found {sorted(cdo_raw.columns)}")
-        daily_inputs.append((cdo_raw, settings.cdo_units))
+        daily_inputs.append((_read_cdo_exports(spark, files), settings.cdo_units))
     if settings.raw_ghcn_daily_path:
         files, _ = lcd_records.list_input_files(spark, settings.raw_ghcn_daily_path, "GHCN-Daily input", ".dly")
         ghcn_raw = ghcn_daily.transform_to_cdo_layout(ghcn_daily.transform_day_values(ghcn_daily.extract(
@@ -334,7 +343,7 @@ def _run_daily_files(spark: SparkSession, settings: JobSettings,
         daily_inputs.append((ghcn_raw, "metric"))
     # both layouts are the same GHCN-Daily data: parsed apart (units differ), ranked together, so a
     # station-day delivered in both is loaded once and the other copy quarantined as a duplicate
-    columns = ["source_file", "STATION", "DATE", *[c for e in cdo_daily.ELEMENTS for c in (e, f"{e}_ATTRIBUTES")]]
+    columns = cdo_daily.LAYOUT_COLUMNS
     daily_raw = reduce(DataFrame.unionByName, [r.select(*columns) for r, _ in daily_inputs])
     cdo_parsed = reduce(DataFrame.unionByName, [cdo_daily.transform_parse_daily(r.select(*columns), stations, u)
                                                  for r, u in daily_inputs])

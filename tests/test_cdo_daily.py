@@ -114,3 +114,35 @@ def test_daily_files_are_read_by_their_exact_names(spark, tmp_path):
 
     assert sorted((f["source_file"], f["rows_read"], f["rows_loaded"]) for f in result.cdo_files) == [
         ("USW00094789 (copy).dly", 1, 1), ("jfk daily [2014] 100%+1.csv", 1, 1)]
+
+
+def test_each_export_is_read_by_its_own_header(spark, tmp_path):
+    """Exports hold the elements their order selected, in the order chosen: one header for every file would put
+    one file's TMIN under another's TMAX (found by the new-user trial). A lower-case header and a spreadsheet's
+    byte-order mark are read the same; a file without STATION or DATE stops the job naming that file."""
+    from dataclasses import replace
+
+    from tests.test_weather_load import job_settings
+
+    write_lcd(tmp_path / "lcd", [("2014-01-01T00:51:00", "FM-15", "30")])
+    cdo = tmp_path / "cdo"
+    cdo.mkdir()
+    (cdo / "a.csv").write_text('"STATION","DATE","TMAX","TMIN","TAVG"\n"USW00094789","2014-01-05","80","60","70"\n')
+    (cdo / "b.csv").write_text('"STATION","DATE","PRCP","PRCP_ATTRIBUTES","TMIN","TMAX"\n'
+                               '"USW00094789","2014-01-06","0.12",",,W,2400","61","81"\n')
+    (cdo / "c.csv").write_text('\ufeff"station","date","tavg","tmax"\n"USW00094789","2014-01-07","71","82"\n',
+                               encoding="utf-8")
+    settings = replace(job_settings(tmp_path, tmp_path / "lcd"), raw_cdo_daily_path=job.to_uri(str(cdo)))
+
+    result = job.run(spark, settings)
+
+    assert sorted((f["source_file"], f["rows_read"], f["rows_loaded"]) for f in result.cdo_files) == [
+        ("a.csv", 1, 1), ("b.csv", 1, 1), ("c.csv", 1, 1)]
+    copied = committed_lake_table(tmp_path / "lake", "cdo_daily_summaries").to_pylist()
+    assert sorted((str(r["summary_date"]), r["tmax_f"], r["tmin_f"], r["tavg_f"], r["precip_in"]) for r in copied) == [
+        ("2014-01-05", 80.0, 60.0, 70.0, None), ("2014-01-06", 81.0, 61.0, None, 0.12),
+        ("2014-01-07", 82.0, None, 71.0, None)]
+
+    (cdo / "d.csv").write_text('"STATION","DAY","TMAX"\n"USW00094789","2014-01-08","83"\n')
+    with pytest.raises(job.InputError, match=r"CDO daily file \S*/d\.csv: its header lacks \['DATE'\]"):
+        job.run(spark, replace(settings, run_id="run2"))
