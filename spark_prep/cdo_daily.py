@@ -75,11 +75,11 @@ def transform_parse_daily(raw: DataFrame, stations: DataFrame, units: str) -> Da
         failed.append(F.when(is_failed, F.lit(element)))
 
     summary_date = F.try_to_date(F.trim(F.col("DATE")), "yyyy-MM-dd")
-    unparsed = reduce(
-        lambda a, b: a | b,
-        [F.trim(F.col(e)).isNotNull() & (F.trim(F.col(e)) != "") & F.trim(F.col(e)).try_cast("double").isNull()
-         for e in ELEMENTS],
-    )
+    # the first element (in ELEMENTS' order) whose value is not a number, named with the value
+    unparsed = F.coalesce(*[
+        F.when(F.trim(F.col(e)).isNotNull() & (F.trim(F.col(e)) != "") & F.trim(F.col(e)).try_cast("double").isNull(),
+               F.concat(F.lit(f"{e}: cannot parse '"), F.trim(F.col(e)), F.lit("' as a number")))
+        for e in ELEMENTS])
     typed = joined.select(
         F.col("station_id"),
         F.col("_wban").alias("wban_id"),
@@ -99,7 +99,7 @@ def transform_parse_daily(raw: DataFrame, stations: DataFrame, units: str) -> Da
         .when(F.col("summary_date").isNull(),
               F.concat(F.lit("DATE: cannot parse '"), F.coalesce(F.col("raw_date"), F.lit("")),
                        F.lit("' as yyyy-MM-dd")))
-        .when(F.col("_unparsed"), F.lit("value: a measurement is not a number"))
+        .when(F.col("_unparsed").isNotNull(), F.col("_unparsed"))
     )
     return typed.withColumn("rejection_reason", reason).drop("_unparsed")
 

@@ -333,11 +333,14 @@ def _run_daily_files(spark: SparkSession, settings: JobSettings,
                      stations: DataFrame) -> tuple[list[dict], DataFrame, DataFrame]:
     """CDO daily exports and GHCN-Daily files -> rows of `cdo_daily_summaries`, per-file counts, quarantine."""
     daily_inputs = []  # (raw rows in the CDO layout, units)
+    read_files = []
     if settings.raw_cdo_daily_path:
         files, _ = lcd_records.list_input_files(spark, settings.raw_cdo_daily_path, "CDO daily input")
+        read_files += files
         daily_inputs.append((_read_cdo_exports(spark, files), settings.cdo_units))
     if settings.raw_ghcn_daily_path:
         files, _ = lcd_records.list_input_files(spark, settings.raw_ghcn_daily_path, "GHCN-Daily input", ".dly")
+        read_files += files
         ghcn_raw = ghcn_daily.transform_to_cdo_layout(ghcn_daily.transform_day_values(ghcn_daily.extract(
             spark, [lcd_records.literal_pattern(path) for path in files])))
         daily_inputs.append((ghcn_raw, "metric"))
@@ -350,8 +353,12 @@ def _run_daily_files(spark: SparkSession, settings: JobSettings,
     cdo_ranked = cdo_daily.transform_rank_duplicates(cdo_parsed.filter(F.col("rejection_reason").isNull()))
     cdo_table = cdo_daily.transform_daily_table(cdo_ranked).cache()
     cdo_quarantine = cdo_daily.transform_quarantine(cdo_parsed, cdo_ranked).cache()
-    read_counts = daily_raw.groupBy("source_file").agg(F.count(F.lit(1)).alias("rows_read")).withColumn(
-        "blank_lines", F.lit(0).cast("bigint"))  # the CSV and text readers skip blank lines unseen
+    # every file read, a header-only export too (it has no row to be counted from)
+    every_file = spark.createDataFrame([(path.rsplit("/", 1)[-1],) for path in read_files], "source_file string")
+    read_counts = every_file.join(daily_raw.groupBy("source_file").agg(F.count(F.lit(1)).alias("rows_read")),
+                                  "source_file", "left").select(
+        "source_file", F.coalesce("rows_read", F.lit(0)).cast("bigint").alias("rows_read"),
+        F.lit(0).cast("bigint").alias("blank_lines"))  # the CSV and text readers skip blank lines unseen
     cdo_files = [row.asDict() for row in
                  lcd_quarantine.transform_file_reconciliation(read_counts, cdo_table, cdo_quarantine).collect()]
     _check_reconciled(cdo_files, "daily summaries")

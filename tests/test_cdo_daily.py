@@ -50,7 +50,7 @@ def test_unknown_station_and_bad_date_are_quarantined(spark, stations):
         "DATE: cannot parse '05/01/2014' as yyyy-MM-dd",
         "STATION: no airport for GHCND id 'USC00300000' (expected USW000 + a WBAN in airport_weather_stations)",
         "STATION: no airport for GHCND id 'USW00099999' (expected USW000 + a WBAN in airport_weather_stations)",
-        "value: a measurement is not a number",
+        "TMAX: cannot parse 'fifty' as a number",
     ]
 
 
@@ -119,7 +119,8 @@ def test_daily_files_are_read_by_their_exact_names(spark, tmp_path):
 def test_each_export_is_read_by_its_own_header(spark, tmp_path):
     """Exports hold the elements their order selected, in the order chosen: one header for every file would put
     one file's TMIN under another's TMAX (found by the new-user trial). A lower-case header and a spreadsheet's
-    byte-order mark are read the same; a file without STATION or DATE stops the job naming that file."""
+    byte-order mark are read the same; a header-only export is counted with no rows; a file without STATION or
+    DATE stops the job naming that file."""
     from dataclasses import replace
 
     from tests.test_weather_load import job_settings
@@ -132,12 +133,13 @@ def test_each_export_is_read_by_its_own_header(spark, tmp_path):
                                '"USW00094789","2014-01-06","0.12",",,W,2400","61","81"\n')
     (cdo / "c.csv").write_text('\ufeff"station","date","tavg","tmax"\n"USW00094789","2014-01-07","71","82"\n',
                                encoding="utf-8")
+    (cdo / "header only.csv").write_text('"STATION","DATE","TMAX"\n')  # read, and counted with no rows
     settings = replace(job_settings(tmp_path, tmp_path / "lcd"), raw_cdo_daily_path=job.to_uri(str(cdo)))
 
     result = job.run(spark, settings)
 
     assert sorted((f["source_file"], f["rows_read"], f["rows_loaded"]) for f in result.cdo_files) == [
-        ("a.csv", 1, 1), ("b.csv", 1, 1), ("c.csv", 1, 1)]
+        ("a.csv", 1, 1), ("b.csv", 1, 1), ("c.csv", 1, 1), ("header only.csv", 0, 0)]
     copied = committed_lake_table(tmp_path / "lake", "cdo_daily_summaries").to_pylist()
     assert sorted((str(r["summary_date"]), r["tmax_f"], r["tmin_f"], r["tavg_f"], r["precip_in"]) for r in copied) == [
         ("2014-01-05", 80.0, 60.0, 70.0, None), ("2014-01-06", 81.0, 61.0, None, 0.12),
