@@ -187,7 +187,6 @@ class InputError(ValueError):
 # ones that lost to another report), partitioned like the hourly table. A later run recomputes a partition from
 # it and the rows of new or changed files, exactly as a full run would, without reading the unchanged files.
 OBSERVATIONS = "_observations"
-LAKE_TABLES = ("hourly_observations", "daily_summaries", "cdo_daily_summaries")  # their digests say what changed
 PARTITIONS = list(lake_tables.PARTITION_COLUMNS)
 
 

@@ -27,13 +27,13 @@ import duckdb
 import yaml
 
 from flightdelay.settings import Settings
-from spark_prep import lake_snapshots
+from spark_prep import lake_schema, lake_snapshots
 
 # what dbt builds and tests from, besides the warehouse: a change to any of it may change every row (tests/ holds
 # pytest's files too, so only dbt's own kinds of file count there)
 DBT_PROJECT_PATHS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "selectors.yml", "profiles.yml")
 DBT_FILE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md")
-LAKE_TABLES = ("hourly_observations", "daily_summaries", "cdo_daily_summaries")
+LAKE_TABLES = tuple(lake_schema.TABLES)  # every table the lake commits
 
 
 @dataclass(frozen=True)
